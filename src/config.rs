@@ -1,0 +1,302 @@
+//! `AuthConfig`: one service's endpoints, credential sources and token file,
+//! and how each field resolves (direct value > environment variable; an empty
+//! string counts as unset, as in the Python tool).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The redirect URI the Python tool uses by default: the code is shown to the
+/// user, who pastes it back.
+pub const OOB_REDIRECT_URI: &str = "urn:ietf:wg:oauth:2.0:oob";
+
+/// The loopback redirect: a listener on 127.0.0.1 with a port the OS picks.
+pub const LOOPBACK_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+
+/// Which server-to-server grant a service speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerGrant {
+    /// Zoom's shape: `POST token_url?grant_type=account_credentials&account_id=ID`, Basic auth.
+    AccountCredentials,
+    /// RFC 6749 §4.4 `grant_type=client_credentials`.
+    ClientCredentials,
+}
+
+/// Every field can be set in `services.toml` under the service's table, with
+/// the same name.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Service identifier: the table name in services.toml, and the token file name.
+    #[serde(skip)]
+    pub service: String,
+    /// Name shown to people ("GitHub"); defaults to the title-cased id.
+    pub display_name: Option<String>,
+    pub oauth_authorize_url: Option<String>,
+    pub oauth_token_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_id_env: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub api_key_env: Option<String>,
+    pub scopes: Vec<String>,
+    /// `http://127.0.0.1[:port]/path` (loopback), `urn:ietf:wg:oauth:2.0:oob`
+    /// (paste), or `""` (paste, and no redirect_uri sent: Dropbox then shows the code).
+    pub redirect_uri: Option<String>,
+    pub account_id: Option<String>,
+    pub account_id_env: Option<String>,
+    pub token_path: Option<PathBuf>,
+    /// Server-to-server grant; when unset, an account id means `account_credentials`.
+    pub server_grant: Option<ServerGrant>,
+    /// Environment variable naming a Google-style service-account key file.
+    pub service_account_env: Option<String>,
+    /// Extra query parameters for the authorization request (e.g. `access_type = "offline"`).
+    pub authorize_params: BTreeMap<String, String>,
+    /// The provider's issuer, checked against `iss` on the callback (RFC 9207).
+    pub issuer: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub revocation_url: Option<String>,
+    pub device_authorization_url: Option<String>,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("service", &self.service)
+            .field("oauth_authorize_url", &self.oauth_authorize_url)
+            .field("oauth_token_url", &self.oauth_token_url)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("client_id_env", &self.client_id_env)
+            .field("client_secret_env", &self.client_secret_env)
+            .field("api_key_env", &self.api_key_env)
+            .field("scopes", &self.scopes)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("account_id_env", &self.account_id_env)
+            .field("token_path", &self.token_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A direct value wins over its environment variable; empty means unset.
+fn resolve(direct: &Option<String>, env: &Option<String>) -> Option<String> {
+    direct
+        .clone()
+        .filter(|v| !v.is_empty())
+        .or_else(|| env.as_deref().and_then(env_value))
+}
+
+/// The value of an environment variable, `None` when unset or empty.
+pub fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl AuthConfig {
+    pub fn new(service: impl Into<String>) -> Self {
+        Self {
+            service: service.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn resolved_client_id(&self) -> Option<String> {
+        resolve(&self.client_id, &self.client_id_env)
+    }
+
+    pub fn resolved_client_secret(&self) -> Option<String> {
+        resolve(&self.client_secret, &self.client_secret_env)
+    }
+
+    pub fn resolved_api_key(&self) -> Option<String> {
+        self.api_key_env.as_deref().and_then(env_value)
+    }
+
+    pub fn resolved_account_id(&self) -> Option<String> {
+        resolve(&self.account_id, &self.account_id_env)
+    }
+
+    pub fn resolved_token_path(&self) -> PathBuf {
+        self.token_path
+            .clone()
+            .unwrap_or_else(|| config_dir().join(format!("{}_token.json", self.service)))
+    }
+
+    pub fn supports_oauth(&self) -> bool {
+        self.oauth_authorize_url.as_deref().is_some_and(|u| !u.is_empty())
+            && self.oauth_token_url.as_deref().is_some_and(|u| !u.is_empty())
+    }
+
+    pub fn redirect_uri(&self) -> &str {
+        self.redirect_uri.as_deref().unwrap_or(OOB_REDIRECT_URI)
+    }
+
+    /// "GitHub" for display; the Python tool's `str.title()` is [`title_case`].
+    pub fn display_name(&self) -> String {
+        self.display_name
+            .clone()
+            .unwrap_or_else(|| title_case(&self.service))
+    }
+
+    /// Apply the fields an override table sets, leaving the others alone.
+    pub(crate) fn apply(&mut self, over: AuthConfig) {
+        let AuthConfig {
+            service: _,
+            display_name,
+            oauth_authorize_url,
+            oauth_token_url,
+            client_id,
+            client_secret,
+            client_id_env,
+            client_secret_env,
+            api_key_env,
+            scopes,
+            redirect_uri,
+            account_id,
+            account_id_env,
+            token_path,
+            server_grant,
+            service_account_env,
+            authorize_params,
+            issuer,
+            userinfo_url,
+            revocation_url,
+            device_authorization_url,
+        } = over;
+        macro_rules! take {
+            ($($field:ident),*) => {$( if $field.is_some() { self.$field = $field; } )*};
+        }
+        take!(
+            display_name,
+            oauth_authorize_url,
+            oauth_token_url,
+            client_id,
+            client_secret,
+            client_id_env,
+            client_secret_env,
+            api_key_env,
+            redirect_uri,
+            account_id,
+            account_id_env,
+            token_path,
+            server_grant,
+            service_account_env,
+            issuer,
+            userinfo_url,
+            revocation_url,
+            device_authorization_url
+        );
+        if !scopes.is_empty() {
+            self.scopes = scopes;
+        }
+        self.authorize_params.extend(authorize_params);
+    }
+}
+
+/// Python's `str.title()`: a letter after a non-letter is upper-cased, the rest lower-cased.
+pub fn title_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev_letter = false;
+    for c in s.chars() {
+        if prev_letter {
+            out.extend(c.to_lowercase());
+        } else {
+            out.extend(c.to_uppercase());
+        }
+        prev_letter = c.is_alphabetic();
+    }
+    out
+}
+
+/// `~/.planopticon`: tokens, `services.toml` and `settings.toml`.
+pub fn config_dir() -> PathBuf {
+    dirs::home_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".planopticon")
+}
+
+/// `~/.planopticon/settings.toml`: preferences shared by the CLI and the app.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Mirror every saved token into the OS keyring.
+    pub keyring: bool,
+}
+
+impl Settings {
+    pub fn path() -> PathBuf {
+        config_dir().join("settings.toml")
+    }
+
+    /// The file's settings; `PLANOPTICON_KEYRING=1|0` overrides the switch.
+    /// A missing or unreadable file means the defaults.
+    pub fn load() -> Self {
+        let mut s = Self::read(&Self::path()).unwrap_or_default();
+        if let Some(v) = env_value("PLANOPTICON_KEYRING") {
+            s.keyring = matches!(v.as_str(), "1" | "true" | "yes" | "on");
+        }
+        s
+    }
+
+    fn read(path: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(path).ok()?;
+        match toml::from_str(&text) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                log::warn!("{}: {e}; using default settings", path.display());
+                None
+            }
+        }
+    }
+
+    pub fn save(&self) -> crate::Result<()> {
+        let text = toml::to_string(self).map_err(|e| crate::Error::Other(e.to_string()))?;
+        crate::store::file::write_atomic(&Self::path(), text.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_case_matches_python() {
+        assert_eq!(title_case("github"), "Github");
+        assert_eq!(title_case("microsoft"), "Microsoft");
+        assert_eq!(title_case("my-svc2x"), "My-Svc2X");
+        assert_eq!(title_case("GOOGLE"), "Google");
+    }
+
+    #[test]
+    fn direct_value_wins_and_empty_is_unset() {
+        let mut c = AuthConfig::new("t");
+        c.client_id_env = Some("PLANOPTICON_TEST_UNSET_VAR_X".into());
+        assert_eq!(c.resolved_client_id(), None);
+        c.client_id = Some(String::new());
+        assert_eq!(c.resolved_client_id(), None);
+        c.client_id = Some("direct".into());
+        assert_eq!(c.resolved_client_id().as_deref(), Some("direct"));
+    }
+
+    #[test]
+    fn debug_redacts_the_client_secret() {
+        let mut c = AuthConfig::new("t");
+        c.client_secret = Some("s3cr3t-value".into());
+        let d = format!("{c:?}");
+        assert!(!d.contains("s3cr3t-value"), "{d}");
+        assert!(d.contains("[redacted]"));
+    }
+
+    #[test]
+    fn supports_oauth_needs_both_urls() {
+        let mut c = AuthConfig::new("t");
+        c.oauth_token_url = Some("https://x/token".into());
+        assert!(!c.supports_oauth());
+        c.oauth_authorize_url = Some("https://x/auth".into());
+        assert!(c.supports_oauth());
+    }
+}

@@ -1,0 +1,266 @@
+//! One module per grant. They share the HTTP transport (no redirects
+//! followed, a timeout, `Accept: application/json`) and the way a token
+//! endpoint's answer becomes a `StoredToken` or a specific error.
+
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod refresh;
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
+use oauth2::{
+    ClientId, ClientSecret, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse,
+    RequestTokenError, TokenResponse, TokenUrl,
+};
+
+use crate::config::AuthConfig;
+use crate::store::StoredToken;
+use crate::{Error, Result};
+
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The HTTP side of every request to a provider. It remembers the status
+/// and `Retry-After` of the last reply so errors can name them.
+pub struct Transport {
+    client: reqwest::blocking::Client,
+    timeout: Duration,
+    last: Cell<Option<(u16, Option<String>)>>,
+}
+
+impl Transport {
+    /// `PLANOPTICON_HTTP_TIMEOUT` (seconds) overrides the 30 s default.
+    pub fn new() -> Result<Self> {
+        let timeout = crate::config::env_value("PLANOPTICON_HTTP_TIMEOUT")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| *s > 0.0)
+            .map(Duration::from_secs_f64)
+            .unwrap_or(DEFAULT_HTTP_TIMEOUT);
+        Self::with_timeout(timeout)
+    }
+
+    pub fn with_timeout(timeout: Duration) -> Result<Self> {
+        let client = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .user_agent(concat!("planopticon/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Other(format!("could not start the HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            timeout,
+            last: Cell::new(None),
+        })
+    }
+
+    pub fn client(&self) -> &reqwest::blocking::Client {
+        &self.client
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// oauth2's `SyncHttpClient`, through our client.
+    pub(crate) fn send(&self, request: HttpRequest) -> reqwest::Result<HttpResponse> {
+        self.last.set(None);
+        let response = self.client.execute(request.try_into()?)?;
+        self.record(&response);
+        let mut builder = http::Response::builder().status(response.status());
+        for (name, value) in response.headers() {
+            builder = builder.header(name, value);
+        }
+        let body = response.bytes()?.to_vec();
+        Ok(builder.body(body).expect("a response we just read"))
+    }
+
+    pub(crate) fn record(&self, response: &reqwest::blocking::Response) {
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        self.last
+            .set(Some((response.status().as_u16(), retry_after)));
+    }
+
+    fn last(&self) -> Option<(u16, Option<String>)> {
+        let v = self.last.take();
+        self.last.set(v.clone());
+        v
+    }
+}
+
+/// What every grant needs: the service, its transport and the time.
+pub struct Ctx<'a> {
+    pub config: &'a AuthConfig,
+    pub transport: &'a Transport,
+    pub now: f64,
+}
+
+pub(crate) type TokenClient =
+    BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+impl Ctx<'_> {
+    pub(crate) fn token_url(&self) -> Result<String> {
+        self.config
+            .oauth_token_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| Error::NotConfigured {
+                service: self.config.service.clone(),
+                message: "no oauth_token_url is configured (set it in ~/.planopticon/services.toml)"
+                    .into(),
+            })
+    }
+
+    /// An oauth2 client; with no secret the client id goes in the body
+    /// (public client) instead of HTTP Basic.
+    pub(crate) fn client(&self, client_id: &str, secret: Option<&str>) -> Result<TokenClient> {
+        let url = self.token_url()?;
+        let token_url = TokenUrl::new(url.clone()).map_err(|e| Error::NotConfigured {
+            service: self.config.service.clone(),
+            message: format!("oauth_token_url {url:?} is not a URL: {e}"),
+        })?;
+        let mut client = BasicClient::new(ClientId::new(client_id.into())).set_token_uri(token_url);
+        if let Some(s) = secret.filter(|s| !s.is_empty()) {
+            client = client.set_client_secret(ClientSecret::new(s.into()));
+        }
+        Ok(client)
+    }
+
+    /// The Python tool's file shape from a token response.
+    pub(crate) fn stored(&self, r: &BasicTokenResponse, method: &str) -> StoredToken {
+        let mut t = StoredToken::new(r.access_token().clone());
+        t.refresh_token = r.refresh_token().cloned();
+        t.expires_at = Some(self.expires_at(r.expires_in()));
+        t.obtained_by = Some(method.into());
+        t
+    }
+
+    /// Issue time + lifetime (3600 s when the provider gives none) - 60 s.
+    pub(crate) fn expires_at(&self, expires_in: Option<Duration>) -> f64 {
+        let secs = expires_in.map(|d| d.as_secs_f64()).unwrap_or(3600.0);
+        self.now + secs - 60.0
+    }
+
+    /// A specific error for a failed token request.
+    pub(crate) fn token_error(
+        &self,
+        step: &'static str,
+        err: RequestTokenError<reqwest::Error, BasicErrorResponse>,
+    ) -> Error {
+        let url = self.token_url().unwrap_or_default();
+        let last = self.transport.last();
+        let status = last.as_ref().map(|(s, _)| *s);
+        match err {
+            RequestTokenError::ServerResponse(e) => {
+                let error = e.error().as_ref().to_string();
+                let description = e.error_description().cloned();
+                self.provider_error(step, status, error, description, last.and_then(|l| l.1))
+            }
+            RequestTokenError::Request(e) => self.network_error(step, &url, e),
+            RequestTokenError::Parse(e, body) => {
+                // GitHub answers errors with 200 and a JSON error body.
+                if let Ok(e) = serde_json::from_slice::<BasicErrorResponse>(&body) {
+                    let error = e.error().as_ref().to_string();
+                    let description = e.error_description().cloned();
+                    return self.provider_error(step, status, error, description, None);
+                }
+                self.reply_error(step, status, &describe_body(&body, &e.path().to_string()))
+            }
+            RequestTokenError::Other(detail) => self.reply_error(step, status, &detail),
+        }
+    }
+
+    pub(crate) fn provider_error(
+        &self,
+        step: &'static str,
+        status: Option<u16>,
+        error: String,
+        description: Option<String>,
+        retry_after: Option<String>,
+    ) -> Error {
+        let service = self.config.service.clone();
+        if error == "invalid_grant" && step == refresh::STEP {
+            return Error::ReconnectNeeded {
+                service,
+                description,
+            };
+        }
+        let description = match retry_after {
+            Some(r) => Some(format!(
+                "{}retry after {r} s",
+                description.map(|d| format!("{d}; ")).unwrap_or_default()
+            )),
+            None => description,
+        };
+        Error::Provider {
+            service,
+            step,
+            status,
+            error,
+            description,
+        }
+    }
+
+    pub(crate) fn network_error(&self, step: &'static str, url: &str, e: reqwest::Error) -> Error {
+        let service = self.config.service.clone();
+        if e.is_timeout() {
+            return Error::NetworkTimeout {
+                service,
+                step,
+                url: url.into(),
+                secs: self.transport.timeout().as_secs().max(1),
+            };
+        }
+        Error::Network {
+            service,
+            step,
+            url: url.into(),
+            cause: root_cause(&e),
+        }
+    }
+
+    pub(crate) fn reply_error(&self, step: &'static str, status: Option<u16>, detail: &str) -> Error {
+        let detail = match status {
+            Some(s) if (300..400).contains(&s) => format!(
+                "HTTP {s}: the token endpoint redirects, and token requests are not redirected; check oauth_token_url"
+            ),
+            Some(s) if s != 200 => format!("HTTP {s}, {detail}"),
+            _ => detail.to_string(),
+        };
+        Error::BadReply {
+            service: self.config.service.clone(),
+            step,
+            detail,
+        }
+    }
+}
+
+/// What a body that is not a token response looks like, without quoting it
+/// (it may hold a secret).
+fn describe_body(body: &[u8], path: &str) -> String {
+    let text = String::from_utf8_lossy(body);
+    let t = text.trim_start();
+    if t.starts_with('<') {
+        "an HTML page instead of JSON".into()
+    } else if t.contains("access_token=") {
+        "a form-encoded reply instead of JSON".into()
+    } else if t.starts_with('{') {
+        format!("JSON without a usable access_token (at `{path}`)")
+    } else {
+        "a body that is not JSON".into()
+    }
+}
+
+/// The innermost cause: "Connection refused (os error 111)" rather than
+/// reqwest's "error sending request".
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

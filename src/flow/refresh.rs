@@ -1,0 +1,48 @@
+//! RFC 6749 §6: a new access token from the saved refresh token.
+
+use oauth2::RefreshToken;
+
+use super::Ctx;
+use crate::store::StoredToken;
+use crate::{Error, Result};
+
+pub const STEP: &str = "token refresh";
+
+/// Refreshes `saved`; the result keeps the old refresh token when the
+/// provider sends none, and every field the file already had.
+pub fn refresh(ctx: &Ctx, saved: &StoredToken, refresh_token: &RefreshToken) -> Result<StoredToken> {
+    let cfg = ctx.config;
+    let client_id = saved
+        .client_id
+        .clone()
+        .filter(|c| !c.is_empty())
+        .or_else(|| cfg.resolved_client_id())
+        .ok_or_else(|| Error::NotConfigured {
+            service: cfg.service.clone(),
+            message: format!(
+                "the saved token has expired and cannot be refreshed without a client id: set {}",
+                cfg.client_id_env.as_deref().unwrap_or("client_id in services.toml")
+            ),
+        })?;
+    let secret = saved
+        .client_secret
+        .as_ref()
+        .map(|s| s.secret().clone())
+        .filter(|s| !s.is_empty())
+        .or_else(|| cfg.resolved_client_secret());
+    let client = ctx.client(&client_id, secret.as_deref())?;
+    let http = |req| ctx.transport.send(req);
+    let reply = client
+        .exchange_refresh_token(refresh_token)
+        .request(&http)
+        .map_err(|e| ctx.token_error(STEP, e))?;
+
+    let fresh = ctx.stored(&reply, saved.obtained_by.as_deref().unwrap_or("oauth_pkce"));
+    let mut next = saved.clone();
+    next.access_token = fresh.access_token;
+    next.refresh_token = fresh.refresh_token.or_else(|| Some(refresh_token.clone()));
+    next.expires_at = fresh.expires_at;
+    next.client_id = Some(client_id);
+    next.client_secret = Some(oauth2::ClientSecret::new(secret.unwrap_or_default()));
+    Ok(next)
+}

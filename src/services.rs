@@ -1,0 +1,335 @@
+//! The built-in services and the user's own, from `~/.planopticon/services.toml`.
+//!
+//! A table named after a built-in service overrides only the keys it sets; a
+//! table with a new name adds a service. Keys are the `AuthConfig` field names.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::config::{config_dir, env_value, AuthConfig, ServerGrant, LOOPBACK_REDIRECT_URI};
+use crate::{Error, Result};
+
+pub const BUILTIN: [&str; 7] = [
+    "google",
+    "dropbox",
+    "zoom",
+    "notion",
+    "github",
+    "microsoft",
+    "plane",
+];
+
+pub const DEFAULT_PLANE_BASE_URL: &str = "https://api.plane.so";
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// The built-in configuration of `service`, before `services.toml`.
+pub fn builtin(service: &str) -> Option<AuthConfig> {
+    let mut c = AuthConfig::new(service);
+    let env = |s: &str| Some(s.to_string());
+    match service {
+        "google" => {
+            c.display_name = env("Google");
+            c.oauth_authorize_url = env("https://accounts.google.com/o/oauth2/v2/auth");
+            c.oauth_token_url = env("https://oauth2.googleapis.com/token");
+            c.client_id_env = env("GOOGLE_CLIENT_ID");
+            c.client_secret_env = env("GOOGLE_CLIENT_SECRET");
+            c.api_key_env = env("GOOGLE_API_KEY");
+            c.scopes = strs(&[
+                "https://www.googleapis.com/auth/drive.readonly",
+                "https://www.googleapis.com/auth/documents.readonly",
+            ]);
+            // Google blocked the paste (OOB) flow in 2023.
+            c.redirect_uri = env(LOOPBACK_REDIRECT_URI);
+            c.service_account_env = env("GOOGLE_APPLICATION_CREDENTIALS");
+            // Without it Google issues no refresh token.
+            c.authorize_params
+                .insert("access_type".into(), "offline".into());
+            c.issuer = env("https://accounts.google.com");
+            c.userinfo_url = env("https://openidconnect.googleapis.com/v1/userinfo");
+            c.revocation_url = env("https://oauth2.googleapis.com/revoke");
+            c.device_authorization_url = env("https://oauth2.googleapis.com/device/code");
+        }
+        "dropbox" => {
+            c.display_name = env("Dropbox");
+            c.oauth_authorize_url = env("https://www.dropbox.com/oauth2/authorize");
+            c.oauth_token_url = env("https://api.dropboxapi.com/oauth2/token");
+            c.client_id_env = env("DROPBOX_APP_KEY");
+            c.client_secret_env = env("DROPBOX_APP_SECRET");
+            c.api_key_env = env("DROPBOX_ACCESS_TOKEN");
+            // Dropbox wants the exact registered URI for a redirect; with none
+            // it shows the code for the user to paste.
+            c.redirect_uri = Some(String::new());
+            // Without it Dropbox issues no refresh token.
+            c.authorize_params
+                .insert("token_access_type".into(), "offline".into());
+            c.userinfo_url = env("https://api.dropboxapi.com/2/users/get_current_account");
+            c.revocation_url = env("https://api.dropboxapi.com/2/auth/token/revoke");
+        }
+        "zoom" => {
+            c.display_name = env("Zoom");
+            c.oauth_authorize_url = env("https://zoom.us/oauth/authorize");
+            c.oauth_token_url = env("https://zoom.us/oauth/token");
+            c.client_id_env = env("ZOOM_CLIENT_ID");
+            c.client_secret_env = env("ZOOM_CLIENT_SECRET");
+            c.account_id_env = env("ZOOM_ACCOUNT_ID");
+            c.server_grant = Some(ServerGrant::AccountCredentials);
+            c.redirect_uri = env(LOOPBACK_REDIRECT_URI);
+            c.userinfo_url = env("https://api.zoom.us/v2/users/me");
+            c.revocation_url = env("https://zoom.us/oauth/revoke");
+        }
+        "notion" => {
+            c.display_name = env("Notion");
+            c.oauth_authorize_url = env("https://api.notion.com/v1/oauth/authorize");
+            c.oauth_token_url = env("https://api.notion.com/v1/oauth/token");
+            c.client_id_env = env("NOTION_CLIENT_ID");
+            c.client_secret_env = env("NOTION_CLIENT_SECRET");
+            c.api_key_env = env("NOTION_API_KEY");
+            c.authorize_params.insert("owner".into(), "user".into());
+            c.userinfo_url = env("https://api.notion.com/v1/users/me");
+            c.revocation_url = env("https://api.notion.com/v1/oauth/revoke");
+        }
+        "github" => {
+            c.display_name = env("GitHub");
+            c.oauth_authorize_url = env("https://github.com/login/oauth/authorize");
+            c.oauth_token_url = env("https://github.com/login/oauth/access_token");
+            c.client_id_env = env("GITHUB_CLIENT_ID");
+            c.client_secret_env = env("GITHUB_CLIENT_SECRET");
+            c.api_key_env = env("GITHUB_TOKEN");
+            c.scopes = strs(&["repo", "read:org"]);
+            c.redirect_uri = env(LOOPBACK_REDIRECT_URI);
+            c.userinfo_url = env("https://api.github.com/user");
+            c.device_authorization_url = env("https://github.com/login/device/code");
+        }
+        "microsoft" => {
+            c.display_name = env("Microsoft");
+            c.oauth_authorize_url =
+                env("https://login.microsoftonline.com/common/oauth2/v2.0/authorize");
+            c.oauth_token_url = env("https://login.microsoftonline.com/common/oauth2/v2.0/token");
+            c.client_id_env = env("MICROSOFT_CLIENT_ID");
+            c.client_secret_env = env("MICROSOFT_CLIENT_SECRET");
+            c.scopes = strs(&[
+                "https://graph.microsoft.com/OnlineMeetings.Read",
+                "https://graph.microsoft.com/Files.Read",
+            ]);
+            // Microsoft rejects the OOB redirect.
+            c.redirect_uri = env(LOOPBACK_REDIRECT_URI);
+            c.userinfo_url = env("https://graph.microsoft.com/v1.0/me");
+            c.device_authorization_url =
+                env("https://login.microsoftonline.com/common/oauth2/v2.0/devicecode");
+        }
+        "plane" => {
+            let base = env_value("PLANE_BASE_URL")
+                .unwrap_or_else(|| DEFAULT_PLANE_BASE_URL.to_string());
+            let base = base.trim_end_matches('/');
+            c.display_name = env("Plane");
+            c.oauth_authorize_url = Some(format!("{base}/auth/o/authorize-app/"));
+            c.oauth_token_url = Some(format!("{base}/auth/o/token/"));
+            c.client_id_env = env("PLANE_CLIENT_ID");
+            c.client_secret_env = env("PLANE_CLIENT_SECRET");
+            c.api_key_env = env("PLANE_API_KEY");
+            c.scopes = strs(&["read", "write"]);
+            c.userinfo_url = Some(format!("{base}/api/v1/users/me/"));
+            c.revocation_url = Some(format!("{base}/auth/o/revoke-token/"));
+        }
+        _ => return None,
+    }
+    Some(c)
+}
+
+/// Every service the CLI and the app offer: the built-ins, overridden and
+/// extended by `services.toml`.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    services: BTreeMap<String, AuthConfig>,
+}
+
+impl Registry {
+    pub fn path() -> PathBuf {
+        config_dir().join("services.toml")
+    }
+
+    /// The built-ins plus `~/.planopticon/services.toml` when it exists.
+    pub fn load() -> Result<Self> {
+        Self::load_from(&Self::path())
+    }
+
+    pub fn load_from(path: &Path) -> Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(Error::ServicesFile {
+                    path: path.into(),
+                    message: format!("cannot be read: {e}"),
+                })
+            }
+        };
+        let mut reg = Self::builtins();
+        if let Some(text) = text {
+            reg.merge(path, &text)?;
+        }
+        Ok(reg)
+    }
+
+    pub fn builtins() -> Self {
+        let services = BUILTIN
+            .iter()
+            .map(|s| (s.to_string(), builtin(s).expect("built-in")))
+            .collect();
+        Self { services }
+    }
+
+    fn merge(&mut self, path: &Path, text: &str) -> Result<()> {
+        let bad = |message: String| Error::ServicesFile {
+            path: path.into(),
+            message,
+        };
+        let tables: BTreeMap<String, AuthConfig> =
+            toml::from_str(text).map_err(|e| bad(describe_toml_error(text, &e)))?;
+        for (name, over) in tables {
+            if !valid_service_name(&name) {
+                return Err(bad(format!(
+                    "[{name}]: a service name may hold only lower-case letters, digits, '-' and '_' (it names the token file)"
+                )));
+            }
+            match self.services.get_mut(&name) {
+                Some(existing) => existing.apply(over),
+                None => {
+                    let mut c = AuthConfig::new(&name);
+                    c.apply(over);
+                    if c.oauth_authorize_url.is_some() != c.oauth_token_url.is_some()
+                        && c.issuer.is_none()
+                    {
+                        return Err(bad(format!(
+                            "[{name}]: set both oauth_authorize_url and oauth_token_url (or issuer), or neither"
+                        )));
+                    }
+                    self.services.insert(name, c);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, service: &str) -> Result<AuthConfig> {
+        self.services
+            .get(service)
+            .cloned()
+            .ok_or_else(|| Error::UnknownService {
+                name: service.into(),
+                available: self.names().join(", "),
+            })
+    }
+
+    /// Service ids, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.services.keys().cloned().collect()
+    }
+
+    pub fn configs(&self) -> impl Iterator<Item = &AuthConfig> {
+        self.services.values()
+    }
+}
+
+fn valid_service_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// toml's message, with the line number and the offending key spelled out.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().to_string();
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let snippet = text[span.clone()].lines().next().unwrap_or("").trim();
+            if snippet.is_empty() {
+                format!("line {line}: {msg}")
+            } else {
+                format!("line {line}, at `{snippet}`: {msg}")
+            }
+        }
+        None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merged(text: &str) -> Result<Registry> {
+        let mut r = Registry::builtins();
+        r.merge(Path::new("/x/services.toml"), text).map(|_| r)
+    }
+
+    #[test]
+    fn builtins_match_the_reference() {
+        let r = Registry::builtins();
+        assert_eq!(
+            r.names(),
+            ["dropbox", "github", "google", "microsoft", "notion", "plane", "zoom"]
+        );
+        let z = r.get("zoom").unwrap();
+        assert_eq!(z.oauth_token_url.as_deref(), Some("https://zoom.us/oauth/token"));
+        assert_eq!(z.account_id_env.as_deref(), Some("ZOOM_ACCOUNT_ID"));
+        assert_eq!(z.api_key_env, None);
+        let g = r.get("github").unwrap();
+        assert_eq!(g.scopes, ["repo", "read:org"]);
+        assert_eq!(g.api_key_env.as_deref(), Some("GITHUB_TOKEN"));
+        let d = r.get("dropbox").unwrap();
+        assert_eq!(d.client_id_env.as_deref(), Some("DROPBOX_APP_KEY"));
+    }
+
+    #[test]
+    fn override_keeps_unset_fields_and_custom_adds_a_service() {
+        let r = merged(
+            r#"
+[microsoft]
+oauth_authorize_url = "https://login.microsoftonline.com/t1/oauth2/v2.0/authorize"
+oauth_token_url = "https://login.microsoftonline.com/t1/oauth2/v2.0/token"
+
+[acme]
+oauth_authorize_url = "http://127.0.0.1:9/auth"
+oauth_token_url = "http://127.0.0.1:9/token"
+client_id = "c"
+scopes = ["read"]
+"#,
+        )
+        .unwrap();
+        let m = r.get("microsoft").unwrap();
+        assert!(m.oauth_token_url.unwrap().contains("/t1/"));
+        assert_eq!(m.client_id_env.as_deref(), Some("MICROSOFT_CLIENT_ID"));
+        assert_eq!(m.scopes.len(), 2);
+        let a = r.get("acme").unwrap();
+        assert_eq!(a.service, "acme");
+        assert_eq!(a.scopes, ["read"]);
+        assert!(r.names().contains(&"acme".to_string()));
+    }
+
+    #[test]
+    fn malformed_files_name_line_and_key() {
+        let e = merged("[acme]\noauth_token_url = \"x\"\nclient_idd = \"c\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/x/services.toml"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("client_idd"), "{e}");
+
+        let e = merged("[acme]\nscopes = \"read\"\n").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("scopes"), "{e}");
+
+        let e = merged("[acme\n").unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
+
+        let e = merged("[\"Bad Name\"]\nclient_id = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Bad Name"), "{e}");
+    }
+}

@@ -1,0 +1,87 @@
+//! Token persistence: the documented JSON file is the truth; the OS keyring
+//! holds an optional mirror.
+
+pub mod file;
+pub mod keyring;
+
+use serde::{Deserialize, Serialize};
+
+pub use file::{FileStore, Loaded, RefreshLock};
+
+use oauth2::{AccessToken, ClientSecret, RefreshToken};
+
+/// What `~/.planopticon/{service}_token.json` holds: the Python tool's fields,
+/// plus our own optional ones, plus whatever else was there (kept on rewrite).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredToken {
+    pub access_token: AccessToken,
+    #[serde(default)]
+    pub refresh_token: Option<RefreshToken>,
+    /// Unix seconds, already 60 s before the provider's expiry.
+    #[serde(default)]
+    pub expires_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<ClientSecret>,
+    /// How the token was obtained (ours; the Python tool ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obtained_by: Option<String>,
+    /// Who the token belongs to, when known (ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<serde_json::Value>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl StoredToken {
+    pub fn new(access_token: AccessToken) -> Self {
+        Self {
+            access_token,
+            refresh_token: None,
+            expires_at: None,
+            client_id: None,
+            client_secret: None,
+            obtained_by: None,
+            account: None,
+            extra: Default::default(),
+        }
+    }
+
+    /// Usable at `now`: the Python tool treats a missing expiry as expired.
+    pub fn is_fresh(&self, now: f64) -> bool {
+        self.expires_at.is_some_and(|e| now < e)
+    }
+}
+
+/// The file store with its optional keyring mirror.
+#[derive(Clone, Debug)]
+pub struct TokenStore {
+    pub file: FileStore,
+    mirror: Option<keyring::KeyringMirror>,
+}
+
+impl TokenStore {
+    pub fn new(service: &str, path: std::path::PathBuf, mirror_to_keyring: bool) -> Self {
+        Self {
+            file: FileStore::new(path),
+            mirror: mirror_to_keyring.then(|| keyring::KeyringMirror::new(service)),
+        }
+    }
+
+    pub fn load(&self) -> crate::Result<Loaded> {
+        self.file.load()
+    }
+
+    /// Saves to the file, then mirrors; a keyring failure is a notice, not an error.
+    pub fn save(&self, token: &StoredToken) -> crate::Result<Option<String>> {
+        self.file.save(token)?;
+        Ok(self.mirror.as_ref().and_then(|m| m.set(token)))
+    }
+
+    /// Deletes the file and the keyring copy; true when a file was there.
+    pub fn delete(&self) -> crate::Result<(bool, Option<String>)> {
+        let existed = self.file.delete()?;
+        Ok((existed, self.mirror.as_ref().and_then(|m| m.delete())))
+    }
+}
