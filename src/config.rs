@@ -127,8 +127,13 @@ impl AuthConfig {
     }
 
     pub fn supports_oauth(&self) -> bool {
-        self.oauth_authorize_url.as_deref().is_some_and(|u| !u.is_empty())
-            && self.oauth_token_url.as_deref().is_some_and(|u| !u.is_empty())
+        self.oauth_authorize_url
+            .as_deref()
+            .is_some_and(|u| !u.is_empty())
+            && self
+                .oauth_token_url
+                .as_deref()
+                .is_some_and(|u| !u.is_empty())
     }
 
     pub fn redirect_uri(&self) -> &str {

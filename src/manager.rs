@@ -128,6 +128,9 @@ pub struct Prompt<'a> {
     pub mode: RedirectMode,
 }
 
+/// Told the authorization URL before the browser opens.
+pub type PromptFn = Box<dyn Fn(&Prompt) + Send>;
+
 pub struct AuthOptions {
     pub interaction: Interaction,
     /// Overrides the mode the service's redirect_uri implies.
@@ -135,7 +138,7 @@ pub struct AuthOptions {
     /// How long to wait for the browser or the paste.
     pub timeout: Duration,
     pub open_browser: bool,
-    pub on_prompt: Option<Box<dyn Fn(&Prompt) + Send>>,
+    pub on_prompt: Option<PromptFn>,
 }
 
 impl AuthOptions {
@@ -242,7 +245,9 @@ impl OAuthManager {
         let mut run = AuthResult::default();
         let steps: [(Method, StepFn); 4] = [
             (Method::SavedToken, |m, _, n| m.try_saved_token(n)),
-            (Method::ClientCredentials, |m, _, n| m.try_server_to_server(n)),
+            (Method::ClientCredentials, |m, _, n| {
+                m.try_server_to_server(n)
+            }),
             (Method::OauthPkce, |m, o, n| m.try_authorization_code(o, n)),
             (Method::ApiKey, |m, _, _| m.try_api_key()),
         ];
@@ -261,7 +266,11 @@ impl OAuthManager {
             };
             let done = matches!(outcome, Outcome::Succeeded);
             run.attempts.push(Attempt { step, outcome });
-            log::debug!("{}: {}", self.config.service, run.attempts[run.attempts.len() - 1]);
+            log::debug!(
+                "{}: {}",
+                self.config.service,
+                run.attempts[run.attempts.len() - 1]
+            );
             if done {
                 return run;
             }
@@ -331,7 +340,10 @@ impl OAuthManager {
             }
         };
         if saved.is_fresh(self.now()) {
-            log::debug!("{}: another process refreshed the token", self.config.service);
+            log::debug!(
+                "{}: another process refreshed the token",
+                self.config.service
+            );
             return Ok(saved);
         }
         let Some(rt) = saved.refresh_token.clone() else {
@@ -360,16 +372,21 @@ impl OAuthManager {
             })
         };
         let env_name = |env: &Option<String>, key: &str| {
-            env.clone().unwrap_or_else(|| format!("{key} in services.toml"))
+            env.clone()
+                .unwrap_or_else(|| format!("{key} in services.toml"))
         };
-        let token = if let Some(key_path) = c.service_account_env.as_deref().and_then(crate::config::env_value) {
+        let token = if let Some(key_path) = c
+            .service_account_env
+            .as_deref()
+            .and_then(crate::config::env_value)
+        {
             let ctx = self.ctx().map_err(StepEnd::Failed)?;
             client_credentials::service_account(&ctx, std::path::Path::new(&key_path))
         } else {
             let account_id = c.resolved_account_id();
-            let grant = c.server_grant.filter(|g| {
-                *g == ServerGrant::ClientCredentials || account_id.is_some()
-            });
+            let grant = c
+                .server_grant
+                .filter(|g| *g == ServerGrant::ClientCredentials || account_id.is_some());
             let Some(grant) = grant else {
                 return skip(match (&c.account_id_env, &c.service_account_env) {
                     (Some(a), _) => format!("{a} is not set"),
@@ -380,7 +397,10 @@ impl OAuthManager {
             if c.oauth_token_url.is_none() {
                 return skip("no oauth_token_url is configured".into());
             }
-            let id = need(&c.resolved_client_id(), &env_name(&c.client_id_env, "client_id"))?;
+            let id = need(
+                &c.resolved_client_id(),
+                &env_name(&c.client_id_env, "client_id"),
+            )?;
             let secret = need(
                 &c.resolved_client_secret(),
                 &env_name(&c.client_secret_env, "client_secret"),
@@ -399,7 +419,11 @@ impl OAuthManager {
     }
 
     /// Step 3.
-    pub fn try_authorization_code(&self, opts: &mut AuthOptions, notices: &mut Vec<String>) -> StepResult {
+    pub fn try_authorization_code(
+        &self,
+        opts: &mut AuthOptions,
+        notices: &mut Vec<String>,
+    ) -> StepResult {
         let c = &self.config;
         if !c.supports_oauth() {
             return skip("no OAuth endpoints are configured".into());
@@ -413,13 +437,19 @@ impl OAuthManager {
         let mode = opts
             .redirect
             .unwrap_or_else(|| RedirectMode::for_uri(c.redirect_uri()));
-        let someone_can_paste = matches!(opts.interaction, Interaction::Terminal(_) | Interaction::App(_));
+        let someone_can_paste = matches!(
+            opts.interaction,
+            Interaction::Terminal(_) | Interaction::App(_)
+        );
         match (&opts.interaction, mode) {
             (Interaction::None, _) => {
                 return skip("nobody is at a terminal to sign in in a browser".into())
             }
             (Interaction::Browser, RedirectMode::Paste) => {
-                return skip("pasting a code needs a terminal (stdin is not one); use --redirect loopback".into())
+                return skip(
+                    "pasting a code needs a terminal (stdin is not one); use --redirect loopback"
+                        .into(),
+                )
             }
             _ => {}
         }
@@ -456,7 +486,9 @@ impl OAuthManager {
         }
         if opts.open_browser {
             if let Err(e) = redirect::open_browser(&pending.url) {
-                notices.push(format!("could not open a browser ({e}); open the address above yourself"));
+                notices.push(format!(
+                    "could not open a browser ({e}); open the address above yourself"
+                ));
             }
         }
         let expect = Expect {
@@ -504,13 +536,14 @@ impl OAuthManager {
             },
         };
         match (listener, &mut opts.interaction) {
-            (Some(l), Interaction::App(rx)) => {
-                l.wait(expect, timeout, &mut || rx.try_recv().ok()).map_err(ended)
-            }
+            (Some(l), Interaction::App(rx)) => l
+                .wait(expect, timeout, &mut || rx.try_recv().ok())
+                .map_err(ended),
             (Some(l), _) => l.wait(expect, timeout, &mut || None).map_err(ended),
             (None, Interaction::Terminal(read)) => {
                 let text = read().ok_or_else(|| ended(WaitError::Cancelled))?;
-                redirect::paste::parse_pasted(&text, expect).map_err(|m| ended(WaitError::BadPaste(m)))
+                redirect::paste::parse_pasted(&text, expect)
+                    .map_err(|m| ended(WaitError::BadPaste(m)))
             }
             (None, Interaction::App(rx)) => match rx.recv_timeout(timeout) {
                 Ok(Control::Paste(text)) => redirect::paste::parse_pasted(&text, expect)

@@ -121,8 +121,8 @@ pub fn builtin(service: &str) -> Option<AuthConfig> {
                 env("https://login.microsoftonline.com/common/oauth2/v2.0/devicecode");
         }
         "plane" => {
-            let base = env_value("PLANE_BASE_URL")
-                .unwrap_or_else(|| DEFAULT_PLANE_BASE_URL.to_string());
+            let base =
+                env_value("PLANE_BASE_URL").unwrap_or_else(|| DEFAULT_PLANE_BASE_URL.to_string());
             let base = base.trim_end_matches('/');
             c.display_name = env("Plane");
             c.oauth_authorize_url = Some(format!("{base}/auth/o/authorize-app/"));
@@ -242,20 +242,24 @@ fn valid_service_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
-/// toml's message, with the line number and the offending key spelled out.
+/// toml's message, with the line number, the table and the line itself.
 fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     let msg = e.message().trim().to_string();
-    match e.span() {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            let snippet = text[span.clone()].lines().next().unwrap_or("").trim();
-            if snippet.is_empty() {
-                format!("line {line}: {msg}")
-            } else {
-                format!("line {line}, at `{snippet}`: {msg}")
-            }
-        }
-        None => msg,
+    let Some(span) = e.span() else { return msg };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+    let table = text
+        .lines()
+        .take(line_no)
+        .filter_map(|l| l.trim().strip_prefix('['))
+        .last()
+        .map(|t| format!(" in [{}", t.trim_start_matches('[')))
+        .unwrap_or_default();
+    if line.is_empty() {
+        format!("line {line_no}{table}: {msg}")
+    } else {
+        format!("line {line_no}{table}, `{line}`: {msg}")
     }
 }
 
@@ -273,10 +277,21 @@ mod tests {
         let r = Registry::builtins();
         assert_eq!(
             r.names(),
-            ["dropbox", "github", "google", "microsoft", "notion", "plane", "zoom"]
+            [
+                "dropbox",
+                "github",
+                "google",
+                "microsoft",
+                "notion",
+                "plane",
+                "zoom"
+            ]
         );
         let z = r.get("zoom").unwrap();
-        assert_eq!(z.oauth_token_url.as_deref(), Some("https://zoom.us/oauth/token"));
+        assert_eq!(
+            z.oauth_token_url.as_deref(),
+            Some("https://zoom.us/oauth/token")
+        );
         assert_eq!(z.account_id_env.as_deref(), Some("ZOOM_ACCOUNT_ID"));
         assert_eq!(z.api_key_env, None);
         let g = r.get("github").unwrap();
@@ -321,7 +336,9 @@ scopes = ["read"]
         assert!(e.contains("line 3"), "{e}");
         assert!(e.contains("client_idd"), "{e}");
 
-        let e = merged("[acme]\nscopes = \"read\"\n").unwrap_err().to_string();
+        let e = merged("[acme]\nscopes = \"read\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2") && e.contains("scopes"), "{e}");
 
         let e = merged("[acme\n").unwrap_err().to_string();

@@ -60,7 +60,11 @@ impl ServiceStatus {
                 ));
             }
             Ok(Some(Ok(t))) => {
-                s.method = Some(t.obtained_by.clone().unwrap_or_else(|| "saved_token".into()));
+                s.method = Some(
+                    t.obtained_by
+                        .clone()
+                        .unwrap_or_else(|| "saved_token".into()),
+                );
                 s.expires_at = t.expires_at;
                 s.account = t.account.clone();
                 s.state = if t.is_fresh(now) {
@@ -89,7 +93,10 @@ impl ServiceStatus {
 pub fn setup_hint(c: &AuthConfig) -> String {
     let mut ways = Vec::new();
     if c.supports_oauth() || c.issuer.is_some() {
-        let id = c.client_id_env.clone().unwrap_or_else(|| "client_id".into());
+        let id = c
+            .client_id_env
+            .clone()
+            .unwrap_or_else(|| "client_id".into());
         match (c.resolved_client_id(), &c.client_secret_env) {
             (Some(_), _) => ways.push("click Connect to sign in in the browser".to_string()),
             (None, Some(secret)) => ways.push(format!("set {id} and {secret} (OAuth)")),

@@ -91,7 +91,11 @@ pub fn run() -> i32 {
 }
 
 fn init_logging(verbose: bool) {
-    let level = if verbose { "planopticon=debug" } else { "planopticon=error" };
+    let level = if verbose {
+        "planopticon=debug"
+    } else {
+        "planopticon=error"
+    };
     env_logger::Builder::new()
         .parse_filters(level)
         .format_timestamp(None)
@@ -181,12 +185,21 @@ fn token(config: &AuthConfig) -> i32 {
 
 fn status(registry: &Registry, json: bool) -> i32 {
     let now = system_clock()();
-    let all: Vec<ServiceStatus> = registry.configs().map(|c| ServiceStatus::of(c, now)).collect();
+    let all: Vec<ServiceStatus> = registry
+        .configs()
+        .map(|c| ServiceStatus::of(c, now))
+        .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&all).expect("plain data"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&all).expect("plain data")
+        );
         return 0;
     }
-    println!("{:<12} {:<20} {:<19} {:<22} TOKEN FILE", "SERVICE", "STATE", "METHOD", "EXPIRES");
+    println!(
+        "{:<12} {:<20} {:<19} {:<22} TOKEN FILE",
+        "SERVICE", "STATE", "METHOD", "EXPIRES"
+    );
     for s in &all {
         let state = serde_json::to_value(s.state).expect("plain data");
         println!(
@@ -194,7 +207,9 @@ fn status(registry: &Registry, json: bool) -> i32 {
             s.service,
             state.as_str().unwrap_or("").replace('_', " "),
             s.method.as_deref().unwrap_or("-"),
-            s.expires_at.map(|e| relative(e - now)).unwrap_or_else(|| "-".into()),
+            s.expires_at
+                .map(|e| relative(e - now))
+                .unwrap_or_else(|| "-".into()),
             s.token_path.display()
         );
     }

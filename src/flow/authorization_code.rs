@@ -80,9 +80,10 @@ impl Pending {
         let secret = ctx.config.resolved_client_secret();
         let mut client = ctx.client(&self.client_id, secret.as_deref())?;
         if let Some(r) = &self.redirect_uri {
-            client = client.set_redirect_uri(RedirectUrl::new(r.clone()).map_err(|e| {
-                Error::Other(format!("redirect_uri {r:?}: {e}"))
-            })?);
+            client = client.set_redirect_uri(
+                RedirectUrl::new(r.clone())
+                    .map_err(|e| Error::Other(format!("redirect_uri {r:?}: {e}")))?,
+            );
         }
         let http = |req| ctx.transport.send(req);
         let reply = client

@@ -26,7 +26,10 @@ pub fn account_credentials(
         .transport
         .client()
         .post(&url)
-        .query(&[("grant_type", "account_credentials"), ("account_id", account_id)])
+        .query(&[
+            ("grant_type", "account_credentials"),
+            ("account_id", account_id),
+        ])
         .basic_auth(client_id, Some(secret))
         .header(reqwest::header::ACCEPT, "application/json")
         .header(reqwest::header::CONTENT_LENGTH, "0");
@@ -109,8 +112,8 @@ pub fn service_account(ctx: &Ctx, key_path: &std::path::Path) -> Result<StoredTo
     };
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = key.private_key_id.clone();
-    let signing_key = jsonwebtoken::EncodingKey::from_rsa_pem(key.private_key.as_bytes())
-        .map_err(|e| {
+    let signing_key =
+        jsonwebtoken::EncodingKey::from_rsa_pem(key.private_key.as_bytes()).map_err(|e| {
             bad(format!(
                 "the private key in {} is not a valid RSA key: {e}",
                 key_path.display()
@@ -145,7 +148,9 @@ fn send_token_request(
     url: &str,
     request: reqwest::blocking::RequestBuilder,
 ) -> Result<BasicTokenResponse> {
-    let response = request.send().map_err(|e| ctx.network_error(step, url, e))?;
+    let response = request
+        .send()
+        .map_err(|e| ctx.network_error(step, url, e))?;
     ctx.transport.record(&response);
     let status = response.status().as_u16();
     let retry_after = response
@@ -171,5 +176,9 @@ fn send_token_request(
             retry_after,
         ));
     }
-    Err(ctx.reply_error(step, Some(status), &super::describe_body(&body, "access_token")))
+    Err(ctx.reply_error(
+        step,
+        Some(status),
+        &super::describe_body(&body, "access_token"),
+    ))
 }

@@ -110,8 +110,9 @@ impl Ctx<'_> {
             .filter(|u| !u.is_empty())
             .ok_or_else(|| Error::NotConfigured {
                 service: self.config.service.clone(),
-                message: "no oauth_token_url is configured (set it in ~/.planopticon/services.toml)"
-                    .into(),
+                message:
+                    "no oauth_token_url is configured (set it in ~/.planopticon/services.toml)"
+                        .into(),
             })
     }
 
@@ -223,7 +224,12 @@ impl Ctx<'_> {
         }
     }
 
-    pub(crate) fn reply_error(&self, step: &'static str, status: Option<u16>, detail: &str) -> Error {
+    pub(crate) fn reply_error(
+        &self,
+        step: &'static str,
+        status: Option<u16>,
+        detail: &str,
+    ) -> Error {
         let detail = match status {
             Some(s) if (300..400).contains(&s) => format!(
                 "HTTP {s}: the token endpoint redirects, and token requests are not redirected; check oauth_token_url"

@@ -10,20 +10,25 @@ pub const STEP: &str = "token refresh";
 
 /// Refreshes `saved`; the result keeps the old refresh token when the
 /// provider sends none, and every field the file already had.
-pub fn refresh(ctx: &Ctx, saved: &StoredToken, refresh_token: &RefreshToken) -> Result<StoredToken> {
+pub fn refresh(
+    ctx: &Ctx,
+    saved: &StoredToken,
+    refresh_token: &RefreshToken,
+) -> Result<StoredToken> {
     let cfg = ctx.config;
-    let client_id = saved
-        .client_id
-        .clone()
-        .filter(|c| !c.is_empty())
-        .or_else(|| cfg.resolved_client_id())
-        .ok_or_else(|| Error::NotConfigured {
-            service: cfg.service.clone(),
-            message: format!(
+    let client_id =
+        saved
+            .client_id
+            .clone()
+            .filter(|c| !c.is_empty())
+            .or_else(|| cfg.resolved_client_id())
+            .ok_or_else(|| Error::NotConfigured {
+                service: cfg.service.clone(),
+                message: format!(
                 "the saved token has expired and cannot be refreshed without a client id: set {}",
                 cfg.client_id_env.as_deref().unwrap_or("client_id in services.toml")
             ),
-        })?;
+            })?;
     let secret = saved
         .client_secret
         .as_ref()

@@ -46,8 +46,8 @@ impl LoopbackListener {
             _ => ("127.0.0.1", uri.host_str().unwrap_or("127.0.0.1")),
         };
         let port = uri.port().unwrap_or(0);
-        let server = Server::http((ip, port))
-            .map_err(|e| err(format!("{ip}:{port}"), e.to_string()))?;
+        let server =
+            Server::http((ip, port)).map_err(|e| err(format!("{ip}:{port}"), e.to_string()))?;
         let port = server
             .server_addr()
             .to_ip()

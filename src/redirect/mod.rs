@@ -120,7 +120,9 @@ pub fn open_browser(url: &str) -> Result<(), String> {
         // The Unix convention: a ':'-separated list, the first that runs wins.
         for cmd in browser.split(':').filter(|c| !c.trim().is_empty()) {
             let mut words = cmd.split_whitespace().map(|w| w.replace("%s", url));
-            let Some(program) = words.next() else { continue };
+            let Some(program) = words.next() else {
+                continue;
+            };
             let mut args: Vec<String> = words.collect();
             if !cmd.contains("%s") {
                 args.push(url.to_string());
@@ -164,12 +166,27 @@ mod tests {
     #[test]
     fn callback_verdicts() {
         assert!(matches!(check("code=c&state=s1"), Verdict::Code(_)));
-        assert!(matches!(check("code=c&state=s1&iss=http%3A%2F%2F127.0.0.1%3A9"), Verdict::Code(_)));
+        assert!(matches!(
+            check("code=c&state=s1&iss=http%3A%2F%2F127.0.0.1%3A9"),
+            Verdict::Code(_)
+        ));
         assert!(matches!(check("code=c"), Verdict::Rejected("no state")));
-        assert!(matches!(check("code=c&state=s2"), Verdict::Rejected("wrong state")));
-        assert!(matches!(check("code=c&state=s1&iss=http://evil"), Verdict::Rejected("wrong issuer")));
-        assert!(matches!(check("code=c&state=s1&state=s1"), Verdict::Rejected(_)));
-        assert!(matches!(check("error=access_denied&state=s2"), Verdict::Rejected("wrong state")));
+        assert!(matches!(
+            check("code=c&state=s2"),
+            Verdict::Rejected("wrong state")
+        ));
+        assert!(matches!(
+            check("code=c&state=s1&iss=http://evil"),
+            Verdict::Rejected("wrong issuer")
+        ));
+        assert!(matches!(
+            check("code=c&state=s1&state=s1"),
+            Verdict::Rejected(_)
+        ));
+        assert!(matches!(
+            check("error=access_denied&state=s2"),
+            Verdict::Rejected("wrong state")
+        ));
         assert!(matches!(
             check("error=access_denied&error_description=no&state=s1"),
             Verdict::ProviderError { .. }
@@ -179,10 +196,22 @@ mod tests {
 
     #[test]
     fn mode_follows_the_redirect_uri() {
-        assert_eq!(RedirectMode::for_uri("http://127.0.0.1/callback"), RedirectMode::Loopback);
-        assert_eq!(RedirectMode::for_uri("http://127.0.0.1:8080/cb"), RedirectMode::Loopback);
-        assert_eq!(RedirectMode::for_uri("urn:ietf:wg:oauth:2.0:oob"), RedirectMode::Paste);
+        assert_eq!(
+            RedirectMode::for_uri("http://127.0.0.1/callback"),
+            RedirectMode::Loopback
+        );
+        assert_eq!(
+            RedirectMode::for_uri("http://127.0.0.1:8080/cb"),
+            RedirectMode::Loopback
+        );
+        assert_eq!(
+            RedirectMode::for_uri("urn:ietf:wg:oauth:2.0:oob"),
+            RedirectMode::Paste
+        );
         assert_eq!(RedirectMode::for_uri(""), RedirectMode::Paste);
-        assert_eq!(RedirectMode::for_uri("https://example.com/cb"), RedirectMode::Paste);
+        assert_eq!(
+            RedirectMode::for_uri("https://example.com/cb"),
+            RedirectMode::Paste
+        );
     }
 }

@@ -27,7 +27,10 @@ pub enum Loaded {
     Missing,
     Token(Box<StoredToken>),
     /// The file was not a token; it was moved to `moved_to`.
-    Corrupt { moved_to: PathBuf, reason: String },
+    Corrupt {
+        moved_to: PathBuf,
+        reason: String,
+    },
 }
 
 impl FileStore {
@@ -309,7 +312,8 @@ mod tests {
         let (_d, s) = store();
         let mut t = StoredToken::new(AccessToken::new("a".into()));
         t.expires_at = Some(5.0);
-        t.extra.insert("future_field".into(), serde_json::json!([1]));
+        t.extra
+            .insert("future_field".into(), serde_json::json!([1]));
         s.save(&t).unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(s.path()), 0o600);
@@ -341,7 +345,12 @@ mod tests {
     fn corrupt_file_is_moved_aside_not_deleted() {
         let (_d, s) = store();
         fs::create_dir_all(s.path().parent().unwrap()).unwrap();
-        for junk in [&b"{\"access_token\": \"x\""[..], b"", b"[1]", b"{\"access_token\": 5}"] {
+        for junk in [
+            &b"{\"access_token\": \"x\""[..],
+            b"",
+            b"[1]",
+            b"{\"access_token\": 5}",
+        ] {
             fs::write(s.path(), junk).unwrap();
             let Loaded::Corrupt { moved_to, .. } = s.load().unwrap() else {
                 panic!("{junk:?}")
