@@ -14,7 +14,7 @@ use std::time::Duration;
 use oauth2::{AccessToken, AuthorizationCode, RefreshToken};
 use serde::Serialize;
 
-use crate::config::{AuthConfig, ServerGrant, Settings, LOOPBACK_REDIRECT_URI, OOB_REDIRECT_URI};
+use crate::config::{AuthConfig, ServerGrant, Settings, LOOPBACK_REDIRECT_URI};
 use crate::flow::{authorization_code::Pending, client_credentials, refresh, Ctx, Transport};
 use crate::redirect::{self, loopback::WaitError, Control, Expect, LoopbackListener, RedirectMode};
 use crate::store::{Loaded, StoredToken, TokenStore};
@@ -471,9 +471,8 @@ impl OAuthManager {
         let redirect_uri = match (&listener, c.redirect_uri()) {
             (Some(l), _) => Some(l.redirect_uri().to_string()),
             (None, "") => None,
-            (None, uri) if RedirectMode::for_uri(uri) == RedirectMode::Loopback => {
-                Some(OOB_REDIRECT_URI.to_string())
-            }
+            // A loopback URI in paste mode: the browser lands on a page that
+            // does not load, and the user pastes the address it shows.
             (None, uri) => Some(uri.to_string()),
         };
         let pending = Pending::new(c, &client_id, redirect_uri).map_err(StepEnd::Failed)?;

@@ -258,8 +258,13 @@ fn options(redirect: Option<RedirectMode>, prompts_on_stdout: bool) -> AuthOptio
         } else {
             eprintln!("{text}");
         }
-        if p.mode == RedirectMode::Loopback {
-            eprintln!("Waiting for the browser to return here (Ctrl-C to cancel)...");
+        match p.mode {
+            RedirectMode::Loopback => {
+                eprintln!("Waiting for the browser to return here (Ctrl-C to cancel)...")
+            }
+            RedirectMode::Paste => eprintln!(
+                "After approving, paste the code, or the whole address the browser shows (even if that page does not load)."
+            ),
         }
     }));
     opts
