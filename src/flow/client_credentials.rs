@@ -158,9 +158,12 @@ fn send_token_request(
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body = response
-        .bytes()
-        .map_err(|e| ctx.network_error(step, url, e))?;
+    let body = super::with_token_type(
+        response
+            .bytes()
+            .map_err(|e| ctx.network_error(step, url, e))?
+            .to_vec(),
+    );
     if status == 200 {
         if let Ok(r) = serde_json::from_slice::<BasicTokenResponse>(&body) {
             return Ok(r);

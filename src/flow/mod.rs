@@ -71,7 +71,7 @@ impl Transport {
         for (name, value) in response.headers() {
             builder = builder.header(name, value);
         }
-        let body = response.bytes()?.to_vec();
+        let body = with_token_type(response.bytes()?.to_vec());
         Ok(builder.body(body).expect("a response we just read"))
     }
 
@@ -89,6 +89,20 @@ impl Transport {
         let v = self.last.take();
         self.last.set(v.clone());
         v
+    }
+}
+
+/// Some providers leave out `token_type`, which the Python tool never
+/// needed and oauth2 requires: a token reply without one is a bearer token.
+pub(crate) fn with_token_type(body: Vec<u8>) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Object(mut map))
+            if map.contains_key("access_token") && !map.contains_key("token_type") =>
+        {
+            map.insert("token_type".into(), "bearer".into());
+            serde_json::to_vec(&map).unwrap_or(body)
+        }
+        _ => body,
     }
 }
 
