@@ -9,7 +9,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::title_case;
-use crate::manager::{system_clock, AuthOptions, Interaction, Prompt};
+use crate::manager::{system_clock, AuthOptions, AuthResult, Interaction, Outcome, Prompt};
 use crate::{AuthConfig, OAuthManager, RedirectMode, Registry, ServiceStatus};
 
 #[derive(Parser)]
@@ -120,9 +120,7 @@ fn config_or_usage_error(registry: &Registry, service: &str) -> AuthConfig {
 
 fn auth(config: &AuthConfig, redirect: Option<RedirectMode>) -> i32 {
     let result = OAuthManager::new(config.clone()).authenticate(options(redirect, true));
-    for n in &result.notices {
-        eprintln!("Note: {n}");
-    }
+    print_notices(&result);
     let name = title_case(&config.service);
     match result.method {
         Some(method) if result.success => {
@@ -139,6 +137,21 @@ fn auth(config: &AuthConfig, redirect: Option<RedirectMode>) -> i32 {
                 eprintln!("  - {a}");
             }
             1
+        }
+    }
+}
+
+/// Notices, and on success the steps that failed before one worked (a
+/// broken token file should not go unnoticed because an API key worked).
+fn print_notices(result: &AuthResult) {
+    for n in &result.notices {
+        eprintln!("Note: {n}");
+    }
+    if result.success {
+        for a in &result.attempts {
+            if matches!(a.outcome, Outcome::Failed(_)) {
+                eprintln!("Note: {a}");
+            }
         }
     }
 }
@@ -161,9 +174,7 @@ fn logout_service(config: &AuthConfig) -> i32 {
 
 fn token(config: &AuthConfig) -> i32 {
     let result = OAuthManager::new(config.clone()).authenticate(options(None, false));
-    for n in &result.notices {
-        eprintln!("Note: {n}");
-    }
+    print_notices(&result);
     match result.access_token {
         Some(t) if result.success => {
             println!("{}", t.secret());

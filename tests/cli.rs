@@ -1,0 +1,553 @@
+//! The `planopticon` binary: the Python tool's lines and exit codes, hostile
+//! token files, services.toml errors, a full sign-in through `BROWSER`, and
+//! two processes refreshing one token.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::json;
+use support::*;
+
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn po(&self) -> PathBuf {
+        let p = self.path().join(".planopticon");
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    /// The CLI with only this HOME and PATH: no provider variables leak in
+    /// from the machine.
+    fn cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_planopticon"));
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .envs(env.iter().copied())
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        Run(self.cmd(args, env).output().unwrap())
+    }
+}
+
+struct Run(Output);
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.0.status.code().unwrap()
+    }
+    fn out(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    fn err(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--stdout--\n{}--stderr--\n{}",
+            self.0.status.code(),
+            self.out(),
+            self.err()
+        )
+    }
+}
+
+#[test]
+fn compatibility_lines_and_exit_codes() {
+    let h = Home::new();
+    let r = h.run(&["auth", "github"], &[("GITHUB_TOKEN", "ghp_from_env")]);
+    assert_eq!(
+        (r.code(), r.out().as_str()),
+        (0, "Github authentication successful (api_key).\n"),
+        "{r:?}"
+    );
+    assert!(
+        !h.path().join(".planopticon/github_token.json").exists(),
+        "an API key is not written"
+    );
+
+    let r = h.run(&["auth", "zoom"], &[]);
+    assert_eq!(r.code(), 1);
+    assert_eq!(r.out(), "");
+    assert_eq!(
+        r.err().lines().next().unwrap(),
+        "Zoom authentication failed: No auth method available for zoom. (Set ZOOM_CLIENT_ID for OAuth and ZOOM_CLIENT_SECRET)"
+    );
+    assert!(
+        r.err()
+            .contains("server-to-server: skipped: ZOOM_ACCOUNT_ID is not set"),
+        "{r:?}"
+    );
+
+    let r = h.run(&["auth", "github"], &[]);
+    assert_eq!(
+        r.err().lines().next().unwrap(),
+        "Github authentication failed: No auth method available for github. (Set GITHUB_CLIENT_ID for OAuth and GITHUB_CLIENT_SECRET or set GITHUB_TOKEN for API key access)"
+    );
+    assert_eq!(r.code(), 1);
+
+    let r = h.run(&["auth", "github", "--logout"], &[]);
+    assert_eq!(
+        (r.code(), r.out().as_str()),
+        (0, "Cleared saved github token.\n")
+    );
+
+    let r = h.run(&["auth", "nosuch"], &[]);
+    assert_eq!(r.code(), 2, "{r:?}");
+    assert!(
+        r.err()
+            .contains("dropbox, github, google, microsoft, notion, plane, zoom"),
+        "{r:?}"
+    );
+    assert_eq!(h.run(&["auth"], &[]).code(), 2);
+    assert_eq!(
+        h.run(&["auth", "github", "--redirect", "carrier-pigeon"], &[])
+            .code(),
+        2
+    );
+
+    // An empty variable counts as unset.
+    let r = h.run(&["auth", "github"], &[("GITHUB_TOKEN", "")]);
+    assert_eq!(r.code(), 1);
+}
+
+#[test]
+fn verbose_logs_go_to_stderr_without_secrets() {
+    let h = Home::new();
+    std::fs::write(
+        h.po().join("github_token.json"),
+        json!({"access_token": "gho_saved_secret", "refresh_token": "ghr_refresh_secret", "expires_at": 1.0, "client_id": "c", "client_secret": "cs_secret"}).to_string(),
+    )
+    .unwrap();
+    // The refresh goes to a closed local port, never to github.com.
+    std::fs::write(
+        h.po().join("services.toml"),
+        "[github]\noauth_token_url = \"http://127.0.0.1:1/token\"\n",
+    )
+    .unwrap();
+    let r = h.run(
+        &["-v", "auth", "github"],
+        &[("GITHUB_TOKEN", "ghp_env_secret")],
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        r.err().contains("DEBUG") && r.err().contains("could not reach"),
+        "{r:?}"
+    );
+    for secret in [
+        "gho_saved_secret",
+        "ghr_refresh_secret",
+        "cs_secret",
+        "ghp_env_secret",
+    ] {
+        assert!(
+            !r.out().contains(secret) && !r.err().contains(secret),
+            "{secret} leaked: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn python_token_files_are_used_and_ours_have_the_documented_fields() {
+    let h = Home::new();
+    let far = 4_000_000_000.0;
+    std::fs::write(
+        h.po().join("notion_token.json"),
+        json!({"access_token": "ntn_saved", "refresh_token": null, "expires_at": far, "client_id": "cid", "client_secret": ""}).to_string(),
+    )
+    .unwrap();
+    let r = h.run(&["auth", "notion"], &[]);
+    assert_eq!(
+        r.out(),
+        "Notion authentication successful (saved_token).\n",
+        "{r:?}"
+    );
+    let r = h.run(&["token", "notion"], &[]);
+    assert_eq!(r.out(), "ntn_saved\n");
+
+    let r = h.run(&["status", "--json"], &[]);
+    let all: serde_json::Value = serde_json::from_str(&r.out()).unwrap();
+    let notion = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "notion")
+        .unwrap();
+    assert_eq!(notion["state"], "connected");
+    assert_eq!(notion["expires_at"], far);
+    let zoom = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "zoom")
+        .unwrap();
+    assert_eq!(zoom["state"], "not_connected");
+    assert!(zoom["detail"].as_str().unwrap().contains("ZOOM_CLIENT_ID"));
+    let r = h.run(&["status"], &[]);
+    assert!(
+        r.out()
+            .lines()
+            .any(|l| l.starts_with("notion") && l.contains("connected")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn corrupt_token_files_are_moved_aside_and_the_chain_goes_on() {
+    for junk in [
+        "",
+        "{\"access_token\": \"trunc",
+        "not json at all",
+        "[1,2]",
+        "{\"access_token\": 42}",
+        "{\"access_token\": \"a\", \"expires_at\": \"soon\"}",
+    ] {
+        let h = Home::new();
+        let path = h.po().join("github_token.json");
+        std::fs::write(&path, junk).unwrap();
+        let r = h.run(&["auth", "github"], &[("GITHUB_TOKEN", "ghp_x")]);
+        assert_eq!(r.code(), 0, "{junk:?}: {r:?}");
+        assert!(
+            r.err().contains("was not a valid token file") && r.err().contains("moved to"),
+            "{r:?}"
+        );
+        let kept: Vec<_> = std::fs::read_dir(h.po())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains(".corrupt-"))
+            .collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(
+            std::fs::read_to_string(&kept[0]).unwrap(),
+            junk,
+            "nothing is lost"
+        );
+    }
+}
+
+#[test]
+fn hostile_token_files_are_refused_with_their_name() {
+    let h = Home::new();
+    let po = h.po();
+    // A symlink: refused, its target untouched.
+    let target = h.path().join("elsewhere.txt");
+    std::fs::write(&target, "precious").unwrap();
+    std::os::unix::fs::symlink(&target, po.join("github_token.json")).unwrap();
+    let r = h.run(&["auth", "github"], &[("GITHUB_TOKEN", "ghp_x")]);
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        r.err().contains("github_token.json") && r.err().contains("symbolic link"),
+        "{r:?}"
+    );
+    let r = h.run(&["auth", "github"], &[]);
+    assert_eq!(r.code(), 1);
+    assert!(r.err().contains("symbolic link"), "{r:?}");
+    let r = h.run(&["auth", "github", "--logout"], &[]);
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+
+    // A FIFO: refused at once, never waited on.
+    let fifo = po.join("notion_token.json");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let r = h.run(&["auth", "notion"], &[("NOTION_API_KEY", "ntn_x")]);
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(r.err().contains("not a regular file"), "{r:?}");
+
+    // A folder, and a huge file.
+    std::fs::create_dir(po.join("dropbox_token.json")).unwrap();
+    let r = h.run(&["auth", "dropbox"], &[]);
+    assert!(r.err().contains("is a folder"), "{r:?}");
+    std::fs::write(po.join("google_token.json"), vec![b' '; 2 << 20]).unwrap();
+    let r = h.run(&["auth", "google"], &[]);
+    assert!(r.err().contains("larger than"), "{r:?}");
+    assert_eq!(
+        std::fs::metadata(po.join("google_token.json"))
+            .unwrap()
+            .len(),
+        2 << 20
+    );
+
+    // Other services keep working.
+    let r = h.run(&["auth", "zoom"], &[]);
+    assert!(
+        r.err()
+            .starts_with("Zoom authentication failed: No auth method"),
+        "{r:?}"
+    );
+    let r = h.run(&["status", "--json"], &[]);
+    assert_eq!(r.code(), 0, "{r:?}");
+}
+
+#[test]
+fn an_unreadable_token_file_is_named() {
+    let h = Home::new();
+    let po = h.po();
+    let path = po.join("github_token.json");
+    std::fs::write(
+        &path,
+        json!({"access_token": "a", "expires_at": 4e9}).to_string(),
+    )
+    .unwrap();
+    let root = unsafe { libc::geteuid() } == 0;
+    let r = if root {
+        // Root reads anything: run the CLI as nobody instead.
+        for p in [h.path(), po.as_path()] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_planopticon"),
+            "auth",
+            "github",
+        ])
+        .env_clear()
+        .env("HOME", h.path())
+        .env("GITHUB_TOKEN", "ghp_x")
+        .stdin(Stdio::null());
+        Run(c.output().unwrap())
+    } else {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+        h.run(&["auth", "github"], &[("GITHUB_TOKEN", "ghp_x")])
+    };
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        r.err().contains("github_token.json") && r.err().contains("ermission denied"),
+        "{r:?}"
+    );
+    assert!(path.exists());
+}
+
+#[test]
+fn services_toml_errors_name_file_line_and_key() {
+    let cases = [
+        ("[acme]\nclient_idd = \"x\"\n", "client_idd"),
+        ("[acme]\nscopes = \"read\"\n", "scopes"),
+        ("[acme\nclient_id = \"x\"\n", "line 1"),
+        ("[acme]\nclient_id = \"x\n", "line 2"),
+        (
+            "[acme]\noauth_token_url = \"http://127.0.0.1:1/t\"\n",
+            "oauth_authorize_url",
+        ),
+        ("[\"Acme Corp\"]\nclient_id = \"x\"\n", "Acme Corp"),
+        ("[github]\nredirect_uri = 5\n", "redirect_uri"),
+    ];
+    for (text, word) in cases {
+        let h = Home::new();
+        std::fs::write(h.po().join("services.toml"), text).unwrap();
+        let r = h.run(&["auth", "github"], &[("GITHUB_TOKEN", "x")]);
+        assert_eq!(r.code(), 1, "{text:?}: {r:?}");
+        assert!(
+            r.err().contains("services.toml") && r.err().contains(word),
+            "{text:?}: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn custom_services_appear_everywhere() {
+    let h = Home::new();
+    std::fs::write(
+        h.po().join("services.toml"),
+        "[acme]\ndisplay_name = \"Acme\"\noauth_authorize_url = \"http://127.0.0.1:9/a\"\noauth_token_url = \"http://127.0.0.1:9/t\"\napi_key_env = \"ACME_KEY\"\n",
+    )
+    .unwrap();
+    let r = h.run(&["auth", "acme"], &[("ACME_KEY", "k")]);
+    assert_eq!(
+        r.out(),
+        "Acme authentication successful (api_key).\n",
+        "{r:?}"
+    );
+    let r = h.run(&["status", "--json"], &[]);
+    assert!(r.out().contains("\"acme\""), "{r:?}");
+    let mut c = h.cmd(&["-C"], &[("ACME_KEY", "k")]);
+    c.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"/auth\n/auth acme\n/auth zoom\n/auth nosuch\n/quit\n")
+        .unwrap();
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Usage: /auth SERVICE");
+    assert_eq!(
+        lines[1],
+        "Available: acme, dropbox, github, google, microsoft, notion, plane, zoom"
+    );
+    assert_eq!(lines[2], "Acme authenticated (api_key)");
+    assert!(
+        lines[3].starts_with("Zoom auth failed: No auth method available for zoom."),
+        "{out}"
+    );
+    assert_eq!(lines[4], "Unknown service: nosuch");
+}
+
+fn acme_services_toml(h: &Home, server: &OidcServer) {
+    std::fs::write(
+        h.po().join("services.toml"),
+        format!(
+            "[acme]\noauth_authorize_url = \"{0}/auth\"\noauth_token_url = \"{0}/token\"\nclient_id = \"{1}\"\nscopes = [\"openid\", \"email\"]\nredirect_uri = \"http://127.0.0.1/callback\"\nissuer = \"{0}\"\n",
+            server.issuer(),
+            PUBLIC_CLIENT
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_browser_sign_in_through_the_cli_then_two_processes_refresh_once() {
+    let server = OidcServer::start();
+    let h = Home::new();
+    acme_services_toml(&h, &server);
+    let browser = browser_program();
+    let log = h.path().join("browser.log");
+    let env = [
+        ("BROWSER", browser.to_str().unwrap()),
+        ("TEST_BROWSER_LOG", log.to_str().unwrap()),
+    ];
+    let r = h.run(&["auth", "acme"], &env);
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        r.out()
+            .contains("Open this URL to authorize PlanOpticon (acme):"),
+        "{r:?}"
+    );
+    assert!(
+        r.out()
+            .ends_with("Acme authentication successful (oauth_pkce).\n"),
+        "{r:?}"
+    );
+    let opened = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        opened.contains("code_challenge_method=S256")
+            && opened.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
+        "{opened}"
+    );
+
+    let path = h.po().join("acme_token.json");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(h.po()).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let mut saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for field in [
+        "access_token",
+        "refresh_token",
+        "expires_at",
+        "client_id",
+        "client_secret",
+    ] {
+        assert!(saved.get(field).is_some(), "{field} in {saved}");
+    }
+
+    // Expire it, then let several processes want the token at once.
+    saved["expires_at"] = json!(1000.0);
+    std::fs::write(&path, saved.to_string()).unwrap();
+    server.reset_stats();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            h.cmd(&["token", "acme"], &[])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let tokens: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        })
+        .collect();
+    assert!(
+        tokens.iter().all(|t| t == &tokens[0] && t.len() > 10),
+        "{tokens:?}"
+    );
+    assert_eq!(
+        server.token_requests("refresh_token"),
+        1,
+        "{}",
+        server.stats()
+    );
+    assert_eq!(server.stats()["invalid_grant"], 0);
+
+    let r = h.run(&["auth", "acme", "--logout"], &[]);
+    assert_eq!(r.out(), "Cleared saved acme token.\n");
+    assert!(!path.exists());
+}
+
+#[test]
+fn nobody_at_the_terminal_is_never_waited_for() {
+    let server = OidcServer::shared();
+    let h = Home::new();
+    acme_services_toml(&h, server);
+    // No terminal, no browser, no display: the sign-in is skipped at once.
+    let r = h.run(&["auth", "acme"], &[]);
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.err().contains("nobody is at a terminal"), "{r:?}");
+    // Paste mode needs a terminal even when a browser could open.
+    let r = h.run(
+        &["auth", "acme", "--redirect", "paste"],
+        &[("BROWSER", "true")],
+    );
+    assert!(r.err().contains("pasting a code needs a terminal"), "{r:?}");
+    // With a client id and an API key, the key is used without a prompt.
+    let r = h.run(
+        &["auth", "github"],
+        &[
+            ("GITHUB_CLIENT_ID", "cid"),
+            ("GITHUB_TOKEN", "ghp_x"),
+            ("BROWSER", "true"),
+        ],
+    );
+    assert_eq!(
+        r.out(),
+        "Github authentication successful (api_key).\n",
+        "{r:?}"
+    );
+}
