@@ -167,10 +167,16 @@ impl Registry {
                 })
             }
         };
-        let mut reg = Self::builtins();
-        if let Some(text) = text {
-            reg.merge(path, &text)?;
+        match text {
+            Some(text) => Self::from_toml(path, &text),
+            None => Ok(Self::builtins()),
         }
+    }
+
+    /// The built-ins merged with `text`, a services.toml; `path` names it in errors.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Self> {
+        let mut reg = Self::builtins();
+        reg.merge(path, text)?;
         Ok(reg)
     }
 

@@ -158,7 +158,7 @@ fn lock_path(path: &Path) -> PathBuf {
 
 /// The Python tool's field types, checked here so a file of the wrong shape
 /// is reported as such rather than half-used.
-fn parse(bytes: &[u8]) -> std::result::Result<StoredToken, String> {
+pub fn parse(bytes: &[u8]) -> std::result::Result<StoredToken, String> {
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
     if !value.is_object() {
