@@ -6,8 +6,10 @@
 //! Tokens live in `~/.planopticon/{service}_token.json`, readable by the
 //! Python tool of the same name, optionally mirrored into the OS keyring.
 
+pub mod account;
 pub mod cli;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod flow;
 pub mod manager;

@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::config::{AuthConfig, ServerGrant, Settings, LOOPBACK_REDIRECT_URI};
 use crate::flow::{authorization_code::Pending, client_credentials, refresh, Ctx, Transport};
 use crate::redirect::{self, loopback::WaitError, Control, Expect, LoopbackListener, RedirectMode};
+use crate::status::{ServiceStatus, State};
 use crate::store::{Loaded, StoredToken, TokenStore};
 use crate::{Error, Result};
 
@@ -40,6 +41,7 @@ pub enum Method {
     ClientCredentials,
     OauthPkce,
     ApiKey,
+    DeviceCode,
 }
 
 impl Method {
@@ -49,6 +51,7 @@ impl Method {
             Self::ClientCredentials => "client_credentials",
             Self::OauthPkce => "oauth_pkce",
             Self::ApiKey => "api_key",
+            Self::DeviceCode => "device_code",
         }
     }
 
@@ -59,7 +62,24 @@ impl Method {
             Self::ClientCredentials => "server-to-server",
             Self::OauthPkce => "browser sign-in (OAuth PKCE)",
             Self::ApiKey => "API key",
+            Self::DeviceCode => "device sign-in",
         }
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = ();
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        [
+            Self::SavedToken,
+            Self::ClientCredentials,
+            Self::OauthPkce,
+            Self::ApiKey,
+            Self::DeviceCode,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+        .ok_or(())
     }
 }
 
@@ -126,6 +146,8 @@ pub struct Prompt<'a> {
     pub service: &'a str,
     pub url: &'a str,
     pub mode: RedirectMode,
+    /// The code to enter at `url`, in a device sign-in.
+    pub user_code: Option<&'a str>,
 }
 
 /// Told the authorization URL before the browser opens.
@@ -166,6 +188,8 @@ pub struct OAuthManager {
     store: TokenStore,
     clock: Clock,
     transport: OnceCell<Transport>,
+    /// `config` with discovered endpoints, once discovery ran.
+    discovered: OnceCell<(AuthConfig, bool)>,
 }
 
 impl OAuthManager {
@@ -186,6 +210,7 @@ impl OAuthManager {
             store,
             clock: system_clock(),
             transport: OnceCell::new(),
+            discovered: OnceCell::new(),
         }
     }
 
@@ -213,17 +238,35 @@ impl OAuthManager {
     }
 
     /// Built on first use: answering from a saved token needs no HTTP client.
+    fn transport(&self) -> Result<&Transport> {
+        if self.transport.get().is_none() {
+            let _ = self.transport.set(Transport::new()?);
+        }
+        Ok(self.transport.get().expect("just set"))
+    }
+
+    /// The configuration with the endpoints an issuer-only service discovers
+    /// (RFC 8414), and whether callbacks must carry `iss` (RFC 9207).
+    pub fn effective_config(&self) -> Result<(&AuthConfig, bool)> {
+        if !crate::discovery::needed(&self.config) {
+            return Ok((&self.config, false));
+        }
+        if self.discovered.get().is_none() {
+            let m = crate::discovery::metadata(&self.config, self.transport()?, self.now())?;
+            let mut c = self.config.clone();
+            crate::discovery::apply(&mut c, &m);
+            let _ = self
+                .discovered
+                .set((c, m.authorization_response_iss_parameter_supported));
+        }
+        let (c, require_iss) = self.discovered.get().expect("just set");
+        Ok((c, *require_iss))
+    }
+
     fn ctx(&self) -> Result<Ctx<'_>> {
-        let transport = match self.transport.get() {
-            Some(t) => t,
-            None => {
-                let _ = self.transport.set(Transport::new()?);
-                self.transport.get().expect("just set")
-            }
-        };
         Ok(Ctx {
-            config: &self.config,
-            transport,
+            config: self.effective_config()?.0,
+            transport: self.transport()?,
             now: self.now(),
         })
     }
@@ -255,7 +298,11 @@ impl OAuthManager {
             let outcome = match f(self, &mut opts, &mut run.notices) {
                 Ok(token) => {
                     run.success = true;
-                    run.method = Some(step);
+                    // The third step signs in by browser or by device code.
+                    run.method = Some(match (step, token.obtained_by.as_deref()) {
+                        (Method::OauthPkce, Some(m)) => m.parse().unwrap_or(step),
+                        _ => step,
+                    });
                     run.expires_at = token.expires_at;
                     run.refresh_token = token.refresh_token;
                     run.access_token = Some(token.access_token);
@@ -363,6 +410,20 @@ impl OAuthManager {
     /// Step 2.
     pub fn try_server_to_server(&self, notices: &mut Vec<String>) -> StepResult {
         let c = &self.config;
+        if c.service_account_env
+            .as_deref()
+            .and_then(crate::config::env_value)
+            .is_none()
+            && c.resolved_account_id().is_none()
+            && c.server_grant != Some(ServerGrant::ClientCredentials)
+        {
+            return skip(match (&c.account_id_env, &c.service_account_env) {
+                (Some(a), _) => format!("{a} is not set"),
+                (None, Some(s)) => format!("{s} is not set"),
+                _ => "not configured for this service".into(),
+            });
+        }
+        let (c, _) = self.effective_config().map_err(StepEnd::Failed)?;
         let need = |what: &Option<String>, name: &str| -> std::result::Result<String, StepEnd> {
             what.clone().ok_or_else(|| {
                 StepEnd::Failed(Error::NotConfigured {
@@ -388,11 +449,7 @@ impl OAuthManager {
                 .server_grant
                 .filter(|g| *g == ServerGrant::ClientCredentials || account_id.is_some());
             let Some(grant) = grant else {
-                return skip(match (&c.account_id_env, &c.service_account_env) {
-                    (Some(a), _) => format!("{a} is not set"),
-                    (None, Some(s)) => format!("{s} is not set"),
-                    _ => "not configured for this service".into(),
-                });
+                return skip("not configured for this service".into());
             };
             if c.oauth_token_url.is_none() {
                 return skip("no oauth_token_url is configured".into());
@@ -413,7 +470,7 @@ impl OAuthManager {
                 _ => client_credentials::client_credentials(&ctx, &id, &secret),
             }
         };
-        let token = token.map_err(StepEnd::Failed)?;
+        let token = self.with_account(token.map_err(StepEnd::Failed)?);
         notices.extend(self.store.save(&token).map_err(StepEnd::Failed)?);
         Ok(token)
     }
@@ -424,10 +481,13 @@ impl OAuthManager {
         opts: &mut AuthOptions,
         notices: &mut Vec<String>,
     ) -> StepResult {
-        let c = &self.config;
-        if !c.supports_oauth() {
+        if !self.config.supports_oauth() && !crate::discovery::needed(&self.config) {
             return skip("no OAuth endpoints are configured".into());
         }
+        if opts.redirect == Some(RedirectMode::Device) {
+            return self.try_device(opts, notices);
+        }
+        let c = &self.config;
         let Some(client_id) = c.resolved_client_id() else {
             return skip(format!(
                 "{} is not set",
@@ -457,16 +517,17 @@ impl OAuthManager {
         if !someone_can_paste && c.resolved_api_key().is_some() {
             return skip("no terminal, and an API key is set".into());
         }
+        let (c, require_iss) = self.effective_config().map_err(StepEnd::Failed)?;
 
         let listener = match mode {
             RedirectMode::Loopback => {
                 let uri = match RedirectMode::for_uri(c.redirect_uri()) {
                     RedirectMode::Loopback => c.redirect_uri(),
-                    RedirectMode::Paste => LOOPBACK_REDIRECT_URI,
+                    _ => LOOPBACK_REDIRECT_URI,
                 };
                 Some(LoopbackListener::bind(uri).map_err(StepEnd::Failed)?)
             }
-            RedirectMode::Paste => None,
+            RedirectMode::Paste | RedirectMode::Device => None,
         };
         let redirect_uri = match (&listener, c.redirect_uri()) {
             (Some(l), _) => Some(l.redirect_uri().to_string()),
@@ -481,6 +542,7 @@ impl OAuthManager {
                 service: &c.service,
                 url: &pending.url,
                 mode,
+                user_code: None,
             });
         }
         if opts.open_browser {
@@ -493,6 +555,7 @@ impl OAuthManager {
         let expect = Expect {
             state: pending.state().clone(),
             issuer: c.issuer.clone(),
+            require_iss,
         };
         let code = self
             .wait_for_code(listener.as_ref(), &expect, opts)
@@ -500,8 +563,135 @@ impl OAuthManager {
         drop(listener);
         let ctx = self.ctx().map_err(StepEnd::Failed)?;
         let token = pending.exchange(&ctx, code).map_err(StepEnd::Failed)?;
+        let token = self.with_account(token);
         notices.extend(self.store.save(&token).map_err(StepEnd::Failed)?);
         Ok(token)
+    }
+
+    /// Step 3 by device code (RFC 8628), when asked for: the person may be at
+    /// another machine, so no terminal is needed here.
+    fn try_device(&self, opts: &mut AuthOptions, notices: &mut Vec<String>) -> StepResult {
+        let (c, _) = self.effective_config().map_err(StepEnd::Failed)?;
+        if c.device_authorization_url.is_none() {
+            return skip(format!(
+                "{} has no device sign-in (set device_authorization_url in services.toml)",
+                c.service
+            ));
+        }
+        let Some(client_id) = c.resolved_client_id() else {
+            return skip(format!(
+                "{} is not set",
+                c.client_id_env.as_deref().unwrap_or("client_id")
+            ));
+        };
+        let ctx = self.ctx().map_err(StepEnd::Failed)?;
+        let AuthOptions {
+            interaction,
+            on_prompt,
+            ..
+        } = opts;
+        let interaction: &Interaction = interaction;
+        let cancelled = || match interaction {
+            Interaction::App(rx) => matches!(rx.try_recv(), Ok(Control::Cancel)),
+            _ => false,
+        };
+        let mut show = |d: &crate::flow::device::DeviceCode| {
+            if let Some(tell) = on_prompt {
+                tell(&Prompt {
+                    service: &c.service,
+                    url: d.verification_uri,
+                    mode: RedirectMode::Device,
+                    user_code: Some(d.user_code),
+                });
+            }
+        };
+        let token = crate::flow::device::sign_in(&ctx, &client_id, &mut show, &cancelled)
+            .map_err(StepEnd::Failed)?;
+        let token = self.with_account(token);
+        notices.extend(self.store.save(&token).map_err(StepEnd::Failed)?);
+        Ok(token)
+    }
+
+    /// Adds who the token belongs to, when the provider says.
+    fn with_account(&self, mut token: StoredToken) -> StoredToken {
+        if let Ok(ctx) = self.ctx() {
+            match crate::account::whoami(&ctx, token.access_token.secret(), false) {
+                crate::account::Identity::Known(a) => {
+                    token.account = serde_json::to_value(a).ok();
+                }
+                other => log::debug!("{}: account unknown: {other:?}", self.config.service),
+            }
+        }
+        token
+    }
+
+    /// Logout: revokes at the provider where it can (bounded by the HTTP
+    /// timeout), then deletes the local copy and its keyring mirror whatever
+    /// the provider said.
+    pub fn logout(&self) -> Result<Logout> {
+        let revocation = match self.store.file.peek() {
+            Ok(Some(Ok(token))) => match self.ctx() {
+                Ok(ctx) => crate::account::revoke(&ctx, &token),
+                Err(e) => crate::account::Revocation::Failed(e.to_string()),
+            },
+            _ => crate::account::Revocation::NothingSaved,
+        };
+        let (deleted, keyring_notice) = self.store.delete()?;
+        Ok(Logout {
+            revocation,
+            deleted,
+            keyring_notice,
+        })
+    }
+
+    /// The connection's state, asking the provider who the token belongs to
+    /// (and keeping the answer in the token file). A token the provider now
+    /// rejects shows as needing a reconnect.
+    pub fn check(&self) -> ServiceStatus {
+        let mut status = ServiceStatus::of(&self.config, self.now());
+        if status.state != State::Connected {
+            return status;
+        }
+        let is_api_key = status.method.as_deref() == Some(Method::ApiKey.as_str());
+        let token = match (is_api_key, self.store.file.peek()) {
+            (true, _) => self.config.resolved_api_key(),
+            (false, Ok(Some(Ok(t)))) => Some(t.access_token.secret().clone()),
+            _ => None,
+        };
+        let (Some(token), Ok(ctx)) = (token, self.ctx()) else {
+            return status;
+        };
+        match crate::account::whoami(&ctx, &token, is_api_key) {
+            crate::account::Identity::Known(a) => {
+                let value = serde_json::to_value(&a).ok();
+                if !is_api_key && status.account != value {
+                    self.save_account(value.clone());
+                }
+                status.account = value;
+            }
+            crate::account::Identity::Rejected => {
+                status.state = State::NeedsReconnect;
+                status.detail = Some(format!(
+                    "the provider no longer accepts this token (HTTP 401); connect again (planopticon auth {})",
+                    self.config.service
+                ));
+            }
+            crate::account::Identity::Unknown(why) => {
+                log::debug!("{}: {why}", self.config.service)
+            }
+        }
+        status
+    }
+
+    /// Under the refresh lock, re-reading first, so a concurrent refresh is never undone.
+    fn save_account(&self, account: Option<serde_json::Value>) {
+        let Ok(_lock) = self.store.file.lock() else {
+            return;
+        };
+        if let Ok(Loaded::Token(mut t)) = self.store.load() {
+            t.account = account;
+            let _ = self.store.save(&t);
+        }
     }
 
     fn wait_for_code(
@@ -568,6 +758,15 @@ impl OAuthManager {
             }),
         }
     }
+}
+
+/// What a logout did at the provider and here.
+#[derive(Debug)]
+pub struct Logout {
+    pub revocation: crate::account::Revocation,
+    /// Whether there was a token file to delete.
+    pub deleted: bool,
+    pub keyring_notice: Option<String>,
 }
 
 /// A step either yields a token, or says why it did not.

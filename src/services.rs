@@ -102,6 +102,7 @@ pub fn builtin(service: &str) -> Option<AuthConfig> {
             c.redirect_uri = env(LOOPBACK_REDIRECT_URI);
             c.userinfo_url = env("https://api.github.com/user");
             c.device_authorization_url = env("https://github.com/login/device/code");
+            c.revocation_url = env("https://api.github.com/applications/{client_id}/token");
         }
         "microsoft" => {
             c.display_name = env("Microsoft");

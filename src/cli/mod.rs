@@ -8,6 +8,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::account::Revocation;
 use crate::config::title_case;
 use crate::manager::{system_clock, AuthOptions, AuthResult, Interaction, Outcome, Prompt};
 use crate::{AuthConfig, OAuthManager, RedirectMode, Registry, ServiceStatus};
@@ -42,14 +43,20 @@ enum Command {
         #[arg(long)]
         logout: bool,
         /// How the browser hands the code back: a listener on 127.0.0.1, or you paste it
-        #[arg(long, value_parser = ["loopback", "paste"])]
+        #[arg(long, value_parser = ["loopback", "paste"], conflicts_with = "device")]
         redirect: Option<String>,
+        /// Sign in with a code entered on another device (RFC 8628), no browser here
+        #[arg(long)]
+        device: bool,
     },
     /// Show every service: connected or not, how, until when, and its token file
     Status {
         /// Machine-readable output
         #[arg(long)]
         json: bool,
+        /// Read the token files only; do not ask the providers who is signed in
+        #[arg(long)]
+        offline: bool,
     },
     /// Print the service's access token (only the token, on stdout), for scripts
     Token { service: String },
@@ -72,16 +79,20 @@ pub fn run() -> i32 {
             service,
             logout,
             redirect,
+            device,
         }) => {
             let config = config_or_usage_error(&registry, &service);
-            let redirect = redirect.map(|r| r.parse().expect("clap checked the value"));
+            let redirect = match device {
+                true => Some(RedirectMode::Device),
+                false => redirect.map(|r| r.parse().expect("clap checked the value")),
+            };
             if logout {
                 logout_service(&config)
             } else {
                 auth(&config, redirect)
             }
         }
-        Some(Command::Status { json }) => status(&registry, json),
+        Some(Command::Status { json, offline }) => status(&registry, json, offline),
         Some(Command::Token { service }) => token(&config_or_usage_error(&registry, &service)),
         None => {
             let _ = Cli::command().print_help();
@@ -157,16 +168,27 @@ fn print_notices(result: &AuthResult) {
 }
 
 fn logout_service(config: &AuthConfig) -> i32 {
-    match OAuthManager::new(config.clone()).clear_token() {
-        Ok((_, notice)) => {
-            if let Some(n) = notice {
+    let service = &config.service;
+    match OAuthManager::new(config.clone()).logout() {
+        Ok(done) => {
+            if let Some(n) = done.keyring_notice {
                 eprintln!("Note: {n}");
             }
-            println!("Cleared saved {} token.", config.service);
+            match done.revocation {
+                Revocation::Revoked => eprintln!("Revoked the token at {service}."),
+                Revocation::Failed(why) => eprintln!(
+                    "Could not revoke the token at {service} ({why}); the local copy is deleted anyway. Revoke it in the provider's settings if it matters."
+                ),
+                Revocation::NotSupported if done.deleted => eprintln!(
+                    "{service} has no revocation endpoint; only the local copy was deleted."
+                ),
+                Revocation::NotSupported | Revocation::NothingSaved => {}
+            }
+            println!("Cleared saved {service} token.");
             0
         }
         Err(e) => {
-            eprintln!("{} logout failed: {e}", title_case(&config.service));
+            eprintln!("{} logout failed: {e}", title_case(service));
             1
         }
     }
@@ -194,12 +216,24 @@ fn token(config: &AuthConfig) -> i32 {
     }
 }
 
-fn status(registry: &Registry, json: bool) -> i32 {
+fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
     let now = system_clock()();
-    let all: Vec<ServiceStatus> = registry
-        .configs()
-        .map(|c| ServiceStatus::of(c, now))
-        .collect();
+    // One identity call per connected service, all at once.
+    let all: Vec<ServiceStatus> = std::thread::scope(|scope| {
+        let checks: Vec<_> = registry
+            .configs()
+            .map(|c| {
+                scope.spawn(move || match offline {
+                    true => ServiceStatus::of(c, now),
+                    false => OAuthManager::new(c.clone()).check(),
+                })
+            })
+            .collect();
+        checks
+            .into_iter()
+            .map(|h| h.join().expect("a status check"))
+            .collect()
+    });
     if json {
         println!(
             "{}",
@@ -208,19 +242,26 @@ fn status(registry: &Registry, json: bool) -> i32 {
         return 0;
     }
     println!(
-        "{:<12} {:<20} {:<19} {:<22} TOKEN FILE",
-        "SERVICE", "STATE", "METHOD", "EXPIRES"
+        "{:<12} {:<20} {:<19} {:<14} {:<28} TOKEN FILE",
+        "SERVICE", "STATE", "METHOD", "EXPIRES", "ACCOUNT"
     );
     for s in &all {
         let state = serde_json::to_value(s.state).expect("plain data");
+        let account = s
+            .account
+            .clone()
+            .and_then(|a| serde_json::from_value::<crate::account::Account>(a).ok())
+            .map(|a| a.label())
+            .unwrap_or_else(|| "-".into());
         println!(
-            "{:<12} {:<20} {:<19} {:<22} {}",
+            "{:<12} {:<20} {:<19} {:<14} {:<28} {}",
             s.service,
             state.as_str().unwrap_or("").replace('_', " "),
             s.method.as_deref().unwrap_or("-"),
             s.expires_at
                 .map(|e| relative(e - now))
                 .unwrap_or_else(|| "-".into()),
+            account,
             s.token_path.display()
         );
     }
@@ -260,23 +301,29 @@ fn options(redirect: Option<RedirectMode>, prompts_on_stdout: bool) -> AuthOptio
     opts.redirect = redirect;
     opts.on_prompt = Some(Box::new(move |p: &Prompt| {
         // The Python tool prints these on stdout; `token` keeps stdout for the token.
-        let text = format!(
-            "\nOpen this URL to authorize PlanOpticon ({}):\n{}\n",
-            p.service, p.url
-        );
+        let text = match p.user_code {
+            Some(code) => format!(
+                "\nTo authorize PlanOpticon ({}), open {} and enter the code {code}\n",
+                p.service, p.url
+            ),
+            None => format!(
+                "\nOpen this URL to authorize PlanOpticon ({}):\n{}\n",
+                p.service, p.url
+            ),
+        };
         if prompts_on_stdout {
             println!("{text}");
         } else {
             eprintln!("{text}");
         }
-        match p.mode {
-            RedirectMode::Loopback => {
-                eprintln!("Waiting for the browser to return here (Ctrl-C to cancel)...")
+        eprintln!(
+            "{}",
+            match p.mode {
+                RedirectMode::Loopback => "Waiting for the browser to return here (Ctrl-C to cancel)...",
+                RedirectMode::Paste => "After approving, paste the code, or the whole address the browser shows (even if that page does not load).",
+                RedirectMode::Device => "Waiting for the code to be approved (Ctrl-C to cancel)...",
             }
-            RedirectMode::Paste => eprintln!(
-                "After approving, paste the code, or the whole address the browser shows (even if that page does not load)."
-            ),
-        }
+        );
     }));
     opts
 }

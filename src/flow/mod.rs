@@ -4,6 +4,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device;
 pub mod refresh;
 
 use std::cell::Cell;
@@ -11,8 +12,8 @@ use std::time::Duration;
 
 use oauth2::basic::{BasicClient, BasicErrorResponse, BasicTokenResponse};
 use oauth2::{
-    ClientId, ClientSecret, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse,
-    RequestTokenError, TokenResponse, TokenUrl,
+    ClientId, ClientSecret, EndpointNotSet, EndpointSet, ErrorResponseType, HttpRequest,
+    HttpResponse, RequestTokenError, StandardErrorResponse, TokenResponse, TokenUrl,
 };
 
 use crate::config::AuthConfig;
@@ -63,7 +64,7 @@ impl Transport {
     }
 
     /// oauth2's `SyncHttpClient`, through our client.
-    pub(crate) fn send(&self, request: HttpRequest) -> reqwest::Result<HttpResponse> {
+    pub(crate) fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         self.last.set(None);
         let response = self.client.execute(request.try_into()?)?;
         self.record(&response);
@@ -104,6 +105,16 @@ pub(crate) fn with_token_type(body: Vec<u8>) -> Vec<u8> {
         }
         _ => body,
     }
+}
+
+/// Why a request to the provider did not get an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(transparent)]
+    Reqwest(#[from] reqwest::Error),
+    /// The person gave up (the app's Cancel) while a poll was pending.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// What every grant needs: the service, its transport and the time.
@@ -161,10 +172,10 @@ impl Ctx<'_> {
     }
 
     /// A specific error for a failed token request.
-    pub(crate) fn token_error(
+    pub(crate) fn token_error<T: ErrorResponseType + AsRef<str> + std::fmt::Display + 'static>(
         &self,
         step: &'static str,
-        err: RequestTokenError<reqwest::Error, BasicErrorResponse>,
+        err: RequestTokenError<HttpError, StandardErrorResponse<T>>,
     ) -> Error {
         let url = self.token_url().unwrap_or_default();
         let last = self.transport.last();
@@ -175,7 +186,10 @@ impl Ctx<'_> {
                 let description = e.error_description().cloned();
                 self.provider_error(step, status, error, description, last.and_then(|l| l.1))
             }
-            RequestTokenError::Request(e) => self.network_error(step, &url, e),
+            RequestTokenError::Request(HttpError::Reqwest(e)) => self.network_error(step, &url, e),
+            RequestTokenError::Request(HttpError::Cancelled) => Error::Cancelled {
+                service: self.config.service.clone(),
+            },
             RequestTokenError::Parse(e, body) => {
                 // GitHub answers errors with 200 and a JSON error body.
                 if let Ok(e) = serde_json::from_slice::<BasicErrorResponse>(&body) {

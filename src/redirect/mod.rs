@@ -13,6 +13,8 @@ pub use loopback::LoopbackListener;
 pub enum RedirectMode {
     Loopback,
     Paste,
+    /// No redirect: RFC 8628 device sign-in, the person enters a code elsewhere.
+    Device,
 }
 
 impl RedirectMode {
@@ -55,6 +57,8 @@ pub struct Expect {
     pub state: CsrfToken,
     /// The provider's issuer; a callback's `iss` must equal it (RFC 9207).
     pub issuer: Option<String>,
+    /// The provider advertises `iss` on callbacks, so one without it is refused.
+    pub require_iss: bool,
 }
 
 /// What a callback's query parameters amount to.
@@ -98,10 +102,14 @@ pub fn check_callback<'a>(
         }
         _ => {}
     }
-    if let (Some(iss), Some(expected)) = (&iss, &expect.issuer) {
-        if iss.trim_end_matches('/') != expected.trim_end_matches('/') {
-            return Verdict::Rejected("wrong issuer");
+    match (&iss, &expect.issuer) {
+        (Some(iss), Some(expected))
+            if iss.trim_end_matches('/') != expected.trim_end_matches('/') =>
+        {
+            return Verdict::Rejected("wrong issuer")
         }
+        (None, _) if expect.require_iss => return Verdict::Rejected("no iss"),
+        _ => {}
     }
     if let Some(error) = error {
         return Verdict::ProviderError { error, description };
@@ -156,6 +164,7 @@ mod tests {
         Expect {
             state: CsrfToken::new("s1".into()),
             issuer: Some("http://127.0.0.1:9".into()),
+            require_iss: false,
         }
     }
 

@@ -45,6 +45,7 @@ mod tests {
         Expect {
             state: CsrfToken::new("st".into()),
             issuer: None,
+            require_iss: false,
         }
     }
 

@@ -1,0 +1,241 @@
+//! Who a token belongs to, and ending a connection at the provider.
+//!
+//! Each provider has its own identity call and its own revocation shape
+//! (RFC 7009 for most; GitHub, Dropbox, Notion and Zoom differ).
+
+use oauth2::{RevocationUrl, StandardRevocableToken};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::flow::Ctx;
+use crate::store::StoredToken;
+
+/// The account a token belongs to, as far as the provider says.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Email address or login name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+}
+
+impl Account {
+    /// "Alice <alice@example.com> (Acme workspace)" for display.
+    pub fn label(&self) -> String {
+        let mut s = match (&self.name, &self.login) {
+            (Some(n), Some(l)) if n != l => format!("{n} <{l}>"),
+            (Some(n), _) => n.clone(),
+            (None, Some(l)) => l.clone(),
+            (None, None) => self.id.clone().unwrap_or_default(),
+        };
+        if let Some(w) = &self.workspace {
+            s.push_str(&format!(" ({w})"));
+        }
+        s
+    }
+}
+
+#[derive(Debug)]
+pub enum Identity {
+    Known(Account),
+    /// The provider answered 401: the token is no longer accepted.
+    Rejected,
+    /// No identity endpoint, or it could not be asked; the account stays unknown.
+    Unknown(String),
+}
+
+/// Asks the service's identity endpoint who `token` belongs to.
+pub fn whoami(ctx: &Ctx, token: &str, is_api_key: bool) -> Identity {
+    let cfg = ctx.config;
+    let Some(url) = cfg.userinfo_url.clone() else {
+        return Identity::Unknown("no userinfo_url is configured".into());
+    };
+    let body = match get_json(ctx, &url, token, is_api_key) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Identity::Rejected,
+        Err(e) => return Identity::Unknown(e),
+    };
+    let mut account = Account {
+        id: first(&body, &["/id", "/sub", "/account_id"]),
+        name: first(
+            &body,
+            &[
+                "/bot/owner/user/name",
+                "/name/display_name",
+                "/display_name",
+                "/displayName",
+                "/name",
+            ],
+        ),
+        login: first(
+            &body,
+            &[
+                "/email",
+                "/mail",
+                "/userPrincipalName",
+                "/login",
+                "/preferred_username",
+                "/bot/owner/user/person/email",
+            ],
+        ),
+        workspace: first(&body, &["/bot/workspace_name", "/workspace_name"]),
+    };
+    // Plane names the workspace in the app's installation, not on the user.
+    if cfg.service == "plane" && !is_api_key {
+        if let Some(base) = url.strip_suffix("/api/v1/users/me/") {
+            if let Ok(Some(v)) = get_json(
+                ctx,
+                &format!("{base}/auth/o/app-installation/"),
+                token,
+                false,
+            ) {
+                account.workspace = first(
+                    &v,
+                    &["/0/workspace_detail/name", "/0/workspace_detail/slug"],
+                );
+            }
+        }
+    }
+    Identity::Known(account)
+}
+
+/// `Ok(None)` on 401.
+fn get_json(ctx: &Ctx, url: &str, token: &str, is_api_key: bool) -> Result<Option<Value>, String> {
+    let client = ctx.transport.client();
+    let service = ctx.config.service.as_str();
+    let mut req = match service {
+        // Dropbox's identity call is a POST with no body.
+        "dropbox" => client.post(url),
+        _ => client.get(url),
+    };
+    req = match (service, is_api_key) {
+        ("plane", true) => req.header("x-api-key", token),
+        _ => req.bearer_auth(token),
+    };
+    req = match service {
+        "github" => req
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28"),
+        "notion" => req.header("Notion-Version", "2022-06-28"),
+        _ => req.header("Accept", "application/json"),
+    };
+    let resp = req.send().map_err(|e| crate::flow::root_cause(&e))?;
+    match resp.status().as_u16() {
+        401 => Ok(None),
+        200..=299 => resp
+            .json()
+            .map(Some)
+            .map_err(|_| "the identity endpoint did not answer JSON".to_string()),
+        s => Err(format!("the identity endpoint answered HTTP {s}")),
+    }
+}
+
+fn first(v: &Value, pointers: &[&str]) -> Option<String> {
+    pointers.iter().find_map(|p| match v.pointer(p)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// What happened at the provider on logout.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    /// The provider has no revocation endpoint (Microsoft), or none is configured.
+    NotSupported,
+    /// Nothing saved to revoke (no token file, or an API key).
+    NothingSaved,
+    Failed(String),
+}
+
+/// Revokes `token` at the provider: the refresh token where there is one
+/// (ending the whole grant), else the access token.
+pub fn revoke(ctx: &Ctx, token: &StoredToken) -> Revocation {
+    let cfg = ctx.config;
+    let Some(url) = cfg.revocation_url.clone() else {
+        return Revocation::NotSupported;
+    };
+    let client_id = token
+        .client_id
+        .clone()
+        .filter(|c| !c.is_empty())
+        .or_else(|| cfg.resolved_client_id());
+    let secret = token
+        .client_secret
+        .as_ref()
+        .map(|s| s.secret().clone())
+        .filter(|s| !s.is_empty())
+        .or_else(|| cfg.resolved_client_secret());
+    let access = token.access_token.secret().as_str();
+    let http = ctx.transport.client();
+    let basic = |req: reqwest::blocking::RequestBuilder| match &client_id {
+        Some(id) => req.basic_auth(id, secret.as_deref()),
+        None => req,
+    };
+    let sent = match cfg.service.as_str() {
+        "github" => {
+            let Some(id) = &client_id else {
+                return Revocation::Failed(
+                    "GitHub revocation needs the OAuth app's client id".into(),
+                );
+            };
+            basic(http.delete(url.replace("{client_id}", id)))
+                .header("Accept", "application/vnd.github+json")
+                .json(&serde_json::json!({ "access_token": access }))
+                .send()
+        }
+        "dropbox" => http.post(&url).bearer_auth(access).send(),
+        "notion" => basic(http.post(&url))
+            .json(&serde_json::json!({ "token": access }))
+            .send(),
+        "zoom" => basic(http.post(&url)).query(&[("token", access)]).send(),
+        _ => return revoke_rfc7009(ctx, &url, token, client_id, secret),
+    };
+    match sent {
+        Ok(r) if r.status().is_success() => Revocation::Revoked,
+        Ok(r) => Revocation::Failed(format!(
+            "the provider answered HTTP {}",
+            r.status().as_u16()
+        )),
+        Err(e) => Revocation::Failed(crate::flow::root_cause(&e)),
+    }
+}
+
+/// RFC 7009, through oauth2: `token` and `token_type_hint`, client auth as
+/// for the token endpoint; 200 means done, even for an unknown token.
+fn revoke_rfc7009(
+    ctx: &Ctx,
+    url: &str,
+    token: &StoredToken,
+    client_id: Option<String>,
+    secret: Option<String>,
+) -> Revocation {
+    let Some(client_id) = client_id else {
+        return Revocation::Failed("revocation needs the client id".into());
+    };
+    let Ok(revocation_url) = RevocationUrl::new(url.to_string()) else {
+        return Revocation::Failed(format!("revocation_url {url:?} is not a URL"));
+    };
+    let client = match ctx.client(&client_id, secret.as_deref()) {
+        Ok(c) => c.set_revocation_url(revocation_url),
+        Err(e) => return Revocation::Failed(e.to_string()),
+    };
+    let revocable = match &token.refresh_token {
+        Some(rt) => StandardRevocableToken::RefreshToken(rt.clone()),
+        None => StandardRevocableToken::AccessToken(token.access_token.clone()),
+    };
+    let http = |req| ctx.transport.send(req);
+    match client.revoke_token(revocable) {
+        Ok(req) => match req.request(&http) {
+            Ok(()) => Revocation::Revoked,
+            Err(e) => Revocation::Failed(ctx.token_error("token revocation", e).to_string()),
+        },
+        Err(e) => Revocation::Failed(e.to_string()),
+    }
+}

@@ -1,0 +1,80 @@
+//! RFC 8628 device sign-in, for machines without a browser: show the code
+//! and the address, poll as the server says (oauth2 handles `interval`,
+//! `slow_down`, `authorization_pending`, `expired_token`, `access_denied`).
+
+use std::time::{Duration, Instant};
+
+use oauth2::{DeviceAuthorizationUrl, Scope, StandardDeviceAuthorizationResponse};
+
+use super::{Ctx, HttpError};
+use crate::store::StoredToken;
+use crate::{Error, Result};
+
+pub const STEP: &str = "device sign-in";
+pub const METHOD: &str = "device_code";
+
+/// What the user is shown.
+pub struct DeviceCode<'a> {
+    pub verification_uri: &'a str,
+    pub verification_uri_complete: Option<&'a str>,
+    pub user_code: &'a str,
+}
+
+pub fn sign_in(
+    ctx: &Ctx,
+    client_id: &str,
+    show: &mut dyn FnMut(&DeviceCode),
+    cancelled: &dyn Fn() -> bool,
+) -> Result<StoredToken> {
+    let cfg = ctx.config;
+    let url = cfg
+        .device_authorization_url
+        .clone()
+        .ok_or_else(|| Error::NotConfigured {
+            service: cfg.service.clone(),
+            message: "device sign-in needs device_authorization_url in services.toml".into(),
+        })?;
+    let device_url =
+        DeviceAuthorizationUrl::new(url.clone()).map_err(|e| Error::NotConfigured {
+            service: cfg.service.clone(),
+            message: format!("device_authorization_url {url:?} is not a URL: {e}"),
+        })?;
+    let secret = cfg.resolved_client_secret();
+    let client = ctx
+        .client(client_id, secret.as_deref())?
+        .set_device_authorization_url(device_url);
+    let http = |req| {
+        if cancelled() {
+            Err(HttpError::Cancelled)
+        } else {
+            ctx.transport.send(req)
+        }
+    };
+    let details: StandardDeviceAuthorizationResponse = client
+        .exchange_device_code()
+        .add_scopes(cfg.scopes.iter().cloned().map(Scope::new))
+        .request(&http)
+        .map_err(|e| ctx.token_error(STEP, e))?;
+    show(&DeviceCode {
+        verification_uri: details.verification_uri().as_str(),
+        verification_uri_complete: details
+            .verification_uri_complete()
+            .map(|u| u.secret().as_str()),
+        user_code: details.user_code().secret(),
+    });
+    // Sleeps in slices so a cancel is noticed within a tenth of a second.
+    let sleep = |d: Duration| {
+        let end = Instant::now() + d;
+        while Instant::now() < end && !cancelled() {
+            std::thread::sleep(Duration::from_millis(100).min(end - Instant::now()));
+        }
+    };
+    let reply = client
+        .exchange_device_access_token(&details)
+        .request(&http, sleep, None)
+        .map_err(|e| ctx.token_error(STEP, e))?;
+    let mut t = ctx.stored(&reply, METHOD);
+    t.client_id = Some(client_id.into());
+    t.client_secret = Some(oauth2::ClientSecret::new(secret.unwrap_or_default()));
+    Ok(t)
+}
