@@ -44,11 +44,19 @@ impl std::str::FromStr for RedirectMode {
 }
 
 /// What a person (through the app) can send to a waiting sign-in.
-#[derive(Debug)]
 pub enum Control {
     Cancel,
     /// A pasted code, or the whole redirected URL.
     Paste(String),
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cancel => f.write_str("Cancel"),
+            Self::Paste(_) => f.write_str("Paste([redacted])"),
+        }
+    }
 }
 
 /// What to accept on a callback.
