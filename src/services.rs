@@ -253,7 +253,11 @@ fn valid_service_name(name: &str) -> bool {
 fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     let msg = e.message().trim().to_string();
     let Some(span) = e.span() else { return msg };
-    let start = span.start.min(text.len());
+    // toml's span may start inside a multi-byte character ("\é").
+    let mut start = span.start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
     let line_no = text[..start].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
     let table = text
