@@ -1,0 +1,530 @@
+//! The commands the UI invokes, and the snapshot they publish. Every call
+//! that may touch the network or the keyring runs on its own thread, never
+//! on the main (UI) thread nor on the async runtime.
+
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use planopticon::manager::{system_clock, Prompt};
+use planopticon::redirect::loopback::DEFAULT_TIMEOUT;
+use planopticon::store::keyring;
+use planopticon::{
+    AuthOptions, AuthResult, Control, Interaction, OAuthManager, RedirectMode, Registry, Settings,
+};
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tauri_plugin_shell::process::CommandEvent;
+use tauri_plugin_shell::ShellExt;
+
+use crate::error::{Error, Result};
+use crate::models::{
+    connect_notice, CommandOutput, Diagnostics, KeyringProbe, Notice, SettingsView, Snapshot,
+};
+use crate::state::{lock, observe, AppState};
+
+/// The event that carries every change of the cards to the UI.
+pub const SNAPSHOT_EVENT: &str = "snapshot";
+/// The bundled CLI, as named in tauri.conf.json's `externalBin`.
+pub const SIDECAR: &str = "planopticon-cli";
+/// How long a bundled-CLI run may take before the About view gives up on it.
+const SIDECAR_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A snapshot with its sequence number: the UI ignores one older than what it shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct Published {
+    pub version: u64,
+    #[serde(flatten)]
+    pub snapshot: Snapshot,
+}
+
+/// Reads every service's status and, when anything changed since the last
+/// time, sends the new snapshot to the UI and rebuilds the tray menu. Called
+/// by the poller every 500 ms (to see the CLI's and the Python tool's
+/// changes) and right after each action of the app.
+pub fn publish<R: Runtime>(app: &AppHandle<R>) -> Published {
+    let state = app.state::<AppState>();
+    // Held from reading to sending, so snapshots go out in order.
+    let mut last = lock(&state.last);
+    let file = Registry::path();
+    let seen = observe(&file, system_clock()());
+    let snapshot = state.snapshot(&seen, &file);
+    match last.as_ref() {
+        Some((version, shown)) if *shown == snapshot => Published {
+            version: *version,
+            snapshot,
+        },
+        previous => {
+            let version = previous.map_or(1, |(v, _)| v + 1);
+            *last = Some((version, snapshot.clone()));
+            let published = Published { version, snapshot };
+            if let Err(e) = app.emit(SNAPSHOT_EVENT, &published) {
+                log::warn!("could not send the snapshot to the window: {e}");
+            }
+            crate::tray::update(app, &seen.statuses);
+            published
+        }
+    }
+}
+
+/// The cards as they are now (the UI asks once at start; then it listens).
+#[tauri::command]
+pub fn snapshot<R: Runtime>(app: AppHandle<R>) -> Published {
+    publish(&app)
+}
+
+/// What Connect runs on its own thread: the library's chain, with the app as
+/// the interaction (Cancel and pasted codes arrive on `control`).
+pub fn run_connect(
+    manager: &OAuthManager,
+    control: Receiver<Control>,
+    paste: bool,
+    open_browser: bool,
+    timeout: Duration,
+    on_prompt: Box<dyn Fn(&Prompt) + Send>,
+) -> AuthResult {
+    let mut opts = AuthOptions::with_interaction(Interaction::App(control));
+    opts.redirect = paste.then_some(RedirectMode::Paste);
+    opts.open_browser = open_browser;
+    opts.timeout = timeout;
+    opts.on_prompt = Some(on_prompt);
+    manager.authenticate(opts)
+}
+
+/// Connect: starts the chain for `service` and returns at once; the card
+/// follows through snapshots (waiting, the URL, then connected or the error).
+/// `paste`: ask for a pasted code from the start instead of the loopback listener.
+#[tauri::command]
+pub fn connect<R: Runtime>(app: AppHandle<R>, service: String, paste: Option<bool>) -> Result<()> {
+    let config = Registry::load()?.get(&service)?;
+    let state = app.state::<AppState>();
+    let control = state.sessions.start(&service)?;
+    state.set_notice(&service, None);
+    publish(&app);
+
+    let worker = app.clone();
+    let name = service.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("connect-{service}"))
+        .spawn(move || {
+            let prompt_app = worker.clone();
+            let prompt_service = name.clone();
+            let on_prompt = Box::new(move |p: &Prompt| {
+                let state = prompt_app.state::<AppState>();
+                state
+                    .sessions
+                    .prompted(&prompt_service, p.url, p.mode, p.user_code);
+                publish(&prompt_app);
+            });
+            let manager = OAuthManager::new(config);
+            let result = run_connect(
+                &manager,
+                control,
+                paste.unwrap_or(false),
+                true,
+                DEFAULT_TIMEOUT,
+                on_prompt,
+            );
+            let state = worker.state::<AppState>();
+            state.set_notice(&name, connect_notice(&name, &result));
+            state.sessions.finish(&name);
+            publish(&worker);
+        });
+    if let Err(e) = spawned {
+        state.sessions.finish(&service);
+        publish(&app);
+        return Err(Error::Internal(format!("could not start the sign-in: {e}")));
+    }
+    Ok(())
+}
+
+/// Cancel on a waiting card.
+#[tauri::command]
+pub fn cancel(state: tauri::State<'_, AppState>, service: String) -> Result<()> {
+    state.sessions.send(&service, Control::Cancel)
+}
+
+/// "Paste code instead": the code, or the whole address the browser was sent to.
+#[tauri::command]
+pub fn paste_code(state: tauri::State<'_, AppState>, service: String, text: String) -> Result<()> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Error::Internal(
+            "paste the code, or the whole address the browser showed".into(),
+        ));
+    }
+    state.sessions.send(&service, Control::Paste(text.into()))
+}
+
+/// Disconnect's work: deletes the token file and its keyring copy. What the
+/// card says afterwards: nothing when it went as expected.
+pub fn disconnect_with(manager: &OAuthManager) -> Result<Option<Notice>> {
+    let (removed, keyring_notice) = manager.clear_token()?;
+    Ok(match (removed, keyring_notice) {
+        (_, Some(n)) => Some(Notice::info(n)),
+        (true, None) => None,
+        (false, None) => Some(Notice::info("There was no saved token to remove.")),
+    })
+}
+
+/// Disconnect for `service`, its outcome on the card (used by the window and the tray).
+pub fn disconnect_and_publish<R: Runtime>(app: &AppHandle<R>, service: &str) -> Result<()> {
+    let outcome = Registry::load()
+        .and_then(|r| r.get(service))
+        .map_err(Error::from)
+        .and_then(|config| disconnect_with(&OAuthManager::new(config)));
+    let state = app.state::<AppState>();
+    let result = match outcome {
+        Ok(notice) => {
+            state.set_notice(service, notice);
+            Ok(())
+        }
+        Err(e) => {
+            state.set_notice(service, Some(Notice::error(e.to_string())));
+            Err(e)
+        }
+    };
+    publish(app);
+    result
+}
+
+/// Disconnect (after the window's confirmation).
+#[tauri::command]
+pub async fn disconnect<R: Runtime>(app: AppHandle<R>, service: String) -> Result<()> {
+    tauri::async_runtime::spawn_blocking(move || disconnect_and_publish(&app, &service))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+/// Closes the notice on a card.
+#[tauri::command]
+pub fn dismiss<R: Runtime>(app: AppHandle<R>, service: String) {
+    app.state::<AppState>().set_notice(&service, None);
+    publish(&app);
+}
+
+pub fn settings_view(settings: &Settings) -> SettingsView {
+    SettingsView {
+        keyring: settings.keyring,
+        keyring_forced_by_env: std::env::var_os("PLANOPTICON_KEYRING")
+            .is_some_and(|v| !v.is_empty()),
+        settings_file: Settings::path().display().to_string(),
+    }
+}
+
+#[tauri::command]
+pub fn get_settings() -> SettingsView {
+    settings_view(&Settings::load())
+}
+
+pub fn probe_result(outcome: std::result::Result<(), String>) -> KeyringProbe {
+    match outcome {
+        Ok(()) => KeyringProbe {
+            available: true,
+            reason: None,
+        },
+        Err(reason) => KeyringProbe {
+            available: false,
+            reason: Some(reason),
+        },
+    }
+}
+
+/// Whether the OS keyring answers (at most 3 s, off the UI thread).
+#[tauri::command]
+pub async fn probe_keyring() -> Result<KeyringProbe> {
+    tauri::async_runtime::spawn_blocking(|| probe_result(keyring::probe()))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Turns the keyring mirror on (only when the keyring answers) or off.
+#[tauri::command]
+pub async fn set_keyring(enabled: bool) -> Result<SettingsView> {
+    tauri::async_runtime::spawn_blocking(move || {
+        if enabled {
+            keyring::probe().map_err(Error::KeyringUnavailable)?;
+        }
+        let mut settings = Settings::load();
+        settings.keyring = enabled;
+        settings.save()?;
+        Ok(settings_view(&Settings::load()))
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+/// Runs the bundled CLI with `args` through the shell plugin.
+async fn run_sidecar<R: Runtime>(app: &AppHandle<R>, args: &[&str]) -> CommandOutput {
+    let mut out = CommandOutput {
+        command: format!("planopticon {}", args.join(" ")),
+        ok: false,
+        code: None,
+        stdout: String::new(),
+        stderr: String::new(),
+    };
+    let command = match app.shell().sidecar(SIDECAR) {
+        // Raw chunks, kept as they come: the plugin's own `output()` adds a
+        // newline after every line that already ends with one.
+        Ok(c) => c.args(args).set_raw_out(true),
+        Err(e) => {
+            out.stderr = Error::Sidecar(e.to_string()).to_string();
+            return out;
+        }
+    };
+    let (mut events, child) = match command.spawn() {
+        Ok(spawned) => spawned,
+        Err(e) => {
+            out.stderr = Error::Sidecar(e.to_string()).to_string();
+            return out;
+        }
+    };
+    let (mut stdout, mut stderr, mut code) = (Vec::new(), Vec::new(), None);
+    let collect = async {
+        while let Some(event) = events.recv().await {
+            match event {
+                CommandEvent::Stdout(bytes) => stdout.extend(bytes),
+                CommandEvent::Stderr(bytes) => stderr.extend(bytes),
+                CommandEvent::Terminated(end) => code = end.code,
+                CommandEvent::Error(e) => stderr.extend(e.into_bytes()),
+                _ => {}
+            }
+        }
+    };
+    if tokio::time::timeout(SIDECAR_TIMEOUT, collect)
+        .await
+        .is_err()
+    {
+        let _ = child.kill();
+        stderr.extend(
+            Error::Sidecar(format!("no answer within {} s", SIDECAR_TIMEOUT.as_secs()))
+                .to_string()
+                .into_bytes(),
+        );
+    }
+    out.code = code;
+    out.ok = code == Some(0);
+    out.stdout = String::from_utf8_lossy(&stdout).into_owned();
+    out.stderr = String::from_utf8_lossy(&stderr).into_owned();
+    out
+}
+
+/// The About view: the bundled CLI's `--version` and `status`.
+#[tauri::command]
+pub async fn diagnostics<R: Runtime>(app: AppHandle<R>) -> Diagnostics {
+    let version = run_sidecar(&app, &["--version"]).await;
+    let status = run_sidecar(&app, &["status"]).await;
+    Diagnostics {
+        app_version: env!("CARGO_PKG_VERSION"),
+        config_dir: planopticon::config::config_dir().display().to_string(),
+        version,
+        status,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::NoticeKind;
+    use planopticon::{AuthConfig, Method};
+    use std::sync::mpsc::{channel, Sender};
+    use std::sync::Mutex;
+
+    /// A custom service whose token endpoint is `token_url`, its token file in `dir`.
+    fn acme(dir: &std::path::Path, token_url: &str) -> AuthConfig {
+        let mut c = AuthConfig::new("acme");
+        c.oauth_authorize_url = Some("http://127.0.0.1:9/auth".into());
+        c.oauth_token_url = Some(token_url.into());
+        c.client_id = Some("public-native".into());
+        c.redirect_uri = Some("http://127.0.0.1/callback".into());
+        c.token_path = Some(dir.join("acme_token.json"));
+        c
+    }
+
+    type OnPrompt = Box<dyn Fn(&Prompt) + Send>;
+    type Prompts = std::sync::mpsc::Receiver<(String, RedirectMode)>;
+
+    /// Records each prompt and forwards it on a channel.
+    fn prompts() -> (OnPrompt, Prompts) {
+        let (tx, rx) = channel();
+        let tx = Mutex::new(tx);
+        let f = Box::new(move |p: &Prompt| {
+            let _ = lock(&tx).send((p.url.to_string(), p.mode));
+        });
+        (f, rx)
+    }
+
+    fn start(
+        config: AuthConfig,
+        paste: bool,
+    ) -> (
+        Sender<Control>,
+        Prompts,
+        std::thread::JoinHandle<AuthResult>,
+    ) {
+        let (ctl_tx, ctl_rx) = channel();
+        let (on_prompt, prompt_rx) = prompts();
+        let handle = std::thread::spawn(move || {
+            let manager = OAuthManager::with_keyring(config, false);
+            run_connect(
+                &manager,
+                ctl_rx,
+                paste,
+                false,
+                Duration::from_secs(20),
+                on_prompt,
+            )
+        });
+        (ctl_tx, prompt_rx, handle)
+    }
+
+    fn state_of(url: &str) -> String {
+        url::Url::parse(url)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+            .expect("a state parameter")
+    }
+
+    #[test]
+    fn cancel_ends_a_loopback_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctl, prompts, handle) = start(acme(dir.path(), "http://127.0.0.1:9/token"), false);
+        let (url, mode) = prompts.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(mode, RedirectMode::Loopback);
+        assert!(url.starts_with("http://127.0.0.1:9/auth?"), "{url}");
+        assert!(
+            url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
+            "a loopback port: {url}"
+        );
+        ctl.send(Control::Cancel).unwrap();
+        let result = handle.join().unwrap();
+        assert!(!result.success);
+        assert_eq!(
+            connect_notice("acme", &result),
+            Some(Notice::info("Sign-in cancelled."))
+        );
+        assert!(!dir.path().join("acme_token.json").exists());
+    }
+
+    #[test]
+    fn a_paste_that_is_not_ours_is_an_error_on_the_card() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctl, prompts, handle) = start(acme(dir.path(), "http://127.0.0.1:9/token"), true);
+        let (_, mode) = prompts.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(mode, RedirectMode::Paste);
+        ctl.send(Control::Paste(
+            "http://127.0.0.1/callback?code=x&state=not-the-one".into(),
+        ))
+        .unwrap();
+        let result = handle.join().unwrap();
+        let notice = connect_notice("acme", &result).unwrap();
+        assert_eq!(notice.kind, NoticeKind::Error);
+        assert!(!notice.text.starts_with("acme:"), "{}", notice.text);
+        assert!(!notice.details.is_empty());
+    }
+
+    /// A one-shot token endpoint on 127.0.0.1 answering with `body`.
+    fn token_endpoint(body: &'static str) -> (String, std::thread::JoinHandle<String>) {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let port = server.server_addr().to_ip().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            let mut req = server.recv().unwrap();
+            let mut form = String::new();
+            req.as_reader().read_to_string(&mut form).unwrap();
+            let header = tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap();
+            req.respond(tiny_http::Response::from_string(body).with_header(header))
+                .unwrap();
+            form
+        });
+        (format!("http://127.0.0.1:{port}/token"), handle)
+    }
+
+    #[test]
+    fn a_pasted_redirect_url_connects_and_disconnect_clears_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (token_url, server) = token_endpoint(
+            r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-1"}"#,
+        );
+        let config = acme(dir.path(), &token_url);
+        let (ctl, prompts, handle) = start(config.clone(), false);
+        let (url, _) = prompts.recv_timeout(Duration::from_secs(10)).unwrap();
+        // "Paste code instead" while the loopback listener waits: the whole address.
+        let pasted = format!(
+            "http://127.0.0.1/callback?code=the-code&state={}",
+            state_of(&url)
+        );
+        ctl.send(Control::Paste(pasted)).unwrap();
+        let result = handle.join().unwrap();
+        let form = server.join().unwrap();
+        assert!(result.success, "{:?}", result.attempts);
+        assert_eq!(result.method, Some(Method::OauthPkce));
+        assert_eq!(connect_notice("acme", &result), None);
+        assert!(form.contains("code=the-code"), "{form}");
+        assert!(form.contains("code_verifier="), "PKCE: {form}");
+        let token_file = dir.path().join("acme_token.json");
+        assert!(token_file.exists());
+
+        let manager = OAuthManager::with_keyring(config, false);
+        assert_eq!(disconnect_with(&manager).unwrap(), None);
+        assert!(!token_file.exists());
+        assert_eq!(
+            disconnect_with(&manager).unwrap(),
+            Some(Notice::info("There was no saved token to remove."))
+        );
+    }
+
+    #[test]
+    fn a_service_with_nothing_configured_says_what_to_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = AuthConfig::new("acme");
+        c.token_path = Some(dir.path().join("acme_token.json"));
+        c.api_key_env = Some("PLANOPTICON_APP_TEST_UNSET_KEY".into());
+        let (_ctl, _prompts, handle) = start(c, false);
+        let result = handle.join().unwrap();
+        let notice = connect_notice("acme", &result).unwrap();
+        assert_eq!(notice.kind, NoticeKind::Error);
+        assert!(
+            notice.text.contains("PLANOPTICON_APP_TEST_UNSET_KEY"),
+            "{}",
+            notice.text
+        );
+    }
+
+    #[test]
+    fn keyring_probe_maps_to_the_switch() {
+        assert_eq!(
+            probe_result(Ok(())),
+            KeyringProbe {
+                available: true,
+                reason: None
+            }
+        );
+        let p = probe_result(Err("no answer within 3 s (is the keyring locked?)".into()));
+        assert!(!p.available);
+        assert!(p.reason.unwrap().contains("locked"));
+    }
+
+    #[test]
+    fn settings_view_names_the_file() {
+        let v = settings_view(&Settings { keyring: true });
+        assert!(v.keyring);
+        assert!(v.settings_file.ends_with("settings.toml"));
+    }
+
+    #[test]
+    fn published_snapshot_is_flat_json() {
+        let p = Published {
+            version: 3,
+            snapshot: Snapshot {
+                cards: vec![],
+                services_error: None,
+                services_file: "/x/services.toml".into(),
+            },
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["version"], 3);
+        assert_eq!(v["services_file"], "/x/services.toml");
+        assert!(v["cards"].is_array());
+    }
+}

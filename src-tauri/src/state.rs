@@ -1,0 +1,373 @@
+//! The app's state: running sign-ins (one control channel per service), the
+//! notice on each card, and the last snapshot sent to the UI. No Tauri types
+//! here, so all of it is tested without a display.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Mutex;
+
+use planopticon::config::ServerGrant;
+use planopticon::{AuthConfig, Control, RedirectMode, Registry, ServiceStatus};
+
+use crate::error::{Error, Result};
+use crate::models::{card_order, Card, Notice, SignIn, Snapshot};
+use crate::tray::TrayItem;
+
+struct Session {
+    control: Sender<Control>,
+    sign_in: SignIn,
+}
+
+/// The sign-ins running now, by service: the sending end of each one's
+/// control channel (Cancel, Paste) and what the UI shows while it waits.
+#[derive(Default)]
+pub struct Sessions(Mutex<HashMap<String, Session>>);
+
+impl Sessions {
+    /// Registers a sign-in; the receiver goes to the library. One per service.
+    pub fn start(&self, service: &str) -> Result<Receiver<Control>> {
+        let mut map = lock(&self.0);
+        if map.contains_key(service) {
+            return Err(Error::AlreadyConnecting {
+                service: service.into(),
+            });
+        }
+        let (tx, rx) = channel();
+        map.insert(
+            service.into(),
+            Session {
+                control: tx,
+                sign_in: SignIn::default(),
+            },
+        );
+        Ok(rx)
+    }
+
+    /// The library built the authorization URL (its `on_prompt`).
+    pub fn prompted(&self, service: &str, url: &str, mode: RedirectMode, user_code: Option<&str>) {
+        if let Some(s) = lock(&self.0).get_mut(service) {
+            s.sign_in.url = Some(url.into());
+            s.sign_in.mode = Some(match mode {
+                RedirectMode::Loopback => "loopback",
+                RedirectMode::Paste => "paste",
+                RedirectMode::Device => "device",
+            });
+            s.sign_in.user_code = user_code.map(Into::into);
+        }
+    }
+
+    /// Cancel, or a pasted code, for the waiting sign-in.
+    pub fn send(&self, service: &str, control: Control) -> Result<()> {
+        let map = lock(&self.0);
+        let not_waiting = || Error::NotConnecting {
+            service: service.into(),
+        };
+        let session = map.get(service).ok_or_else(not_waiting)?;
+        // A closed channel: the sign-in ended a moment ago.
+        session.control.send(control).map_err(|_| not_waiting())
+    }
+
+    pub fn finish(&self, service: &str) {
+        lock(&self.0).remove(service);
+    }
+
+    pub fn sign_in(&self, service: &str) -> Option<SignIn> {
+        lock(&self.0).get(service).map(|s| s.sign_in.clone())
+    }
+
+    pub fn running(&self) -> Vec<String> {
+        lock(&self.0).keys().cloned().collect()
+    }
+}
+
+/// A poisoned lock only means another thread panicked mid-update of plain
+/// data; carry on with it.
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every service as the window shows it, read from the files (no network).
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub statuses: Vec<ServiceStatus>,
+    /// Services for which something is configured that Connect can use.
+    pub configured: HashSet<String>,
+    /// `services.toml` could not be used (the built-ins alone are shown).
+    pub error: Option<String>,
+}
+
+/// Whether Connect has something to work with: an OAuth client, an API key
+/// or a server-to-server credential (presentation only: the chain decides).
+pub fn can_sign_in(c: &AuthConfig) -> bool {
+    let oauth = (c.supports_oauth() || c.issuer.is_some()) && c.resolved_client_id().is_some();
+    let api_key = c.resolved_api_key().is_some();
+    let account = c.resolved_account_id().is_some() && c.resolved_client_id().is_some();
+    let service_account = c
+        .service_account_env
+        .as_deref()
+        .and_then(planopticon::config::env_value)
+        .is_some();
+    let client_credentials = c.server_grant == Some(ServerGrant::ClientCredentials)
+        && c.resolved_client_id().is_some()
+        && c.resolved_client_secret().is_some();
+    oauth || api_key || account || service_account || client_credentials
+}
+
+/// Reads every service's status, with the built-ins alone and the error when
+/// `services.toml` cannot be used.
+pub fn observe(services_file: &Path, now: f64) -> Observed {
+    let (registry, error) = match Registry::load_from(services_file) {
+        Ok(r) => (r, None),
+        Err(e) => (Registry::builtins(), Some(e.to_string())),
+    };
+    Observed {
+        statuses: registry
+            .configs()
+            .map(|c| ServiceStatus::of(c, now))
+            .collect(),
+        configured: registry
+            .configs()
+            .filter(|c| can_sign_in(c))
+            .map(|c| c.service.clone())
+            .collect(),
+        error,
+    }
+}
+
+#[derive(Default)]
+pub struct AppState {
+    pub sessions: Sessions,
+    pub notices: Mutex<HashMap<String, Notice>>,
+    /// The last snapshot sent, so only changes are sent; held while one is
+    /// built and sent, so two threads cannot send them out of order.
+    pub last: Mutex<Option<(u64, Snapshot)>>,
+    /// The tray menu shown now (rebuilt only when it changes).
+    pub tray_items: Mutex<Option<Vec<TrayItem>>>,
+}
+
+impl AppState {
+    pub fn set_notice(&self, service: &str, notice: Option<Notice>) {
+        let mut map = lock(&self.notices);
+        match notice {
+            Some(n) => map.insert(service.into(), n),
+            None => map.remove(service),
+        };
+    }
+
+    /// The cards for what was observed, with this app's sign-ins and notices.
+    pub fn snapshot(&self, seen: &Observed, services_file: &Path) -> Snapshot {
+        let notices = lock(&self.notices);
+        let mut cards: Vec<Card> = seen
+            .statuses
+            .iter()
+            .map(|s| {
+                let mut c = Card::new(s);
+                c.configured = seen.configured.contains(&s.service);
+                c.sign_in = self.sessions.sign_in(&s.service);
+                c.notice = notices.get(&s.service).cloned();
+                c
+            })
+            .collect();
+        cards.sort_by(card_order);
+        Snapshot {
+            cards,
+            services_error: seen.error.clone(),
+            services_file: services_file.display().to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use planopticon::State;
+
+    #[test]
+    fn one_sign_in_per_service() {
+        let s = Sessions::default();
+        let _rx = s.start("acme").unwrap();
+        assert!(matches!(
+            s.start("acme"),
+            Err(Error::AlreadyConnecting { .. })
+        ));
+        assert!(s.start("github").is_ok());
+        s.finish("acme");
+        assert!(s.start("acme").is_ok());
+    }
+
+    #[test]
+    fn cancel_and_paste_reach_the_waiting_sign_in() {
+        let s = Sessions::default();
+        let rx = s.start("acme").unwrap();
+        s.send("acme", Control::Paste("code123".into())).unwrap();
+        s.send("acme", Control::Cancel).unwrap();
+        assert!(matches!(rx.recv().unwrap(), Control::Paste(t) if t == "code123"));
+        assert!(matches!(rx.recv().unwrap(), Control::Cancel));
+        assert!(matches!(
+            s.send("github", Control::Cancel),
+            Err(Error::NotConnecting { .. })
+        ));
+        // The library dropped its end: the sign-in is over.
+        drop(rx);
+        assert!(matches!(
+            s.send("acme", Control::Cancel),
+            Err(Error::NotConnecting { .. })
+        ));
+    }
+
+    #[test]
+    fn the_prompt_shows_on_the_card() {
+        let s = Sessions::default();
+        let _rx = s.start("acme").unwrap();
+        assert_eq!(s.sign_in("acme"), Some(SignIn::default()));
+        s.prompted(
+            "acme",
+            "http://127.0.0.1:9/auth?x",
+            RedirectMode::Loopback,
+            None,
+        );
+        let si = s.sign_in("acme").unwrap();
+        assert_eq!(si.url.as_deref(), Some("http://127.0.0.1:9/auth?x"));
+        assert_eq!(si.mode, Some("loopback"));
+        s.finish("acme");
+        assert_eq!(s.sign_in("acme"), None);
+        // A late prompt for a finished sign-in is ignored.
+        s.prompted("acme", "u", RedirectMode::Paste, None);
+        assert_eq!(s.sign_in("acme"), None);
+        // A device sign-in: the code to enter rides along.
+        let _rx = s.start("github").unwrap();
+        s.prompted(
+            "github",
+            "https://x/device",
+            RedirectMode::Device,
+            Some("WDJB-MJHT"),
+        );
+        let si = s.sign_in("github").unwrap();
+        assert_eq!(
+            (si.mode, si.user_code.as_deref()),
+            (Some("device"), Some("WDJB-MJHT"))
+        );
+    }
+
+    fn services_toml(dir: &Path, extra: &str) -> std::path::PathBuf {
+        let p = dir.join("services.toml");
+        let text = format!(
+            r#"
+[acme]
+oauth_authorize_url = "http://127.0.0.1:9/auth"
+oauth_token_url = "http://127.0.0.1:9/token"
+client_id = "public-native"
+redirect_uri = "http://127.0.0.1/callback"
+token_path = "{tok}"
+{extra}
+"#,
+            tok = dir.join("acme_token.json").display()
+        );
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn snapshot_lists_builtins_and_custom_services() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = services_toml(dir.path(), "");
+        let seen = observe(&file, 1000.0);
+        assert_eq!(seen.error, None);
+        let state = AppState::default();
+        let snap = state.snapshot(&seen, &file);
+        let names: Vec<&str> = snap.cards.iter().map(|c| c.service.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "google",
+                "dropbox",
+                "zoom",
+                "notion",
+                "github",
+                "microsoft",
+                "plane",
+                "acme"
+            ]
+        );
+        let acme = snap.cards.last().unwrap();
+        assert_eq!(acme.state, State::NotConnected);
+        assert_eq!(acme.display_name, "Acme");
+        assert!(
+            acme.detail.as_deref().unwrap().contains("Connect"),
+            "{acme:?}"
+        );
+    }
+
+    #[test]
+    fn a_token_file_written_elsewhere_shows_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = services_toml(dir.path(), "");
+        let token = serde_json::json!({
+            "access_token": "at", "refresh_token": "rt", "expires_at": 2000.0,
+            "obtained_by": "oauth_pkce", "account": {"email": "alice@example.com"}
+        });
+        std::fs::write(dir.path().join("acme_token.json"), token.to_string()).unwrap();
+        let state = AppState::default();
+        let snap = state.snapshot(&observe(&file, 1000.0), &file);
+        let acme = snap.cards.iter().find(|c| c.service == "acme").unwrap();
+        assert_eq!(acme.state, State::Connected);
+        assert_eq!(acme.method.as_deref(), Some("oauth_pkce"));
+        assert_eq!(acme.account.as_deref(), Some("alice@example.com"));
+        assert!(acme.can_disconnect);
+        // Later than expires_at: refreshable, since there is a refresh token.
+        let acme2 = state.snapshot(&observe(&file, 3000.0), &file);
+        let acme2 = acme2.cards.iter().find(|c| c.service == "acme").unwrap();
+        assert_eq!(acme2.state, State::ExpiredRefreshable);
+    }
+
+    #[test]
+    fn configured_means_connect_has_something_to_use() {
+        let mut c = AuthConfig::new("x");
+        assert!(!can_sign_in(&c));
+        c.oauth_authorize_url = Some("https://x/auth".into());
+        c.oauth_token_url = Some("https://x/token".into());
+        assert!(!can_sign_in(&c), "endpoints without a client id");
+        c.client_id_env = Some("PLANOPTICON_APP_TEST_UNSET_ID".into());
+        assert!(!can_sign_in(&c));
+        c.client_id = Some("id".into());
+        assert!(can_sign_in(&c));
+        let mut k = AuthConfig::new("k");
+        k.api_key_env = Some("PLANOPTICON_APP_TEST_UNSET_KEY".into());
+        assert!(!can_sign_in(&k));
+        let mut s2s = AuthConfig::new("s");
+        s2s.server_grant = Some(ServerGrant::ClientCredentials);
+        s2s.client_id = Some("id".into());
+        assert!(!can_sign_in(&s2s), "no secret");
+        s2s.client_secret = Some("secret".into());
+        assert!(can_sign_in(&s2s));
+    }
+
+    #[test]
+    fn a_broken_services_file_is_shown_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("services.toml");
+        std::fs::write(&file, "[acme\noauth_token_url = 1\n").unwrap();
+        let seen = observe(&file, 0.0);
+        assert_eq!(seen.statuses.len(), 7, "the built-ins are still there");
+        let err = seen.error.expect("an error to show");
+        assert!(err.contains("services.toml"), "{err}");
+    }
+
+    #[test]
+    fn sign_ins_and_notices_ride_on_the_cards() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = services_toml(dir.path(), "");
+        let state = AppState::default();
+        let _rx = state.sessions.start("acme").unwrap();
+        state.set_notice("github", Some(Notice::error("boom")));
+        let snap = state.snapshot(&observe(&file, 0.0), &file);
+        let card = |s: &str| snap.cards.iter().find(|c| c.service == s).unwrap();
+        assert!(card("acme").sign_in.is_some());
+        assert!(card("google").sign_in.is_none());
+        assert_eq!(card("github").notice, Some(Notice::error("boom")));
+        state.set_notice("github", None);
+        let snap2 = state.snapshot(&observe(&file, 0.0), &file);
+        assert_ne!(snap, snap2, "a change of notice is a change to send");
+    }
+}

@@ -1,0 +1,432 @@
+// The desktop app's end-to-end test: a WebDriver client (plain fetch, no
+// dependencies) driving the real app through tauri-driver. Started by
+// tests/e2e/run.sh, which provides the display, the session bus, the OAuth
+// server, HOME and these variables:
+//   E2E_APP, E2E_CLI       the app and CLI binaries
+//   E2E_SHOTS              where screenshots go
+//   E2E_TMP                scratch folder (logs)
+//   E2E_BROWSER_CTL        file holding the fake browser's behaviour (see browser.sh)
+// Prints one line per check and "N passed, N failed" last; exit 1 on any failure.
+
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+const env = process.env;
+const APP = env.E2E_APP;
+const CLI = env.E2E_CLI;
+const SHOTS = env.E2E_SHOTS;
+const TMP = env.E2E_TMP;
+const HOME = env.HOME;
+const TOKEN = path.join(HOME, '.planopticon', 'acme_token.json');
+
+let passed = 0;
+let failed = 0;
+const started = Date.now();
+const info = (msg) => console.log(`# ${msg}`);
+
+function check(name, ok, detail = '') {
+  if (ok) {
+    passed += 1;
+    console.log(`ok   ${name}`);
+  } else {
+    failed += 1;
+    console.log(`FAIL ${name}${detail ? `: ${detail}` : ''}`);
+  }
+  return ok;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function browserDoes(mode) {
+  fs.writeFileSync(env.E2E_BROWSER_CTL, mode);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+let shotNo = 0;
+/** Screenshot of the whole display, once the window has painted what the
+ *  DOM holds (WebKit paints a little after the DOM changes), with `service`'s
+ *  card scrolled into view. */
+async function screenshot(name, service = 'acme') {
+  if (sid) {
+    await exec('document.querySelector(arguments[0])?.scrollIntoView({block: "center"}); return true;', CARD(service))
+      .catch(() => {});
+    await wd('POST', `/session/${sid}/execute/async`, {
+      script: 'const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));',
+      args: [],
+    }).catch(() => {});
+  }
+  await sleep(500);
+  shotNo += 1;
+  const file = path.join(SHOTS, `${String(shotNo).padStart(2, '0')}-${name}.png`);
+  const r = spawnSync('import', ['-window', 'root', file], { timeout: 15000 });
+  if (r.status !== 0) info(`screenshot ${name} failed: ${r.stderr}`);
+  return file;
+}
+
+// ---- WebDriver --------------------------------------------------------------
+let base = '';
+let sid = '';
+const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
+
+async function wd(method, url, body) {
+  const r = await fetch(base + url, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`${method} ${url}: HTTP ${r.status}: ${text.slice(0, 300)}`);
+  }
+  if (!r.ok || (json.value && json.value.error)) {
+    throw new Error(`${method} ${url}: ${json.value?.error}: ${json.value?.message}`);
+  }
+  return json.value;
+}
+
+const exec = (script, ...args) => wd('POST', `/session/${sid}/execute/sync`, { script, args });
+
+async function find(css) {
+  const v = await wd('POST', `/session/${sid}/element`, { using: 'css selector', value: css });
+  return v[ELEMENT];
+}
+
+async function click(css) {
+  const id = await find(css);
+  await wd('POST', `/session/${sid}/element/${id}/click`, {});
+}
+
+async function typeInto(css, text) {
+  const id = await find(css);
+  await wd('POST', `/session/${sid}/element/${id}/value`, { text });
+}
+
+/** Polls `fn` until it returns a truthy value; returns it, or null on timeout. */
+async function waitFor(fn, ms = 15000, every = 50) {
+  const end = Date.now() + ms;
+  for (;;) {
+    let v;
+    try {
+      v = await fn();
+    } catch (e) {
+      v = null;
+    }
+    if (v) return v;
+    if (Date.now() > end) return null;
+    await sleep(every);
+  }
+}
+
+const CARD = (s) => `article[data-service="${s}"]`;
+
+function card(service) {
+  return exec(`
+    const el = document.querySelector(arguments[0]);
+    if (!el) return null;
+    const t = (sel) => el.querySelector(sel)?.textContent?.trim() ?? null;
+    return {
+      state: el.dataset.state, method: el.dataset.method, signingIn: el.dataset.signingIn === 'true',
+      label: t('[data-role="state-label"]'), detail: t('[data-role="detail"]'),
+      notice: t('[data-role="notice-text"]'), localError: t('[data-role="local-error"]'),
+      actions: [...el.querySelectorAll('button[data-action]')].map((b) => b.dataset.action),
+      authUrl: el.querySelector('[data-role="auth-url"]')?.value ?? null,
+      waiting: t('.waiting .what'),
+    };`, CARD(service));
+}
+
+function fileMode(p) {
+  try {
+    return (fs.statSync(p).mode & 0o777).toString(8);
+  } catch {
+    return null;
+  }
+}
+
+// ---- processes ----------------------------------------------------------
+const children = [];
+function startDriver(port, nativePort) {
+  const log = fs.openSync(path.join(TMP, 'tauri-driver.log'), 'a');
+  const child = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
+    stdio: ['ignore', log, log],
+  });
+  children.push(child);
+  return child;
+}
+
+function stopAll() {
+  for (const c of children.reverse()) {
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+  }
+}
+
+process.on('exit', stopAll);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+
+function rssOfAppAndWebKit() {
+  // The app (started by WebKitWebDriver) and its WebKit helper processes.
+  const ps = spawnSync('ps', ['-eo', 'pid=,ppid=,rss=,args='], { encoding: 'utf8' }).stdout;
+  const rows = ps.split('\n').filter(Boolean).map((l) => {
+    const [pid, ppid, rss, ...args] = l.trim().split(/\s+/);
+    return { pid: +pid, ppid: +ppid, rss: +rss, args: args.join(' ') };
+  });
+  const app = rows.filter((r) => r.args.startsWith(APP));
+  const ids = new Set(app.map((r) => r.pid));
+  const kids = rows.filter((r) => ids.has(r.ppid) && /WebKit/.test(r.args));
+  const kb = [...app, ...kids].reduce((a, r) => a + r.rss, 0);
+  return { mb: Math.round(kb / 1024), processes: app.length + kids.length };
+}
+
+// ---- the test -----------------------------------------------------------
+async function newSession() {
+  const caps = {
+    capabilities: {
+      alwaysMatch: { browserName: 'wry', 'tauri:options': { application: APP } },
+    },
+  };
+  // tauri-driver sometimes loses its connection to WebKitWebDriver
+  // ("Connection reset by peer"); a retry of the request gets through.
+  let last;
+  for (let attempt = 1; attempt <= 5; attempt += 1) {
+    try {
+      const v = await wd('POST', '/session', caps);
+      return v.sessionId;
+    } catch (e) {
+      last = e;
+      info(`session request ${attempt} failed: ${e.message}`);
+      await sleep(1000);
+    }
+  }
+  throw last;
+}
+
+async function main() {
+  const port = await freePort();
+  const nativePort = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  startDriver(port, nativePort);
+  const up = await waitFor(async () => (await fetch(`${base}/status`)).ok, 10000, 100);
+  if (!check('tauri-driver answers', up)) return;
+
+  browserDoes('normal');
+  const t0 = Date.now();
+  sid = await newSession();
+  const ready = await waitFor(() => exec(
+    'return document.body.dataset.ready === "true" && document.querySelectorAll("article[data-service]").length',
+  ), 15000, 20);
+  const launchMs = Date.now() - t0;
+  info(`launch (session request) to cards interactive: ${launchMs} ms`);
+  check('the window shows one card per service (7 built-ins + acme)', ready === 8, `cards: ${ready}`);
+  await sleep(300);
+  const rss = rssOfAppAndWebKit();
+  info(`resident memory, app + WebKit (${rss.processes} processes): ${rss.mb} MB`);
+
+  const names = await exec('return [...document.querySelectorAll("article[data-service]")].map(e => e.dataset.service)');
+  check('built-ins first, then services.toml',
+    JSON.stringify(names) === JSON.stringify(['google', 'dropbox', 'zoom', 'notion', 'github', 'microsoft', 'plane', 'acme']),
+    JSON.stringify(names));
+  const google = await card('google');
+  check('a service with nothing configured says what to set',
+    google?.state === 'not_connected' && /GOOGLE_CLIENT_ID/.test(google.detail || ''), JSON.stringify(google));
+  let acme = await card('acme');
+  check('acme starts not connected, with Connect', acme?.state === 'not_connected' && acme.actions.includes('connect'),
+    JSON.stringify(acme));
+  await screenshot('cards', 'google');
+
+  // --- Connect: loopback, browser opened, waiting state, paste path shown ---
+  browserDoes('delay 3');
+  await click(`${CARD('acme')} button[data-action="connect"]`);
+  acme = await waitFor(async () => { const c = await card('acme'); return c?.signingIn && c.actions.includes('paste-open') && c; }, 5000);
+  check('Connect shows "waiting for the browser" with Cancel and "Paste code instead"',
+    acme && /Waiting for the browser/.test(acme.waiting) && acme.actions.includes('cancel'), JSON.stringify(acme));
+  await screenshot('waiting-for-browser');
+  await click(`${CARD('acme')} button[data-action="paste-open"]`);
+  acme = await waitFor(async () => { const c = await card('acme'); return c?.authUrl && c; }, 3000);
+  check('"Paste code instead" shows the authorization URL and a copy button',
+    acme && acme.authUrl.startsWith(`${env.E2E_ISSUER}/auth?`) && acme.actions.includes('copy')
+      && /code_challenge_method=S256/.test(acme.authUrl), JSON.stringify(acme));
+  await screenshot('paste-code-instead');
+
+  acme = await waitFor(async () => { const c = await card('acme'); return c?.state === 'connected' && !c.signingIn && c; }, 30000);
+  check('the browser comes back and the card turns connected', !!acme, JSON.stringify(await card('acme')));
+  check('the method is oauth_pkce', acme?.method === 'oauth_pkce', acme?.method);
+  check('Disconnect is offered', acme?.actions.includes('disconnect'), JSON.stringify(acme?.actions));
+  check('the token file exists with mode 0600', fileMode(TOKEN) === '600', `mode ${fileMode(TOKEN)}`);
+  const browsed = fs.existsSync(env.E2E_BROWSER_LOG) ? fs.readFileSync(env.E2E_BROWSER_LOG, 'utf8') : '';
+  check('the browser was opened at the provider (BROWSER honoured)', browsed.includes(`${env.E2E_ISSUER}/auth?`), browsed);
+  await sleep(200);
+  await screenshot('connected');
+
+  // --- the tray: its menu lists acme with Log out ---
+  await trayChecks();
+
+  // --- Disconnect with confirmation ---
+  await click(`${CARD('acme')} button[data-action="disconnect"]`);
+  const dialogOpen = await waitFor(() => exec('return document.querySelector("#confirm").open && document.querySelector("#confirm-title").textContent'), 3000);
+  check('Disconnect asks for a confirmation', dialogOpen === 'Disconnect Acme?', String(dialogOpen));
+  await screenshot('disconnect-confirmation');
+  await click('#confirm-cancel');
+  await sleep(300);
+  check('Cancel in the confirmation keeps the connection',
+    (await card('acme'))?.state === 'connected' && fs.existsSync(TOKEN));
+  await click(`${CARD('acme')} button[data-action="disconnect"]`);
+  await waitFor(() => exec('return document.querySelector("#confirm").open'), 3000);
+  await click('#confirm-ok');
+  acme = await waitFor(async () => { const c = await card('acme'); return c?.state === 'not_connected' && c; }, 5000);
+  check('after Disconnect the card is cleared', !!acme, JSON.stringify(await card('acme')));
+  check('and the token file is gone', !fs.existsSync(TOKEN));
+
+  // --- errors on the card, in plain words ---
+  browserDoes('deny');
+  await click(`${CARD('acme')} button[data-action="connect"]`);
+  acme = await waitFor(async () => { const c = await card('acme'); return c?.notice && !c.signingIn && c; }, 20000);
+  check('a refusal at the provider shows its words on the card',
+    acme && /refused at the provider: access_denied/.test(acme.notice) && acme.state === 'not_connected', JSON.stringify(acme));
+  await screenshot('error-on-card');
+  await click(`${CARD('acme')} button[data-action="dismiss"]`);
+  check('the notice can be dismissed', await waitFor(async () => (await card('acme'))?.notice === null, 3000));
+
+  // --- Cancel ends a wait that would never end ---
+  browserDoes('hang');
+  await click(`${CARD('acme')} button[data-action="connect"]`);
+  await waitFor(async () => (await card('acme'))?.actions.includes('cancel'), 5000);
+  await click(`${CARD('acme')} button[data-action="cancel"]`);
+  acme = await waitFor(async () => { const c = await card('acme'); return !c.signingIn && c.notice && c; }, 5000);
+  check('Cancel ends the sign-in', acme?.notice === 'Sign-in cancelled.' && acme.state === 'not_connected', JSON.stringify(acme));
+
+  // --- a wrong paste is an error, not a silent nothing ---
+  await click(`${CARD('acme')} button[data-action="connect"]`);
+  await waitFor(async () => (await card('acme'))?.actions.includes('paste-open'), 5000);
+  await click(`${CARD('acme')} button[data-action="paste-open"]`);
+  await waitFor(async () => (await card('acme'))?.authUrl, 3000);
+  await typeInto(`${CARD('acme')} [data-role="code"]`, 'http://127.0.0.1/callback?code=x&state=forged');
+  await click(`${CARD('acme')} form[data-role="paste-form"] button[type="submit"]`);
+  acme = await waitFor(async () => { const c = await card('acme'); return !c.signingIn && c.notice && c; }, 5000);
+  check('a pasted address that is not ours is refused on the card', acme && acme.notice.length > 0 && acme.state === 'not_connected',
+    JSON.stringify(acme));
+  await click(`${CARD('acme')} button[data-action="dismiss"]`).catch(() => {});
+
+  // --- the CLI changes what the open window shows ---
+  browserDoes('normal');
+  const cli = spawnSync(CLI, ['auth', 'acme'], { encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'] });
+  const cliDone = Date.now();
+  check('`planopticon auth acme` succeeds', cli.status === 0, `${cli.status} ${cli.stdout} ${cli.stderr}`);
+  acme = await waitFor(async () => { const c = await card('acme'); return c?.state === 'connected' && c; }, 5000, 25);
+  const seenMs = Date.now() - cliDone;
+  check(`the card turns connected after the CLI's sign-in within 2 s (${seenMs} ms)`, acme && seenMs <= 2000, JSON.stringify(acme));
+  check('with the method the CLI used (oauth_pkce)', acme?.method === 'oauth_pkce', acme?.method);
+  await screenshot('connected-by-cli');
+  const out = spawnSync(CLI, ['auth', 'acme', '--logout'], { encoding: 'utf8', timeout: 30000, stdio: ['ignore', 'pipe', 'pipe'] });
+  const outDone = Date.now();
+  check('`planopticon auth acme --logout` succeeds', out.status === 0, `${out.status} ${out.stderr}`);
+  acme = await waitFor(async () => { const c = await card('acme'); return c?.state === 'not_connected' && c; }, 5000, 25);
+  const clearMs = Date.now() - outDone;
+  check(`the card clears after the CLI's logout within 2 s (${clearMs} ms)`, acme && clearMs <= 2000, JSON.stringify(acme));
+  check('the token file is gone after the CLI logout', !fs.existsSync(TOKEN));
+
+  // --- Settings: the keyring switch ---
+  await click('#tab-settings');
+  const keyring = await waitFor(() => exec(`
+    const s = document.querySelector('#keyring-status').textContent;
+    return !/^Checking/.test(s) && { text: s, disabled: document.querySelector('#keyring-switch').disabled };`), 8000);
+  check('Settings says whether the keyring answers (no hang)', !!keyring, JSON.stringify(keyring));
+  check('with an unlocked keyring the switch can be used', keyring && !keyring.disabled, JSON.stringify(keyring));
+  await screenshot('settings');
+
+  // --- About: the bundled CLI run through the shell plugin ---
+  await click('#tab-about');
+  const about = await waitFor(() => exec(`
+    const v = document.querySelector('#cli-version').textContent, s = document.querySelector('#cli-status').textContent;
+    return !/^running/.test(v) && !/^running/.test(s) && { v, s };`), 20000);
+  check('About shows the bundled `planopticon --version`', about && /^planopticon \d+\.\d+\.\d+/.test(about.v), JSON.stringify(about?.v));
+  check('and `planopticon status` listing acme', about && /SERVICE/.test(about.s) && /\bacme\b/.test(about.s), JSON.stringify(about?.s));
+  await screenshot('about');
+  await click('#tab-services');
+
+  // --- one instance at a time ---
+  const second = spawnSync(APP, [], { timeout: 15000, stdio: 'ignore' });
+  check('a second launch exits and leaves the first one running',
+    second.status !== null && second.error === undefined && (await exec('return 1')) === 1,
+    `status ${second.status} signal ${second.signal} ${second.error ?? ''}`);
+
+  // --- dark theme ---
+  await darkScreenshot();
+
+  await wd('DELETE', `/session/${sid}`).catch(() => {});
+  sid = '';
+}
+
+/** With a tray host on the display (trayer) and xdotool: opens the tray menu,
+ *  looks at it, and logs acme out from it. */
+async function trayChecks() {
+  const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+  if (!has('trayer') || !has('xdotool')) {
+    info('tray: skipped (needs trayer and xdotool on the display)');
+    return;
+  }
+  const x = (...args) => spawnSync('xdotool', args, { encoding: 'utf8', timeout: 5000 });
+  const win = x('search', '--onlyvisible', '--class', 'trayer').stdout.trim().split('\n')[0];
+  if (!win) {
+    info('tray: skipped (the tray host is not on the display)');
+    return;
+  }
+  // The icon is the first (only) one in the tray: click its middle.
+  const geo = Object.fromEntries(x('getwindowgeometry', '--shell', win).stdout.trim().split('\n').map((l) => l.split('=')));
+  const cx = +geo.X + 12;
+  const cy = +geo.Y + Math.floor(+geo.HEIGHT / 2);
+  await sleep(700); // the menu is rebuilt on the 500 ms poll at the latest
+  x('mousemove', String(cx), String(cy), 'click', '1');
+  await sleep(800);
+  await screenshot('tray-menu');
+  const menus = x('search', '--onlyvisible', '--class', 'planopticon-app').stdout.trim().split('\n').filter(Boolean);
+  info(`tray: clicked at ${cx},${cy}; visible app windows: ${menus.length}`);
+  // First item: "Log out of Acme".
+  x('key', 'Down');
+  await sleep(150);
+  x('key', 'Return');
+  const acme = await waitFor(async () => { const c = await card('acme'); return c?.state === 'not_connected' && c; }, 5000);
+  check('the tray menu\'s "Log out of Acme" logs acme out', !!acme && !fs.existsSync(TOKEN), JSON.stringify(await card('acme')));
+  // Connect again for the window's own Disconnect test.
+  browserDoes('normal');
+  await click(`${CARD('acme')} button[data-action="connect"]`);
+  await waitFor(async () => (await card('acme'))?.state === 'connected', 20000);
+}
+
+async function darkScreenshot() {
+  // The page follows prefers-color-scheme; show the dark rendering once by
+  // forcing the media query's result the way WebKit exposes it to pages.
+  const ok = await exec(`
+    const sheets = [...document.styleSheets];
+    for (const sheet of sheets) for (const rule of [...sheet.cssRules]) {
+      if (rule.media && rule.media.mediaText.includes('prefers-color-scheme: dark')) rule.media.mediaText = 'all';
+    }
+    return true;`).catch(() => false);
+  if (ok) await screenshot('dark-theme');
+}
+
+main()
+  .catch((e) => {
+    failed += 1;
+    console.log(`FAIL the test stopped: ${e.stack || e}`);
+  })
+  .finally(async () => {
+    if (sid) await wd('DELETE', `/session/${sid}`).catch(() => {});
+    stopAll();
+    info(`took ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${SHOTS}`);
+    console.log(`${passed} passed, ${failed} failed`);
+    process.exitCode = failed ? 1 : 0;
+  });

@@ -1,0 +1,452 @@
+// PlanOpticon Auth: the window. Renders the snapshots the app sends (one
+// card per service) and invokes its commands; no auth logic here.
+'use strict';
+
+const { invoke } = window.__TAURI__.core;
+const { listen } = window.__TAURI__.event;
+
+const $ = (sel, root = document) => root.querySelector(sel);
+
+const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({
+  '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
+}[c]));
+
+// ---- state ---------------------------------------------------------------
+let shownVersion = 0;
+let snapshot = null;
+const pasteOpen = new Set();   // cards whose "Paste code instead" panel is open
+const rendered = new Map();    // service -> the key its card was last rendered with
+const busy = new Set();        // cards with a command on its way
+
+// ---- time ----------------------------------------------------------------
+function relative(expiresAt) {
+  const secs = expiresAt - Date.now() / 1000;
+  const a = Math.abs(secs);
+  let span;
+  if (a < 90) span = `${Math.round(a)} s`;
+  else if (a < 90 * 60) span = `${Math.round(a / 60)} min`;
+  else if (a < 48 * 3600) span = `${Math.round(a / 3600)} h`;
+  else span = `${Math.round(a / 86400)} days`;
+  return secs >= 0 ? `in ${span}` : `${span} ago`;
+}
+
+function absolute(expiresAt) {
+  return new Date(expiresAt * 1000).toLocaleString();
+}
+
+// ---- cards ---------------------------------------------------------------
+const BUILTIN_CLASS = new Set(['google', 'dropbox', 'zoom', 'notion', 'github', 'microsoft', 'plane']);
+
+function avatarClass(service) {
+  if (BUILTIN_CLASS.has(service)) return service;
+  let h = 0;
+  for (const ch of service) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return `c${h % 6}`;
+}
+
+function actionsFor(card) {
+  // [action, label, primary?]
+  const connect = card.configured ? 'primary' : '';
+  switch (card.state) {
+    case 'not_connected':
+      return [['connect', 'Connect', connect]];
+    case 'connected':
+      return card.can_disconnect ? [['disconnect', 'Disconnect', '']] : [];
+    case 'expired_refreshable':
+      return [['connect', 'Refresh', 'primary'], ['disconnect', 'Disconnect', '']];
+    case 'needs_reconnect':
+      return [['connect', 'Reconnect', 'primary'], ['disconnect', 'Disconnect', '']];
+    default: // error
+      return [['connect', 'Connect', connect]]
+        .concat(card.can_disconnect ? [['disconnect', 'Remove token file', '']] : []);
+  }
+}
+
+function metaLine(card) {
+  const parts = [];
+  if (card.method_label) {
+    parts.push(card.method === 'api_key' ? `${card.method_label} from the environment` : card.method_label);
+  }
+  if (card.expires_at != null && card.state !== 'not_connected') {
+    const word = card.expires_at * 1000 < Date.now() ? 'expired' : 'expires';
+    parts.push(`<span title="${esc(absolute(card.expires_at))}">${word} ${esc(relative(card.expires_at))}</span>`);
+  }
+  if (card.account) parts.push(`<span data-role="account">${esc(card.account)}</span>`);
+  if (!parts.length) return '';
+  return `<p class="meta" data-role="meta">${parts.map((p) => (p.startsWith('<') ? p : esc(p))).join(' · ')}</p>`;
+}
+
+function waitingPanel(card) {
+  const s = card.sign_in;
+  const device = s.mode === 'device';
+  const paste = !device && (s.mode === 'paste' || pasteOpen.has(card.service));
+  const what = !s.url
+    ? 'Starting the sign-in…'
+    : device
+      ? 'On any device, open the address below and enter the code.'
+      : s.mode === 'paste'
+        ? 'Sign in in the browser, then paste the code it shows.'
+        : 'Waiting for the browser… finish signing in there.';
+  let html = `<div class="waiting" data-role="waiting">
+    <div class="line"><span class="spinner" aria-hidden="true"></span><span class="what">${what}</span></div>`;
+  if (device && s.url) {
+    html += `<div class="paste">
+      <div class="url">
+        <input type="text" readonly data-role="auth-url" aria-label="Address to open" value="${esc(s.url)}">
+        <button type="button" data-action="copy">Copy</button>
+      </div>
+      <p class="user-code" data-role="user-code">${esc(s.user_code || '')}</p>
+    </div>`;
+  }
+  if (paste && s.url) {
+    html += `<div class="paste">
+      <label for="url-${esc(card.service)}">Address to open in a browser</label>
+      <div class="url">
+        <input type="text" readonly id="url-${esc(card.service)}" data-role="auth-url" value="${esc(s.url)}">
+        <button type="button" data-action="copy">Copy</button>
+      </div>
+      <label for="code-${esc(card.service)}">Then paste the code, or the whole address the browser ended on</label>
+      <form data-role="paste-form">
+        <input type="text" id="code-${esc(card.service)}" data-role="code" autocomplete="off" spellcheck="false" placeholder="Code or http://127.0.0.1…/callback?code=…">
+        <button type="submit" class="primary">Submit</button>
+      </form>
+    </div>`;
+  }
+  html += `<div class="actions">
+      <button type="button" data-action="cancel">Cancel</button>
+      ${s.url && !paste && !device ? '<button type="button" class="link" data-action="paste-open">Paste code instead</button>' : ''}
+    </div></div>`;
+  return html;
+}
+
+function noticeBlock(card) {
+  const n = card.notice;
+  if (!n) return '';
+  const details = n.details && n.details.length
+    ? `<details><summary>What was tried</summary><ul>${n.details.map((d) => `<li>${esc(d)}</li>`).join('')}</ul></details>`
+    : '';
+  return `<div class="notice ${esc(n.kind)}" data-role="notice" role="${n.kind === 'error' ? 'alert' : 'status'}">
+    <div class="text"><span data-role="notice-text">${esc(n.text)}</span>${details}</div>
+    <button type="button" class="icon" data-action="dismiss" aria-label="Dismiss">×</button>
+  </div>`;
+}
+
+function cardHtml(card) {
+  const signingIn = !!card.sign_in;
+  const pill = signingIn
+    ? '<span class="pill waiting">Signing in…</span>'
+    : `<span class="pill ${esc(card.state)}" data-role="state-label">${esc(card.state_label)}</span>`;
+  // The setup hint when nothing is configured; what is wrong when the token
+  // is dead or broken. ("Click Connect" for a ready service says nothing new.)
+  const showHint = card.detail && !signingIn
+    && (card.state === 'needs_reconnect' || card.state === 'error' || (card.state === 'not_connected' && !card.configured));
+  const hint = showHint ? `<p class="hint" data-role="detail">${esc(card.detail)}</p>` : '';
+  const actions = signingIn ? '' : actionsFor(card)
+    .map(([act, label, cls]) => `<button type="button" class="${cls}" data-action="${act}" ${busy.has(card.service) ? 'disabled' : ''}>${label}</button>`)
+    .join('');
+  const origin = card.builtin ? 'built-in' : 'services.toml';
+  const body = `${metaLine(card)}${hint}${noticeBlock(card)}${signingIn ? waitingPanel(card) : ''}`;
+  return `<div class="avatar ${avatarClass(card.service)}" aria-hidden="true">${esc(card.display_name.charAt(0).toUpperCase())}</div>
+    <div class="card-title">
+      <h2 id="title-${esc(card.service)}">${esc(card.display_name)}
+        <span class="origin muted" title="${esc(card.token_path)}">${origin}</span></h2>
+    </div>
+    <div class="side">${pill}<div class="actions">${actions}</div></div>
+    ${body ? `<div class="body">${body}</div>` : ''}`;
+}
+
+function renderCards(force = false) {
+  if (!snapshot) return;
+  const root = $('#cards');
+  root.setAttribute('aria-busy', 'false');
+  const loading = $('.loading', root);
+  if (loading) loading.remove();
+
+  const err = $('#services-error');
+  if (snapshot.services_error) {
+    err.textContent = `services.toml could not be used, so only the built-in services are shown: ${snapshot.services_error}`;
+    err.hidden = false;
+  } else {
+    err.hidden = true;
+  }
+
+  const seen = new Set();
+  let previous = null;
+  for (const card of snapshot.cards) {
+    seen.add(card.service);
+    let el = root.querySelector(`article[data-service="${CSS.escape(card.service)}"]`);
+    if (!el) {
+      el = document.createElement('article');
+      el.className = 'card';
+      el.dataset.service = card.service;
+      el.setAttribute('aria-labelledby', `title-${card.service}`);
+    }
+    // Keep the order of the snapshot.
+    const want = previous ? previous.nextSibling : root.firstChild;
+    if (want !== el) root.insertBefore(el, want);
+    previous = el;
+
+    el.dataset.state = card.state;
+    el.dataset.method = card.method || '';
+    el.dataset.signingIn = card.sign_in ? 'true' : 'false';
+    const key = JSON.stringify([card, pasteOpen.has(card.service), busy.has(card.service)]);
+    if (!force && rendered.get(card.service) === key) continue;
+    rendered.set(card.service, key);
+
+    // Re-render in place, keeping focus and anything typed in the paste field.
+    const active = document.activeElement;
+    const focusAction = el.contains(active) ? (active.dataset.action || active.dataset.role) : null;
+    const typed = $('[data-role="code"]', el)?.value;
+    el.innerHTML = cardHtml(card);
+    const code = $('[data-role="code"]', el);
+    if (code && typed) code.value = typed;
+    if (focusAction) {
+      const again = el.querySelector(`[data-action="${focusAction}"], [data-role="${focusAction}"]`)
+        || el.querySelector('button:not([disabled]), input');
+      if (again) again.focus();
+    }
+  }
+  for (const el of [...root.querySelectorAll('article[data-service]')]) {
+    if (!seen.has(el.dataset.service)) {
+      rendered.delete(el.dataset.service);
+      el.remove();
+    }
+  }
+}
+
+function cardOf(service) {
+  return snapshot?.cards.find((c) => c.service === service);
+}
+
+function showError(service, message) {
+  // A command that failed before the app could put its outcome on the card.
+  const el = $(`article[data-service="${CSS.escape(service)}"]`);
+  if (!el) return;
+  let box = $('[data-role="local-error"]', el);
+  if (!box) {
+    box = document.createElement('div');
+    box.className = 'notice error';
+    box.dataset.role = 'local-error';
+    box.setAttribute('role', 'alert');
+    el.appendChild(box);
+  }
+  box.textContent = String(message);
+}
+
+async function run(service, command, args = {}) {
+  busy.add(service);
+  renderCards();
+  try {
+    await invoke(command, { service, ...args });
+  } catch (e) {
+    busy.delete(service);
+    renderCards(true);
+    showError(service, e);
+    return;
+  }
+  busy.delete(service);
+  renderCards();
+}
+
+// ---- confirmation dialog -------------------------------------------------
+function confirmDisconnect(card) {
+  const dialog = $('#confirm');
+  $('#confirm-title').textContent = `Disconnect ${card.display_name}?`;
+  $('#confirm-text').textContent =
+    `The saved token (${card.token_path}) and its keyring copy are deleted. You can connect again at any time.`;
+  return new Promise((resolve) => {
+    dialog.returnValue = '';
+    const done = () => {
+      dialog.removeEventListener('close', done);
+      resolve(dialog.returnValue === 'ok');
+    };
+    dialog.addEventListener('close', done);
+    dialog.showModal();
+    $('#confirm-ok').focus();
+  });
+}
+
+// ---- card events ---------------------------------------------------------
+async function copyText(text, button) {
+  let ok = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    ok = true;
+  } catch {
+    const input = button.parentElement.querySelector('input');
+    input.select();
+    ok = document.execCommand('copy');
+  }
+  button.textContent = ok ? 'Copied' : 'Select and copy';
+  setTimeout(() => { button.textContent = 'Copy'; }, 1500);
+}
+
+$('#cards').addEventListener('click', async (ev) => {
+  const button = ev.target.closest('button[data-action]');
+  if (!button) return;
+  const service = button.closest('article').dataset.service;
+  const card = cardOf(service);
+  if (!card) return;
+  switch (button.dataset.action) {
+    case 'connect':
+      pasteOpen.delete(service);
+      await run(service, 'connect');
+      break;
+    case 'cancel':
+      await run(service, 'cancel');
+      break;
+    case 'paste-open':
+      pasteOpen.add(service);
+      renderCards();
+      $(`article[data-service="${CSS.escape(service)}"] [data-role="code"]`)?.focus();
+      break;
+    case 'copy':
+      await copyText(card.sign_in?.url || '', button);
+      break;
+    case 'dismiss':
+      await run(service, 'dismiss');
+      break;
+    case 'disconnect':
+      if (await confirmDisconnect(card)) {
+        await run(service, 'disconnect');
+      }
+      $(`article[data-service="${CSS.escape(service)}"] button`)?.focus();
+      break;
+    default:
+  }
+});
+
+$('#cards').addEventListener('submit', async (ev) => {
+  const form = ev.target.closest('form[data-role="paste-form"]');
+  if (!form) return;
+  ev.preventDefault();
+  const service = form.closest('article').dataset.service;
+  const input = $('[data-role="code"]', form);
+  const text = input.value.trim();
+  if (!text) { input.focus(); return; }
+  await run(service, 'paste_code', { text });
+});
+
+$('#cards').addEventListener('keydown', (ev) => {
+  // Escape in the paste field closes it (the loopback wait goes on).
+  if (ev.key === 'Escape' && ev.target.dataset.role === 'code') {
+    const service = ev.target.closest('article').dataset.service;
+    if (cardOf(service)?.sign_in?.mode !== 'paste') {
+      pasteOpen.delete(service);
+      renderCards();
+      $(`article[data-service="${CSS.escape(service)}"] [data-action="paste-open"]`)?.focus();
+    }
+  }
+});
+
+// ---- tabs ----------------------------------------------------------------
+const tabs = ['services', 'settings', 'about'];
+
+function selectTab(name, focus = false) {
+  for (const t of tabs) {
+    const tab = $(`#tab-${t}`);
+    const on = t === name;
+    tab.setAttribute('aria-selected', String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(`#view-${t}`).hidden = !on;
+    if (on && focus) tab.focus();
+  }
+  if (name === 'settings') loadSettings();
+  if (name === 'about') loadDiagnostics();
+}
+
+for (const t of tabs) {
+  $(`#tab-${t}`).addEventListener('click', () => selectTab(t));
+  $(`#tab-${t}`).addEventListener('keydown', (ev) => {
+    const i = tabs.indexOf(t);
+    if (ev.key === 'ArrowRight') selectTab(tabs[(i + 1) % tabs.length], true);
+    else if (ev.key === 'ArrowLeft') selectTab(tabs[(i + tabs.length - 1) % tabs.length], true);
+    else return;
+    ev.preventDefault();
+  });
+}
+
+// ---- settings ------------------------------------------------------------
+async function loadSettings() {
+  const sw = $('#keyring-switch');
+  const status = $('#keyring-status');
+  const view = await invoke('get_settings');
+  $('#settings-file').textContent = view.settings_file;
+  if (snapshot) $('#services-file').textContent = snapshot.services_file;
+  sw.checked = view.keyring;
+  sw.disabled = true;
+  status.textContent = 'Checking whether the keyring answers…';
+  const probe = await invoke('probe_keyring');
+  if (view.keyring_forced_by_env) {
+    status.textContent = `PLANOPTICON_KEYRING is set in the environment and decides: the mirror is ${view.keyring ? 'on' : 'off'}.`;
+  } else if (probe.available) {
+    sw.disabled = false;
+    status.textContent = view.keyring
+      ? 'On: each saved token is also kept in the keyring.'
+      : 'The keyring is available. Off: tokens are kept in the token files only.';
+  } else {
+    sw.checked = false;
+    status.textContent = `Not available here: ${probe.reason}. Tokens are kept in the token files only.`;
+  }
+}
+
+$('#keyring-switch').addEventListener('change', async (ev) => {
+  const sw = ev.target;
+  const status = $('#keyring-status');
+  sw.disabled = true;
+  try {
+    const view = await invoke('set_keyring', { enabled: sw.checked });
+    sw.checked = view.keyring;
+    status.textContent = view.keyring
+      ? 'On: each token saved from now on is also kept in the keyring.'
+      : 'Off: tokens are kept in the token files only.';
+  } catch (e) {
+    sw.checked = false;
+    status.textContent = String(e);
+  }
+  sw.disabled = false;
+  sw.focus();
+});
+
+// ---- about ---------------------------------------------------------------
+let diagnosticsLoaded = false;
+
+async function loadDiagnostics(force = false) {
+  if (diagnosticsLoaded && !force) return;
+  diagnosticsLoaded = true;
+  $('#cli-version').textContent = 'running planopticon --version…';
+  $('#cli-status').textContent = 'running planopticon status…';
+  const d = await invoke('diagnostics');
+  $('#app-version').textContent = d.app_version;
+  $('#about-config-dir').textContent = d.config_dir;
+  const text = (o) => (o.ok ? o.stdout : `${o.command} failed${o.code != null ? ` (exit ${o.code})` : ''}:\n${o.stderr || o.stdout}`).trimEnd();
+  $('#cli-version').textContent = text(d.version);
+  $('#cli-version').classList.toggle('failed', !d.version.ok);
+  $('#cli-status').textContent = text(d.status);
+  $('#cli-status').classList.toggle('failed', !d.status.ok);
+}
+
+$('#rerun-diagnostics').addEventListener('click', () => loadDiagnostics(true));
+
+// ---- start ---------------------------------------------------------------
+function accept(published) {
+  if (published.version < shownVersion) return;
+  shownVersion = published.version;
+  snapshot = published;
+  const dir = snapshot.services_file.replace(/\/services\.toml$/, '');
+  $('#config-dir').textContent = dir;
+  renderCards();
+}
+
+async function start() {
+  await listen('snapshot', (ev) => accept(ev.payload));
+  accept(await invoke('snapshot'));
+  document.body.dataset.ready = 'true';
+  // Relative expiry times move on.
+  setInterval(() => renderCards(true), 30000);
+}
+
+start().catch((e) => {
+  const root = $('#cards');
+  root.innerHTML = `<p class="banner error" role="alert">The window could not reach the app: ${esc(e)}</p>`;
+});
