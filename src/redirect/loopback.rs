@@ -172,8 +172,27 @@ fn respond(request: tiny_http::Request, status: u16, body: &str) {
     for h in headers {
         response.add_header(h);
     }
-    let _ = request.respond(response);
+    // tiny_http drains an unread body when the request is dropped, in the
+    // dropping thread, into a buffer of the declared size. A body that is
+    // declared and never sent would stall the wait (no cancel, no timeout);
+    // an absurd Content-Length aborts the process. A callback has no body:
+    // such a request is answered on a thread of its own, and one too large
+    // to buffer is never dropped (its connection is abandoned instead).
+    match request.body_length() {
+        None | Some(0) => {
+            let _ = request.respond(response);
+        }
+        Some(n) if n <= MAX_DRAINED_BODY => {
+            std::thread::spawn(move || {
+                let _ = request.respond(response);
+            });
+        }
+        Some(_) => std::mem::forget(request),
+    }
 }
+
+/// The largest declared body a stray request may have drained.
+const MAX_DRAINED_BODY: usize = 1 << 20;
 
 const PAGE_DONE: &str = "<!doctype html><meta charset=utf-8><title>PlanOpticon</title>\
 <body style=\"font:16px system-ui;margin:3em\"><h1>Signed in</h1>\
