@@ -94,7 +94,9 @@ impl FileStore {
             .truncate(false)
             .write(true)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
+            // O_NONBLOCK: a FIFO in the lock's place fails at once (ENXIO)
+            // instead of blocking the refresh until something reads it.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(&path)
             .map_err(|source| Error::Io {
                 path: path.clone(),
