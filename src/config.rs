@@ -248,6 +248,14 @@ impl Settings {
     }
 
     fn read(path: &Path) -> Option<Self> {
+        // A FIFO would block the read until something writes to it.
+        if !std::fs::metadata(path).ok()?.is_file() {
+            log::warn!(
+                "{}: not a regular file; using default settings",
+                path.display()
+            );
+            return None;
+        }
         let text = std::fs::read_to_string(path).ok()?;
         match toml::from_str(&text) {
             Ok(s) => Some(s),

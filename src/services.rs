@@ -158,13 +158,22 @@ impl Registry {
     }
 
     pub fn load_from(path: &Path) -> Result<Self> {
+        // A FIFO would block the read until something writes to it.
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Err(Error::ServicesFile {
+                path: path.into(),
+                message: "is not a regular file; move it away".into(),
+            });
+        }
         let text = match std::fs::read_to_string(path) {
             Ok(t) => Some(t),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
                 return Err(Error::ServicesFile {
                     path: path.into(),
-                    message: format!("cannot be read: {e}"),
+                    message: format!(
+                        "cannot be read: {e}. Check that you own it and its folder (chown -R $USER ~/.planopticon)"
+                    ),
                 })
             }
         };
