@@ -95,8 +95,14 @@ impl Transport {
 
 /// Some providers leave out `token_type`, which the Python tool never
 /// needed and oauth2 requires: a token reply without one is a bearer token.
+/// An empty `access_token` is no token: it is dropped, so the reply is
+/// refused as one without a usable access_token.
 pub(crate) fn with_token_type(body: Vec<u8>) -> Vec<u8> {
     match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Object(mut map)) if map.get("access_token") == Some(&"".into()) => {
+            map.remove("access_token");
+            serde_json::to_vec(&map).unwrap_or(body)
+        }
         Ok(serde_json::Value::Object(mut map))
             if map.contains_key("access_token") && !map.contains_key("token_type") =>
         {
