@@ -28,6 +28,8 @@ impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pending")
             .field("redirect_uri", &self.redirect_uri)
+            .field("state", &"[redacted]")
+            .field("verifier", &"[redacted]")
             .finish_non_exhaustive()
     }
 }
