@@ -62,6 +62,7 @@ fn forms(secret: &str) -> Vec<String> {
     for user in ["cid", "client-id-public"] {
         v.push(base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}")));
     }
+    v.dedup();
     v
 }
 
