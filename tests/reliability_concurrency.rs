@@ -1,0 +1,243 @@
+//! Reliability suite 1: concurrency. 16 `planopticon token acme` processes
+//! in loops and 8 library threads ask for one service's token for a bounded
+//! time, while the token expires every second (the real oidc-provider
+//! answers expires_in=61, the file keeps 61 - 60 = 1 s), against a server
+//! that rotates refresh tokens and answers any reuse with invalid_grant
+//! (and revokes the grant). Figures: calls, refreshes, reuses seen (must be
+//! 0), failed calls (must be 0), final file valid.
+//!
+//! Run alone: `cargo test --test reliability_concurrency -- --nocapture`
+//! (`RELIABILITY_SECS=N` for a longer soak, default 12).
+
+mod support;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use planopticon::manager::Prompt;
+use planopticon::{AuthConfig, AuthOptions, Control, Interaction, Method, OAuthManager};
+use support::*;
+
+const PROCESSES: usize = 16;
+const THREADS: usize = 8;
+
+fn acme(server: &OidcServer, home: &Path) -> AuthConfig {
+    let mut c = AuthConfig::new("acme");
+    c.oauth_authorize_url = Some(server.url("/auth"));
+    c.oauth_token_url = Some(server.url("/token"));
+    c.client_id = Some(PUBLIC_CLIENT.into());
+    c.scopes = vec!["openid".into(), "email".into()];
+    c.redirect_uri = Some(REGISTERED_REDIRECT_URI.into());
+    c.issuer = Some(server.issuer().into());
+    c.token_path = Some(home.join(".planopticon").join("acme_token.json"));
+    c
+}
+
+fn sign_in(config: AuthConfig) {
+    let (_ctl, ctl_rx) = mpsc::channel::<Control>();
+    let (url_tx, url_rx) = mpsc::channel::<String>();
+    let url_tx = Mutex::new(url_tx);
+    let mut opts = AuthOptions::with_interaction(Interaction::App(ctl_rx));
+    opts.open_browser = false;
+    opts.timeout = Duration::from_secs(30);
+    opts.on_prompt = Some(Box::new(move |p: &Prompt| {
+        let _ = url_tx.lock().unwrap().send(p.url.to_string());
+    }));
+    let user = std::thread::spawn(move || {
+        let url = url_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        let callback = play_user(&url);
+        assert_eq!(http().get(&callback).send().unwrap().status(), 200);
+    });
+    let r = OAuthManager::with_keyring(config, false).authenticate(opts);
+    user.join().unwrap();
+    assert!(r.success, "{:?}", r.attempts);
+}
+
+#[derive(Default)]
+struct Figures {
+    cli_calls: AtomicU64,
+    lib_calls: AtomicU64,
+    failed: AtomicU64,
+    failures: Mutex<Vec<String>>,
+    tokens: Mutex<HashSet<String>>,
+}
+
+impl Figures {
+    fn fail(&self, what: String) {
+        self.failed.fetch_add(1, Ordering::SeqCst);
+        let mut f = self.failures.lock().unwrap();
+        if f.len() < 10 {
+            f.push(what);
+        }
+    }
+}
+
+#[test]
+fn many_processes_and_threads_share_one_expiring_rotating_token() {
+    let secs: u64 = std::env::var("RELIABILITY_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let server = OidcServer::start_with(&[("ACCESS_TOKEN_TTL", "61")]);
+    let home = tempfile::tempdir().unwrap();
+    let po = home.path().join(".planopticon");
+    std::fs::create_dir_all(&po).unwrap();
+    std::fs::write(
+        po.join("services.toml"),
+        format!(
+            "[acme]\noauth_authorize_url = \"{0}/auth\"\noauth_token_url = \"{0}/token\"\nclient_id = \"{1}\"\nscopes = [\"openid\", \"email\"]\nredirect_uri = \"http://127.0.0.1/callback\"\nissuer = \"{0}\"\n",
+            server.issuer(),
+            PUBLIC_CLIENT
+        ),
+    )
+    .unwrap();
+    let config = acme(&server, home.path());
+    sign_in(config.clone());
+    let path = po.join("acme_token.json");
+    let first: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let first_rt = first["refresh_token"].as_str().unwrap().to_string();
+    let lifetime = first["expires_at"].as_f64().unwrap()
+        - std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+    assert!(
+        lifetime <= 1.5,
+        "the token should live about 1 s, not {lifetime}"
+    );
+    server.reset_stats();
+
+    let figures = Arc::new(Figures::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for i in 0..PROCESSES {
+        let (figures, stop, home) = (figures.clone(), stop.clone(), home.path().to_path_buf());
+        workers.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let out = Command::new(env!("CARGO_BIN_EXE_planopticon"))
+                    .args(["token", "acme"])
+                    .env_clear()
+                    .env("HOME", &home)
+                    .stdin(Stdio::null())
+                    .output()
+                    .unwrap();
+                figures.cli_calls.fetch_add(1, Ordering::SeqCst);
+                let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if !out.status.success() || token.len() < 10 {
+                    figures.fail(format!(
+                        "process loop {i}: exit {:?}: {}",
+                        out.status.code(),
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                } else {
+                    figures.tokens.lock().unwrap().insert(token);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }));
+    }
+    for i in 0..THREADS {
+        let (figures, stop, config) = (figures.clone(), stop.clone(), config.clone());
+        workers.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let r = OAuthManager::with_keyring(config.clone(), false)
+                    .authenticate(AuthOptions::non_interactive());
+                figures.lib_calls.fetch_add(1, Ordering::SeqCst);
+                match (&r.access_token, r.method) {
+                    (Some(t), Some(Method::SavedToken)) if r.success => {
+                        figures.tokens.lock().unwrap().insert(t.secret().clone());
+                    }
+                    _ => figures.fail(format!("thread {i}: {:?}", r.attempts)),
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_secs(secs));
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let elapsed = started.elapsed();
+
+    let stats = server.stats();
+    let refreshes = stats["token"]["refresh_token"].as_u64().unwrap_or(0);
+    let reuses = stats["invalid_grant"].as_u64().unwrap_or(0);
+
+    // The final file: complete, the documented fields, a token the provider
+    // takes, and a refresh token still alive (one more refresh works).
+    let bytes = std::fs::read(&path).unwrap();
+    let final_ok = planopticon::store::file::parse(&bytes).is_ok();
+    let saved: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let me = http()
+        .get(server.url("/me"))
+        .bearer_auth(saved["access_token"].as_str().unwrap())
+        .send()
+        .unwrap()
+        .status();
+    std::thread::sleep(Duration::from_millis(1100));
+    let again = Command::new(env!("CARGO_BIN_EXE_planopticon"))
+        .args(["token", "acme"])
+        .env_clear()
+        .env("HOME", home.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let after = server.stats();
+    let cli = figures.cli_calls.load(Ordering::SeqCst);
+    let lib = figures.lib_calls.load(Ordering::SeqCst);
+    let failed = figures.failed.load(Ordering::SeqCst);
+    let distinct = figures.tokens.lock().unwrap().len();
+    println!(
+        "reliability_concurrency: {PROCESSES} process loops + {THREADS} threads for {:.1} s: calls {} ({cli} CLI processes, {lib} library calls), refreshes {refreshes}, distinct access tokens {distinct}, reuses seen {reuses}, failed calls {failed}, final file valid {}",
+        elapsed.as_secs_f64(),
+        cli + lib,
+        final_ok && me.is_success() && again.status.success()
+    );
+    let failures = figures.failures.lock().unwrap().join("\n");
+    assert_eq!(
+        reuses, 0,
+        "a refresh token was spent twice: {stats}\n{failures}"
+    );
+    assert_eq!(failed, 0, "{failures}");
+    assert!(final_ok, "{}", String::from_utf8_lossy(&bytes));
+    assert!(me.is_success(), "the saved access token is refused: {me}");
+    assert!(
+        again.status.success(),
+        "the saved refresh token no longer works: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(after["invalid_grant"], 0, "{after}");
+    assert!(
+        refreshes >= secs / 2,
+        "the token should have been refreshed about once a second, got {refreshes}"
+    );
+    assert!(cli >= PROCESSES as u64 * 2 && lib >= THREADS as u64 * 2);
+    for field in [
+        "access_token",
+        "refresh_token",
+        "expires_at",
+        "client_id",
+        "client_secret",
+    ] {
+        assert!(saved.get(field).is_some(), "{field} missing from {saved}");
+    }
+
+    // The yardstick works: spending a rotated refresh token again is seen.
+    let reuse = http()
+        .post(server.url("/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first_rt.as_str()),
+            ("client_id", PUBLIC_CLIENT),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(reuse.status(), 400);
+    assert_eq!(server.stats()["invalid_grant"], 1, "reuse is counted");
+}
