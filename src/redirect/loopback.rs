@@ -1,23 +1,56 @@
 //! RFC 8252 §7.3: a listener on 127.0.0.1 with a port the OS picks. It
 //! answers exactly one good callback; strays get 404, foreign callbacks 400,
 //! and neither ends the wait. It times out and can be cancelled.
+//!
+//! The HTTP side is deliberately small (std::net, one GET per connection)
+//! and bounded against whatever else on the machine connects: a request
+//! head may be 16 KiB and must arrive within 10 s, bodies are never read,
+//! at most 256 connections are read at once, and running out of file
+//! descriptors pauses accepting instead of ending the wait. (tiny_http,
+//! used before, buffered request lines without limit, drained declared
+//! bodies on the wait's thread, deadlocked on `HTTP/2.0` request lines,
+//! kept idle connections forever and died on EMFILE: see
+//! tests/reliability_loopback.rs.)
 
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use oauth2::AuthorizationCode;
-use tiny_http::{Header, Response, Server};
 
 use super::{check_callback, paste::parse_pasted, Control, Expect, Verdict};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_millis(100);
+/// A request head larger than this is not a browser's callback.
+const MAX_HEAD: usize = 16 * 1024;
+/// A connection has this long, in all, to send its request head.
+const HEAD_DEADLINE: Duration = Duration::from_secs(10);
+/// Connections read at once; more are closed as they come.
+const MAX_CONNECTIONS: usize = 256;
+/// How often the accepting thread looks for connections and for the stop.
+const ACCEPT_POLL: Duration = Duration::from_millis(10);
 
 pub struct LoopbackListener {
-    server: Server,
+    requests: Mutex<mpsc::Receiver<Request>>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
     /// The redirect URI with the port the OS picked.
     redirect_uri: String,
     path: String,
     port: u16,
+}
+
+/// One request head, with its connection for the answer.
+struct Request {
+    method: String,
+    target: String,
+    /// Every Host header sent (a callback must send exactly one).
+    hosts: Vec<String>,
+    stream: TcpStream,
 }
 
 /// Why a wait ended without a code.
@@ -46,19 +79,30 @@ impl LoopbackListener {
             _ => ("127.0.0.1", uri.host_str().unwrap_or("127.0.0.1")),
         };
         let port = uri.port().unwrap_or(0);
-        let server =
-            Server::http((ip, port)).map_err(|e| err(format!("{ip}:{port}"), e.to_string()))?;
-        let port = server
-            .server_addr()
-            .to_ip()
+        let listener = TcpListener::bind((ip, port))
+            .and_then(|l| l.set_nonblocking(true).map(|_| l))
+            .map_err(|e| err(format!("{ip}:{port}"), e.to_string()))?;
+        let port = listener
+            .local_addr()
             .map(|a| a.port())
-            .ok_or_else(|| err(format!("{ip}:{port}"), "no IP address".into()))?;
+            .map_err(|e| err(format!("{ip}:{port}"), e.to_string()))?;
         let path = match uri.path() {
             "" => "/".to_string(),
             p => p.to_string(),
         };
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let acceptor = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("planopticon-loopback".into())
+                .spawn(move || accept_loop(listener, tx, &stop))
+                .map_err(|e| err(format!("{ip}:{port}"), e.to_string()))?
+        };
         Ok(Self {
-            server,
+            requests: Mutex::new(rx),
+            stop,
+            acceptor: Some(acceptor),
             redirect_uri: format!("http://{host}:{port}{path}"),
             path,
             port,
@@ -94,10 +138,17 @@ impl LoopbackListener {
             if left.is_zero() {
                 return Err(WaitError::Timeout);
             }
-            let request = match self.server.recv_timeout(left.min(POLL)) {
-                Ok(Some(r)) => r,
-                Ok(None) => continue,
-                Err(e) => return Err(WaitError::Listener(e.to_string())),
+            let next = self
+                .requests
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .recv_timeout(left.min(POLL));
+            let request = match next {
+                Ok(r) => r,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(WaitError::Listener("the listener stopped".into()))
+                }
             };
             if let Some(end) = self.handle(request, expect) {
                 return end;
@@ -108,14 +159,14 @@ impl LoopbackListener {
     /// `Some` when this request ends the wait.
     fn handle(
         &self,
-        request: tiny_http::Request,
+        request: Request,
         expect: &Expect,
     ) -> Option<Result<AuthorizationCode, WaitError>> {
-        let (path, query) = match request.url().split_once('?') {
+        let (path, query) = match request.target.split_once('?') {
             Some((p, q)) => (p.to_string(), q.to_string()),
-            None => (request.url().to_string(), String::new()),
+            None => (request.target.clone(), String::new()),
         };
-        if *request.method() != tiny_http::Method::Get || path != self.path {
+        if request.method != "GET" || path != self.path {
             respond(request, 404, PAGE_NOT_FOUND);
             return None;
         }
@@ -143,12 +194,11 @@ impl LoopbackListener {
         }
     }
 
-    fn host_is_ours(&self, request: &tiny_http::Request) -> bool {
-        let host = request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("Host"))
-            .map(|h| h.value.as_str().to_ascii_lowercase());
+    fn host_is_ours(&self, request: &Request) -> bool {
+        let host = match request.hosts.as_slice() {
+            [one] => Some(one.to_ascii_lowercase()),
+            _ => None,
+        };
         let port = self.port;
         match host {
             Some(h) => [
@@ -162,37 +212,150 @@ impl LoopbackListener {
     }
 }
 
-fn respond(request: tiny_http::Request, status: u16, body: &str) {
-    let headers = [
-        Header::from_bytes("Content-Type", "text/html; charset=utf-8").expect("static header"),
-        Header::from_bytes("Cache-Control", "no-store").expect("static header"),
-        Header::from_bytes("Connection", "close").expect("static header"),
-    ];
-    let mut response = Response::from_string(body).with_status_code(status);
-    for h in headers {
-        response.add_header(h);
-    }
-    // tiny_http drains an unread body when the request is dropped, in the
-    // dropping thread, into a buffer of the declared size. A body that is
-    // declared and never sent would stall the wait (no cancel, no timeout);
-    // an absurd Content-Length aborts the process. A callback has no body:
-    // such a request is answered on a thread of its own, and one too large
-    // to buffer is never dropped (its connection is abandoned instead).
-    match request.body_length() {
-        None | Some(0) => {
-            let _ = request.respond(response);
+impl Drop for LoopbackListener {
+    /// Closes the port at once: a callback after the wait reaches nobody.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.acceptor.take() {
+            let _ = t.join();
         }
-        Some(n) if n <= MAX_DRAINED_BODY => {
-            std::thread::spawn(move || {
-                let _ = request.respond(response);
-            });
-        }
-        Some(_) => std::mem::forget(request),
     }
 }
 
-/// The largest declared body a stray request may have drained.
-const MAX_DRAINED_BODY: usize = 1 << 20;
+/// Accepts until stopped. Each connection's head is read on a thread of
+/// its own, so a slow client holds up no one; a failed accept (no file
+/// descriptor left) pauses instead of ending.
+fn accept_loop(listener: TcpListener, tx: mpsc::Sender<Request>, stop: &AtomicBool) {
+    let reading = Arc::new(AtomicUsize::new(0));
+    while !stop.load(Ordering::SeqCst) {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(ACCEPT_POLL);
+                continue;
+            }
+            Err(e) => {
+                log::debug!("loopback: accept failed: {e}");
+                std::thread::sleep(POLL);
+                continue;
+            }
+        };
+        if reading.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+            continue; // dropped: closed at once
+        }
+        reading.fetch_add(1, Ordering::SeqCst);
+        let (tx, done) = (tx.clone(), reading.clone());
+        let spawned = std::thread::Builder::new().spawn(move || {
+            if let Some(request) = read_request(stream) {
+                let _ = tx.send(request);
+            }
+            done.fetch_sub(1, Ordering::SeqCst);
+        });
+        if spawned.is_err() {
+            reading.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Reads one request head (16 KiB, 10 s at most) and parses it; a malformed
+/// one is answered 400 here, a silent or endless one just closed.
+fn read_request(mut stream: TcpStream) -> Option<Request> {
+    let started = Instant::now();
+    stream.set_nonblocking(false).ok()?;
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        let left = HEAD_DEADLINE.checked_sub(started.elapsed())?;
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        let from = head.len().saturating_sub(3);
+        head.extend_from_slice(&buf[..n]);
+        if let Some(i) = find_blank_line(&head[from..]) {
+            break from + i;
+        }
+        if head.len() > MAX_HEAD {
+            write_response(
+                &stream,
+                431,
+                "Request Header Fields Too Large",
+                PAGE_NOT_FOUND,
+                false,
+            );
+            return None;
+        }
+    };
+    match parse_head(&head[..end]) {
+        Some((method, target, hosts)) => Some(Request {
+            method,
+            target,
+            hosts,
+            stream,
+        }),
+        None => {
+            write_response(&stream, 400, "Bad Request", PAGE_NOT_FOUND, false);
+            None
+        }
+    }
+}
+
+/// Where the head ends (`\r\n\r\n`, or `\n\n` from a lax client).
+fn find_blank_line(bytes: &[u8]) -> Option<usize> {
+    (0..bytes.len())
+        .find(|&i| bytes[i..].starts_with(b"\r\n\r\n") || bytes[i..].starts_with(b"\n\n"))
+}
+
+/// `METHOD TARGET HTTP/1.x` and the Host headers; None when it is not HTTP/1.
+fn parse_head(head: &[u8]) -> Option<(String, String, Vec<String>)> {
+    let text = std::str::from_utf8(head).ok()?;
+    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let mut first = lines.next()?.split(' ');
+    let (method, target, version) = (first.next()?, first.next()?, first.next()?);
+    if first.next().is_some()
+        || !matches!(version, "HTTP/1.1" | "HTTP/1.0")
+        || method.is_empty()
+        || !target.starts_with('/') && !target.starts_with("http://")
+    {
+        return None;
+    }
+    let mut hosts = Vec::new();
+    for line in lines {
+        let (name, value) = line.split_once(':')?;
+        if name.trim().eq_ignore_ascii_case("host") {
+            hosts.push(value.trim().to_string());
+        }
+    }
+    Some((method.to_string(), target.to_string(), hosts))
+}
+
+fn respond(request: Request, status: u16, body: &str) {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        _ => "Not Found",
+    };
+    let head_only = request.method == "HEAD";
+    write_response(&request.stream, status, reason, body, head_only);
+}
+
+/// Writes a small answer and closes (the body, if any, is never read).
+fn write_response(mut stream: &TcpStream, status: u16, reason: &str, body: &str, head_only: bool) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/html; charset=utf-8\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    if !head_only {
+        out.push_str(body);
+    }
+    let _ = stream.write_all(out.as_bytes());
+    let _ = stream.flush();
+    let _ = stream.shutdown(Shutdown::Write);
+}
 
 const PAGE_DONE: &str = "<!doctype html><meta charset=utf-8><title>PlanOpticon</title>\
 <body style=\"font:16px system-ui;margin:3em\"><h1>Signed in</h1>\
