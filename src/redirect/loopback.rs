@@ -31,8 +31,8 @@ const MAX_HEAD: usize = 16 * 1024;
 const HEAD_DEADLINE: Duration = Duration::from_secs(10);
 /// Connections read at once; more are closed as they come.
 const MAX_CONNECTIONS: usize = 256;
-/// How often the accepting thread looks for connections and for the stop.
-const ACCEPT_POLL: Duration = Duration::from_millis(10);
+/// How often the accepting thread, idle, looks whether it should stop.
+const ACCEPT_POLL: Duration = Duration::from_millis(50);
 
 pub struct LoopbackListener {
     requests: Mutex<mpsc::Receiver<Request>>,
@@ -231,7 +231,15 @@ fn accept_loop(listener: TcpListener, tx: mpsc::Sender<Request>, stop: &AtomicBo
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(ACCEPT_POLL);
+                // Sleep until a connection comes, or the next look at `stop`.
+                let mut pending = libc::pollfd {
+                    fd: std::os::fd::AsRawFd::as_raw_fd(&listener),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                let ms = ACCEPT_POLL.as_millis() as libc::c_int;
+                // SAFETY: one valid pollfd, for the duration of the call.
+                unsafe { libc::poll(&mut pending, 1, ms) };
                 continue;
             }
             Err(e) => {
