@@ -280,6 +280,11 @@ impl OAuthManager {
     /// Logout: deletes the token file and its keyring copy. Returns whether a
     /// file was there, and a notice when the keyring could not be reached.
     pub fn clear_token(&self) -> Result<(bool, Option<String>)> {
+        // After any refresh in flight, which would otherwise write the token back.
+        let _lock = self
+            .token_path()
+            .exists()
+            .then(|| self.store.file.lock().ok());
         self.store.delete()
     }
 
@@ -629,6 +634,13 @@ impl OAuthManager {
     /// timeout), then deletes the local copy and its keyring mirror whatever
     /// the provider said.
     pub fn logout(&self) -> Result<Logout> {
+        // Wait for any refresh in flight: it would write the token back after
+        // the delete, and the newest token is the one to revoke. (Best
+        // effort: a lock that cannot be taken does not stop a logout.)
+        let _lock = self
+            .token_path()
+            .exists()
+            .then(|| self.store.file.lock().ok());
         let revocation = match self.store.file.peek() {
             Ok(Some(Ok(token))) => match self.ctx() {
                 Ok(ctx) => crate::account::revoke(&ctx, &token),
