@@ -241,3 +241,70 @@ fn many_processes_and_threads_share_one_expiring_rotating_token() {
     assert_eq!(reuse.status(), 400);
     assert_eq!(server.stats()["invalid_grant"], 1, "reuse is counted");
 }
+
+/// A logout while another process is refreshing: whatever the order, no
+/// token file is left behind once both are done (the refresh must not write
+/// back a connection the user has just removed).
+#[test]
+fn a_logout_during_a_refresh_leaves_no_token_behind() {
+    let fake = FakeServer::start(|req| {
+        if req.form("grant_type").as_deref() == Some("refresh_token") {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        Reply::Json(
+            200,
+            serde_json::json!({"access_token": "fresh-access", "refresh_token": "rt-2", "token_type": "bearer", "expires_in": 3600}),
+        )
+    });
+    let home = tempfile::tempdir().unwrap();
+    let po = home.path().join(".planopticon");
+    std::fs::create_dir_all(&po).unwrap();
+    std::fs::write(
+        po.join("services.toml"),
+        format!(
+            "[acme]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{1}\"\nclient_id = \"cid\"\n",
+            fake.url("/authorize"),
+            fake.url("/token")
+        ),
+    )
+    .unwrap();
+    let token = po.join("acme_token.json");
+    std::fs::write(
+        &token,
+        serde_json::json!({"access_token": "old", "refresh_token": "rt-1", "expires_at": 1000.0, "client_id": "cid"}).to_string(),
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_planopticon"));
+        c.args(args)
+            .env_clear()
+            .env("HOME", home.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    };
+    let refresher = cli(&["token", "acme"]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.count("/token") == 0 {
+        assert!(Instant::now() < deadline, "the refresh never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let logout = cli(&["auth", "acme", "--logout"]).output().unwrap();
+    assert!(
+        logout.status.success(),
+        "{}",
+        String::from_utf8_lossy(&logout.stderr)
+    );
+    let refreshed = refresher.wait_with_output().unwrap();
+    let left = token.exists();
+    println!(
+        "reliability_concurrency: logout during a refresh: refresh exit {:?}, token file left behind: {left}",
+        refreshed.status.code()
+    );
+    assert!(
+        !left,
+        "the token file came back after the logout: {}",
+        std::fs::read_to_string(&token).unwrap_or_default()
+    );
+}
