@@ -195,6 +195,11 @@ fn no_secret_in_logs_errors_or_attempts_on_any_path() {
                 200,
                 json!({"access_token": "SECRET-access-zoom", "token_type": "bearer"}),
             ),
+            ("/me", _) => Reply::Json(200, json!({"sub": "user-1", "email": "u@example.test"})),
+            ("/revoke", _) => Reply::Json(
+                400,
+                json!({"error": "invalid_token", "error_description": "SECRET-leak-error is unknown"}),
+            ),
             ("/form", _) => Reply::Text(
                 200,
                 "application/x-www-form-urlencoded".into(),
@@ -237,7 +242,16 @@ fn no_secret_in_logs_errors_or_attempts_on_any_path() {
         .find(|q| q.form("grant_type").as_deref() == Some("authorization_code"))
         .unwrap();
     secrets.push(exchange.form("code_verifier").unwrap());
-    std::fs::remove_file(dir.path().join("leaksvc_token.json")).unwrap();
+    // Who-am-I after the sign-in, and a logout whose revocation fails.
+    let mut with_account = base(&fake, dir.path());
+    with_account.userinfo_url = Some(fake.url("/me"));
+    with_account.revocation_url = Some(fake.url("/revoke"));
+    let m2 = manager(with_account);
+    shown_text += &format!("{:?}\n", m2.check());
+    let logout = m2.logout().unwrap();
+    shown_text += &format!("{logout:?}\n");
+    assert!(!dir.path().join("leaksvc_token.json").exists());
+    assert!(fake.count("/me") >= 1 && fake.count("/revoke") == 1);
     let (r, _) = loopback_sign_in(&m, "SECRET-code-2", Some("forged-state"));
     assert!(!r.success);
     shown_text += &shown(&r);
