@@ -1,10 +1,12 @@
 //! Reliability suite 1: concurrency. 16 `planopticon token acme` processes
-//! in loops and 8 library threads ask for one service's token for a bounded
+//! in loops and 16 library threads ask for one service's token for a bounded
 //! time, while the token expires every second (the real oidc-provider
 //! answers expires_in=61, the file keeps 61 - 60 = 1 s), against a server
 //! that rotates refresh tokens and answers any reuse with invalid_grant
 //! (and revokes the grant). Figures: calls, refreshes, reuses seen (must be
 //! 0), failed calls (must be 0), final file valid.
+//!
+//! Checklist (../shared/reference/native-oauth-checklist.md): 14, 15, 16.
 //!
 //! Run alone: `cargo test --test reliability_concurrency -- --nocapture`
 //! (`RELIABILITY_SECS=N` for a longer soak, default 12).
@@ -23,7 +25,7 @@ use planopticon::{AuthConfig, AuthOptions, Control, Interaction, Method, OAuthMa
 use support::*;
 
 const PROCESSES: usize = 16;
-const THREADS: usize = 8;
+const THREADS: usize = 16;
 
 fn acme(server: &OidcServer, home: &Path) -> AuthConfig {
     let mut c = AuthConfig::new("acme");

@@ -6,6 +6,9 @@
 //! confuse later reads or writes. And a process killed while it holds the
 //! refresh lock does not block the next one.
 //!
+//! Checklist: 14 (persisted atomically), 15 (the lock dies with its
+//! process), 20 (temp -> fsync -> rename, temp files 0600).
+//!
 //! Run alone: `cargo test --test reliability_crash -- --nocapture`
 //! (`RELIABILITY_KILLS=N` changes the number of kills, default 300).
 

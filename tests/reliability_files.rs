@@ -7,6 +7,8 @@
 //! Each gives a clear message naming the file, never hangs, deletes
 //! nothing, and the other services keep working.
 //!
+//! Checklist: 20 (no link followed, nothing deleted, named errors).
+//!
 //! Run alone: `cargo test --test reliability_files -- --nocapture`
 
 mod support;

@@ -6,6 +6,8 @@
 //! None may end or hijack the wait, none may crash it, and then the real
 //! callback still completes.
 //!
+//! Checklist: 2, 3, 4, 5, 7, 8 (only with our state), 10.
+//!
 //! Run alone: `cargo test --test reliability_loopback -- --nocapture`
 //! (prints the figures: hostile requests sent, accepted).
 

@@ -5,6 +5,8 @@
 //! tool writes) and the services.toml reader (never panics, errors name the
 //! file and a real line, generated files load).
 //!
+//! Checklist: 7, 8, 10 (against an oracle), 20 (the reader).
+//!
 //! Run alone: `cargo test --test reliability_props`
 //! (`PROPTEST_CASES=N` for more cases than the default 256).
 

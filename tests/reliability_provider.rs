@@ -7,6 +7,8 @@
 //! file as it was, and let the chain fall through to the API key.
 //! (tests/faults.rs holds the refresh-only cases and request shapes.)
 //!
+//! Checklist: 6, 9, 11, 12, 16.
+//!
 //! Run alone: `cargo test --test reliability_provider -- --nocapture`
 
 mod support;

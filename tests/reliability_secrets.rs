@@ -6,6 +6,8 @@
 //! used, plain and in the encodings they travel in: zero hits. `Debug` of
 //! every type that holds one prints `[redacted]`.
 //!
+//! Checklist: 19.
+//!
 //! Run alone: `cargo test --test reliability_secrets -- --nocapture`
 
 mod support;
