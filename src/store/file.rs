@@ -74,6 +74,9 @@ impl FileStore {
     /// True when there was a file to delete.
     pub fn delete(&self) -> Result<bool> {
         refuse_symlink(&self.path)?;
+        if let Some(dir) = self.path.parent() {
+            remove_stale_temp_files(dir);
+        }
         match fs::remove_file(&self.path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -295,7 +298,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
+    remove_stale_temp_files(dir);
     Ok(())
+}
+
+/// A save takes milliseconds: a temp file this old was left by a writer
+/// that died mid-save.
+const STALE_TEMP: Duration = Duration::from_secs(60);
+
+/// Removes abandoned temp files: each holds a copy of a token (refresh
+/// token included) that would otherwise outlive a logout.
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let stale = entry.file_type().is_ok_and(|t| t.is_file())
+            && name.starts_with(".planopticon-")
+            && name.ends_with(".tmp")
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_TEMP);
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
