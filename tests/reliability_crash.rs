@@ -176,8 +176,19 @@ fn sigkill_while_saving_leaves_the_old_or_the_new_file() {
         panic!("the token file is not read back")
     };
     assert_eq!(t.access_token.secret(), &format!("at-{last}"));
+    // Each holds a token: once clearly abandoned, the next save removes them.
+    for p in &leftovers {
+        assert!(Command::new("touch")
+            .args(["-d", "2 minutes ago"])
+            .arg(p)
+            .status()
+            .unwrap()
+            .success());
+    }
     store.save(&version(last + 1)).unwrap();
     assert_eq!(check(&std::fs::read(&path).unwrap()), Ok(last + 1));
+    let still: Vec<_> = leftovers.iter().filter(|p| p.exists()).collect();
+    assert!(still.is_empty(), "abandoned temp files kept: {still:?}");
     let out = Command::new(env!("CARGO_BIN_EXE_planopticon"))
         .args(["status", "--json"])
         .env_clear()
@@ -274,4 +285,43 @@ fn a_process_killed_holding_the_refresh_lock_blocks_no_one() {
         "reliability_crash: after a kill under the refresh lock, the next process refreshed in {} ms",
         took.as_millis()
     );
+}
+
+/// A logout also removes what killed writers left behind (each a token
+/// copy), but not a temp file a live writer is filling right now.
+#[test]
+fn a_logout_removes_abandoned_temp_files_only() {
+    let home = tempfile::tempdir().unwrap();
+    let po = home.path().join(".planopticon");
+    let store = FileStore::new(po.join("github_token.json"));
+    store.save(&version(1)).unwrap();
+    let abandoned = po.join(".planopticon-abandoned.tmp");
+    let live = po.join(".planopticon-live.tmp");
+    for p in [&abandoned, &live] {
+        std::fs::write(p, serde_json::to_vec(&version(2)).unwrap()).unwrap();
+    }
+    assert!(Command::new("touch")
+        .args(["-d", "2 minutes ago"])
+        .arg(&abandoned)
+        .status()
+        .unwrap()
+        .success());
+    let out = Command::new(env!("CARGO_BIN_EXE_planopticon"))
+        .args(["auth", "github", "--logout"])
+        .env_clear()
+        .env("HOME", home.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!po.join("github_token.json").exists());
+    assert!(
+        !abandoned.exists(),
+        "an abandoned token copy outlived the logout"
+    );
+    assert!(live.exists(), "a live writer's temp file was removed");
 }
