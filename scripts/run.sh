@@ -8,7 +8,9 @@
 set -euo pipefail
 
 # ---- desktop app: how to build it and where its binary lands -------------
-# (placeholders until the desktop crate settles; override from the environment)
+# (the crate src-tauri/, package planopticon-app; `custom-protocol` makes it
+# serve the bundled ui/. The CLI is built first below, so src-tauri/build.rs
+# copies target/release/planopticon in as the sidecar. Override from the environment.)
 APP_BUILD_CMD="${APP_BUILD_CMD:-cargo build --release -p planopticon-app --features custom-protocol}"
 APP_BIN="${APP_BIN:-target/release/planopticon-app}"
 # ---------------------------------------------------------------------------

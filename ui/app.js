@@ -442,6 +442,7 @@ async function start() {
   await listen('snapshot', (ev) => accept(ev.payload));
   accept(await invoke('snapshot'));
   document.body.dataset.ready = 'true';
+  requestAnimationFrame(() => invoke('ui_ready').catch(() => {}));
   // Relative expiry times move on.
   setInterval(() => renderCards(true), 30000);
 }

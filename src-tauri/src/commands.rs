@@ -72,6 +72,21 @@ pub fn snapshot<R: Runtime>(app: AppHandle<R>) -> Published {
     publish(&app)
 }
 
+/// The window rendered its first cards. With `PLANOPTICON_APP_TIMING` set,
+/// prints the wall-clock time (Unix ms) on stderr, for tests/e2e/measure.sh.
+#[tauri::command]
+pub fn ui_ready(state: tauri::State<'_, AppState>) {
+    if state
+        .ui_ready
+        .swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        return;
+    }
+    if std::env::var_os("PLANOPTICON_APP_TIMING").is_some() {
+        eprintln!("planopticon-app: ready {:.0}", system_clock()() * 1000.0);
+    }
+}
+
 /// What Connect runs on its own thread: the library's chain, with the app as
 /// the interaction (Cancel and pasted codes arrive on `control`).
 pub fn run_connect(

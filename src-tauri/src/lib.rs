@@ -55,6 +55,7 @@ pub fn run() {
             commands::probe_keyring,
             commands::set_keyring,
             commands::diagnostics,
+            commands::ui_ready,
         ])
         .setup(|app| {
             let handle = app.handle().clone();

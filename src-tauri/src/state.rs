@@ -144,6 +144,8 @@ pub struct AppState {
     pub last: Mutex<Option<(u64, Snapshot)>>,
     /// The tray menu shown now (rebuilt only when it changes).
     pub tray_items: Mutex<Option<Vec<TrayItem>>>,
+    /// The window has shown its first cards.
+    pub ui_ready: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Builds the desktop app's .deb (the app and the bundled `planopticon` CLI,
+# its sidecar) with the configuration kept at the repository root:
+#
+#   bash scripts/package-deb.sh          -> target/release/bundle/deb/*.deb
+#
+# How: cargo builds (the CLI first, so src-tauri/build.rs copies it in as
+# the sidecar binaries/planopticon-cli-<triple>), then the Tauri CLI's
+# `bundle` step packages what cargo built. `tauri build` is not used: it takes
+# the folder holding tauri.conf.json (the root) as the app crate and would
+# build the root package (the library and CLI) instead of src-tauri/.
+# `tauri bundle` only packages: it finds the app by `mainBinaryName` in
+# target/release, and resolves `externalBin` from the root, where cargo's
+# tauri-build resolves it from src-tauri/; hence the one-key --config patch.
+#
+# The Tauri CLI comes from npm (@tauri-apps/cli, a prebuilt binary), at the
+# version of the tauri crate in Cargo.lock, installed under target/tauri-cli.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+say() { printf '[package-deb] %s\n' "$*"; }
+
+# The Tauri CLI matching the tauri crate (same major.minor).
+TAURI_VERSION="$(awk '/^name = "tauri"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)"
+[ -n "$TAURI_VERSION" ] || { echo "[package-deb] no tauri crate in Cargo.lock" >&2; exit 1; }
+CLI_DIR="$CARGO_TARGET_DIR/tauri-cli"
+TAURI="$CLI_DIR/node_modules/.bin/tauri"
+WANT="~${TAURI_VERSION%.*}.0"
+if [ ! -x "$TAURI" ] || [ "$("$TAURI" --version 2>/dev/null | awk '{print $2}' | cut -d. -f1,2)" != "${TAURI_VERSION%.*}" ]; then
+  say "installing @tauri-apps/cli@$WANT (npm) into $CLI_DIR"
+  mkdir -p "$CLI_DIR"
+  [ -f "$CLI_DIR/package.json" ] || printf '{"private":true}\n' >"$CLI_DIR/package.json"
+  npm install --prefix "$CLI_DIR" --no-audit --no-fund --loglevel=error "@tauri-apps/cli@$WANT"
+fi
+say "$("$TAURI" --version)"
+
+t0=$SECONDS
+say "cargo build --release -p planopticon (the CLI, bundled as the sidecar)"
+cargo build --release -p planopticon
+say "cargo build --release -p planopticon-app --features custom-protocol"
+cargo build --release -p planopticon-app --features custom-protocol
+
+say "tauri bundle --bundles deb"
+rm -rf "$CARGO_TARGET_DIR/release/bundle/deb"
+"$TAURI" bundle --bundles deb --ci \
+  --config '{"bundle":{"externalBin":["binaries/planopticon-cli"]}}'
+
+DEB="$(ls "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb)"
+# Check what went in: the app, and the sidecar identical to the CLI just built.
+contents="$(dpkg-deb -c "$DEB")"
+for f in usr/bin/planopticon-app usr/bin/planopticon-cli; do
+  grep -q " \./$f\$\| $f\$" <<<"$contents" || { echo "[package-deb] $f is missing from $DEB" >&2; exit 1; }
+done
+x="$(mktemp -d)"
+trap 'rm -rf "$x"' EXIT
+dpkg-deb -x "$DEB" "$x"
+cmp -s "$x/usr/bin/planopticon-cli" "$CARGO_TARGET_DIR/release/planopticon" ||
+  { echo "[package-deb] the bundled sidecar is not the CLI just built" >&2; exit 1; }
+say "bundled sidecar: $("$x/usr/bin/planopticon-cli" --version)"
+say "done in $((SECONDS - t0)) s: $DEB ($(du -h "$DEB" | cut -f1))"
