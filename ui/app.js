@@ -253,7 +253,7 @@ function confirmDisconnect(card) {
   const dialog = $('#confirm');
   $('#confirm-title').textContent = `Disconnect ${card.display_name}?`;
   $('#confirm-text').textContent =
-    `The saved token (${card.token_path}) and its keyring copy are deleted. You can connect again at any time.`;
+    `The token is revoked at the provider where it allows that, then deleted here (${card.token_path}) with its keyring copy. You can connect again at any time.`;
   return new Promise((resolve) => {
     dialog.returnValue = '';
     const done = () => {

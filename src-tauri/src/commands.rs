@@ -5,6 +5,7 @@
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
+use planopticon::account::Revocation;
 use planopticon::manager::{system_clock, Prompt};
 use planopticon::redirect::loopback::DEFAULT_TIMEOUT;
 use planopticon::store::keyring;
@@ -170,15 +171,26 @@ pub fn paste_code(state: tauri::State<'_, AppState>, service: String, text: Stri
     state.sessions.send(&service, Control::Paste(text.into()))
 }
 
-/// Disconnect's work: deletes the token file and its keyring copy. What the
-/// card says afterwards: nothing when it went as expected.
+/// Disconnect's work, the same as `planopticon auth SERVICE --logout`: the
+/// library revokes the token at the provider where it can (bounded by its
+/// HTTP timeout), then deletes the token file and its keyring copy whatever
+/// the provider said. What the card says afterwards: nothing when all went
+/// as expected.
 pub fn disconnect_with(manager: &OAuthManager) -> Result<Option<Notice>> {
-    let (removed, keyring_notice) = manager.clear_token()?;
-    Ok(match (removed, keyring_notice) {
-        (_, Some(n)) => Some(Notice::info(n)),
-        (true, None) => None,
-        (false, None) => Some(Notice::info("There was no saved token to remove.")),
-    })
+    let out = manager.logout()?;
+    let mut words = Vec::new();
+    if let Revocation::Failed(why) = &out.revocation {
+        words.push(format!(
+            "Removed from this computer, but the provider could not be asked to revoke the token ({why})."
+        ));
+    }
+    if let Some(n) = out.keyring_notice {
+        words.push(crate::models::capitalize(&n));
+    }
+    if words.is_empty() && !out.deleted {
+        words.push("There was no saved token to remove.".into());
+    }
+    Ok((!words.is_empty()).then(|| Notice::info(words.join(" "))))
 }
 
 /// Disconnect for `service`, its outcome on the card (used by the window and the tray).
@@ -487,6 +499,28 @@ mod tests {
             disconnect_with(&manager).unwrap(),
             Some(Notice::info("There was no saved token to remove."))
         );
+    }
+
+    #[test]
+    fn disconnect_removes_the_token_even_when_revocation_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = acme(dir.path(), "http://127.0.0.1:9/token");
+        // Nothing listens on port 9: the provider cannot be reached.
+        config.revocation_url = Some("http://127.0.0.1:9/revoke".into());
+        let token_file = dir.path().join("acme_token.json");
+        let token = r#"{"access_token":"at","refresh_token":"rt","expires_at":4102444800.0}"#;
+        std::fs::write(&token_file, token).unwrap();
+        let manager = OAuthManager::with_keyring(config, false);
+        let notice = disconnect_with(&manager).unwrap().expect("a notice");
+        assert_eq!(notice.kind, NoticeKind::Info);
+        assert!(
+            notice
+                .text
+                .starts_with("Removed from this computer, but the provider could not be asked"),
+            "{}",
+            notice.text
+        );
+        assert!(!token_file.exists());
     }
 
     #[test]

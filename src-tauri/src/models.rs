@@ -206,7 +206,7 @@ pub fn card_message(service: &str, e: &LibError) -> String {
     capitalize(text)
 }
 
-fn capitalize(s: &str) -> String {
+pub fn capitalize(s: &str) -> String {
     let mut chars = s.chars();
     match chars.next() {
         Some(f) => f.to_uppercase().chain(chars).collect(),

@@ -111,6 +111,16 @@ async function click(css) {
   await wd('POST', `/session/${sid}/element/${id}/click`, {});
 }
 
+/** Key presses sent to an element (WebDriver key codes: \uE007 Enter, \uE00C Escape). */
+async function keys(css, text) {
+  const id = await find(css);
+  await wd('POST', `/session/${sid}/element/${id}/value`, { text });
+}
+
+async function stats() {
+  return (await fetch(`${env.E2E_ISSUER}/_test/stats`)).json();
+}
+
 async function typeInto(css, text) {
   const id = await find(css);
   await wd('POST', `/session/${sid}/element/${id}/value`, { text });
@@ -141,7 +151,7 @@ function card(service) {
     const t = (sel) => el.querySelector(sel)?.textContent?.trim() ?? null;
     return {
       state: el.dataset.state, method: el.dataset.method, signingIn: el.dataset.signingIn === 'true',
-      label: t('[data-role="state-label"]'), detail: t('[data-role="detail"]'),
+      label: t('[data-role="state-label"]'), account: t('[data-role="account"]'), detail: t('[data-role="detail"]'),
       notice: t('[data-role="notice-text"]'), localError: t('[data-role="local-error"]'),
       actions: [...el.querySelectorAll('button[data-action]')].map((b) => b.dataset.action),
       authUrl: el.querySelector('[data-role="auth-url"]')?.value ?? null,
@@ -265,6 +275,7 @@ async function main() {
   check('the browser comes back and the card turns connected', !!acme, JSON.stringify(await card('acme')));
   check('the method is oauth_pkce', acme?.method === 'oauth_pkce', acme?.method);
   check('Disconnect is offered', acme?.actions.includes('disconnect'), JSON.stringify(acme?.actions));
+  check('the card names the account that signed in', acme?.account === 'alice@example.test', acme?.account);
   check('the token file exists with mode 0600', fileMode(TOKEN) === '600', `mode ${fileMode(TOKEN)}`);
   const browsed = fs.existsSync(env.E2E_BROWSER_LOG) ? fs.readFileSync(env.E2E_BROWSER_LOG, 'utf8') : '';
   check('the browser was opened at the provider (BROWSER honoured)', browsed.includes(`${env.E2E_ISSUER}/auth?`), browsed);
@@ -274,21 +285,26 @@ async function main() {
   // --- the tray: its menu lists acme with Log out ---
   await trayChecks();
 
-  // --- Disconnect with confirmation ---
+  // --- Disconnect with confirmation (keyboard: Escape cancels, Enter confirms) ---
+  const revokedBefore = (await stats()).revocation;
   await click(`${CARD('acme')} button[data-action="disconnect"]`);
   const dialogOpen = await waitFor(() => exec('return document.querySelector("#confirm").open && document.querySelector("#confirm-title").textContent'), 3000);
   check('Disconnect asks for a confirmation', dialogOpen === 'Disconnect Acme?', String(dialogOpen));
+  const focused = await exec('return document.activeElement && document.activeElement.id');
+  check('the confirmation has the focus on its Disconnect button', focused === 'confirm-ok', String(focused));
   await screenshot('disconnect-confirmation');
-  await click('#confirm-cancel');
-  await sleep(300);
-  check('Cancel in the confirmation keeps the connection',
-    (await card('acme'))?.state === 'connected' && fs.existsSync(TOKEN));
+  await keys('#confirm-ok', '\uE00C'); // Escape
+  const closed = await waitFor(async () => (await exec('return !document.querySelector("#confirm").open')), 3000);
+  check('Escape closes the confirmation and keeps the connection',
+    closed && (await card('acme'))?.state === 'connected' && fs.existsSync(TOKEN));
   await click(`${CARD('acme')} button[data-action="disconnect"]`);
   await waitFor(() => exec('return document.querySelector("#confirm").open'), 3000);
-  await click('#confirm-ok');
+  await keys('#confirm-ok', '\uE007'); // Enter
   acme = await waitFor(async () => { const c = await card('acme'); return c?.state === 'not_connected' && c; }, 5000);
-  check('after Disconnect the card is cleared', !!acme, JSON.stringify(await card('acme')));
+  check('Enter confirms: after Disconnect the card is cleared', !!acme, JSON.stringify(await card('acme')));
   check('and the token file is gone', !fs.existsSync(TOKEN));
+  check('and the token was revoked at the provider', (await stats()).revocation > revokedBefore);
+  check('with nothing to report on the card', acme && acme.notice === null, acme?.notice);
 
   // --- errors on the card, in plain words ---
   browserDoes('deny');

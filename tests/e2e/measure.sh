@@ -68,7 +68,9 @@ for p in $pid $(ps -o pid= --ppid "$pid"); do
   rss=$((rss + $1)); pss=$((pss + $2)); n=$((n + 1))
 done
 kill "$pid"; wait "$pid" 2>/dev/null
-echo "${ready:+$((ready - start))}${ready:-timeout} $((rss / 1024)) $((pss / 1024)) $n"
+ms=timeout
+[ -n "$ready" ] && ms=$((ready - start))
+echo "$ms $((rss / 1024)) $((pss / 1024)) $n"
 EOF
 
 results=()

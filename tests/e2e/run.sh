@@ -99,6 +99,9 @@ client_id = "public-native"
 scopes = ["openid", "email"]
 redirect_uri = "http://127.0.0.1/callback"
 issuer = "$ISSUER"
+# Not needed to connect: the card shows who signed in, Disconnect revokes.
+userinfo_url = "$ISSUER/me"
+revocation_url = "$ISSUER/token/revocation"
 EOF
 
 # A virtual display on a free number.
