@@ -63,3 +63,6 @@ cargo test --workspace
 
 stage "desktop end-to-end test (tests/e2e/run.sh)"
 bash tests/e2e/run.sh
+
+stage "fuzz smoke (scripts/fuzz.sh 60: each target a minute)"
+bash scripts/fuzz.sh 60
