@@ -28,15 +28,7 @@ const PROCESSES: usize = 16;
 const THREADS: usize = 16;
 
 fn acme(server: &OidcServer, home: &Path) -> AuthConfig {
-    let mut c = AuthConfig::new("acme");
-    c.oauth_authorize_url = Some(server.url("/auth"));
-    c.oauth_token_url = Some(server.url("/token"));
-    c.client_id = Some(PUBLIC_CLIENT.into());
-    c.scopes = vec!["openid".into(), "email".into()];
-    c.redirect_uri = Some(REGISTERED_REDIRECT_URI.into());
-    c.issuer = Some(server.issuer().into());
-    c.token_path = Some(home.join(".planopticon").join("acme_token.json"));
-    c
+    acme_config(server, home.join(".planopticon").join("acme_token.json"))
 }
 
 fn sign_in(config: AuthConfig) {

@@ -29,15 +29,7 @@ use planopticon::{AuthConfig, AuthOptions, Control, Error, Interaction, Method, 
 use support::*;
 
 fn acme(server: &OidcServer, dir: &Path) -> AuthConfig {
-    let mut c = AuthConfig::new("acme");
-    c.oauth_authorize_url = Some(server.url("/auth"));
-    c.oauth_token_url = Some(server.url("/token"));
-    c.client_id = Some(PUBLIC_CLIENT.into());
-    c.scopes = vec!["openid".into(), "email".into()];
-    c.redirect_uri = Some(REGISTERED_REDIRECT_URI.into());
-    c.issuer = Some(server.issuer().into());
-    c.token_path = Some(dir.join("acme_token.json"));
-    c
+    acme_config(server, dir.join("acme_token.json"))
 }
 
 /// A sign-in running on its own thread, as the app runs one.

@@ -251,6 +251,20 @@ impl Drop for OidcServer {
     }
 }
 
+/// A custom service `acme` at this server, signing in as the public native
+/// client over loopback, its token at `token_path`.
+pub fn acme_config(server: &OidcServer, token_path: PathBuf) -> planopticon::AuthConfig {
+    let mut c = planopticon::AuthConfig::new("acme");
+    c.oauth_authorize_url = Some(server.url("/auth"));
+    c.oauth_token_url = Some(server.url("/token"));
+    c.client_id = Some(PUBLIC_CLIENT.into());
+    c.scopes = vec!["openid".into(), "email".into()];
+    c.redirect_uri = Some(REGISTERED_REDIRECT_URI.into());
+    c.issuer = Some(server.issuer().into());
+    c.token_path = Some(token_path);
+    c
+}
+
 /// Plays the user at the test server's built-in pages, in-process: follows
 /// `authorize_url`'s redirects with a cookie jar, signs in as `alice`,
 /// consents, and returns the final redirect location (the
