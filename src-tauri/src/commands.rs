@@ -67,10 +67,24 @@ pub fn publish<R: Runtime>(app: &AppHandle<R>) -> Published {
     }
 }
 
+/// Runs `work` on a blocking-pool thread. Commands that publish go through
+/// it: a synchronous command runs on the main thread, and `publish` may wait
+/// for the main thread to rebuild the tray menu while holding its lock, so
+/// it must never run there.
+async fn off_main<T, F>(work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    tauri::async_runtime::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+}
+
 /// The cards as they are now (the UI asks once at start; then it listens).
 #[tauri::command]
-pub fn snapshot<R: Runtime>(app: AppHandle<R>) -> Published {
-    publish(&app)
+pub async fn snapshot<R: Runtime>(app: AppHandle<R>) -> Result<Published> {
+    off_main(move || Ok(publish(&app))).await
 }
 
 /// The window rendered its first cards. With `PLANOPTICON_APP_TIMING` set,
@@ -110,7 +124,19 @@ pub fn run_connect(
 /// follows through snapshots (waiting, the URL, then connected or the error).
 /// `paste`: ask for a pasted code from the start instead of the loopback listener.
 #[tauri::command]
-pub fn connect<R: Runtime>(app: AppHandle<R>, service: String, paste: Option<bool>) -> Result<()> {
+pub async fn connect<R: Runtime>(
+    app: AppHandle<R>,
+    service: String,
+    paste: Option<bool>,
+) -> Result<()> {
+    off_main(move || start_connect(app, service, paste)).await
+}
+
+fn start_connect<R: Runtime>(
+    app: AppHandle<R>,
+    service: String,
+    paste: Option<bool>,
+) -> Result<()> {
     let config = Registry::load()?.get(&service)?;
     let state = app.state::<AppState>();
     let control = state.sessions.start(&service)?;
@@ -217,16 +243,18 @@ pub fn disconnect_and_publish<R: Runtime>(app: &AppHandle<R>, service: &str) -> 
 /// Disconnect (after the window's confirmation).
 #[tauri::command]
 pub async fn disconnect<R: Runtime>(app: AppHandle<R>, service: String) -> Result<()> {
-    tauri::async_runtime::spawn_blocking(move || disconnect_and_publish(&app, &service))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
+    off_main(move || disconnect_and_publish(&app, &service)).await
 }
 
 /// Closes the notice on a card.
 #[tauri::command]
-pub fn dismiss<R: Runtime>(app: AppHandle<R>, service: String) {
-    app.state::<AppState>().set_notice(&service, None);
-    publish(&app);
+pub async fn dismiss<R: Runtime>(app: AppHandle<R>, service: String) -> Result<()> {
+    off_main(move || {
+        app.state::<AppState>().set_notice(&service, None);
+        publish(&app);
+        Ok(())
+    })
+    .await
 }
 
 pub fn settings_view(settings: &Settings) -> SettingsView {
@@ -259,15 +287,13 @@ pub fn probe_result(outcome: std::result::Result<(), String>) -> KeyringProbe {
 /// Whether the OS keyring answers (at most 3 s, off the UI thread).
 #[tauri::command]
 pub async fn probe_keyring() -> Result<KeyringProbe> {
-    tauri::async_runtime::spawn_blocking(|| probe_result(keyring::probe()))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))
+    off_main(|| Ok(probe_result(keyring::probe()))).await
 }
 
 /// Turns the keyring mirror on (only when the keyring answers) or off.
 #[tauri::command]
 pub async fn set_keyring(enabled: bool) -> Result<SettingsView> {
-    tauri::async_runtime::spawn_blocking(move || {
+    off_main(move || {
         if enabled {
             keyring::probe().map_err(Error::KeyringUnavailable)?;
         }
@@ -277,7 +303,6 @@ pub async fn set_keyring(enabled: bool) -> Result<SettingsView> {
         Ok(settings_view(&Settings::load()))
     })
     .await
-    .map_err(|e| Error::Internal(e.to_string()))?
 }
 
 /// Runs the bundled CLI with `args` through the shell plugin.

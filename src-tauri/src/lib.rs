@@ -8,6 +8,12 @@
 //! - [`state`]: running sign-ins, card notices, the last snapshot
 //! - [`models`]: the plain data the UI receives
 //! - [`error`]: the crate's one error type
+//!
+//! Threads: the main thread runs GTK and nothing slow. Sign-ins run on their
+//! own threads; commands that read files, touch the keyring or the network
+//! run on the blocking pool; a poller re-reads the token files every 500 ms.
+//! `commands::publish` (snapshot to the window, tray menu rebuild) never runs
+//! on the main thread: it may wait for it to rebuild the menu.
 
 pub mod commands;
 pub mod error;
@@ -67,12 +73,11 @@ pub fn run() {
             if let Err(e) = tray::create(&handle, &seen.statuses) {
                 log::warn!("no tray icon: {e}");
             }
-            commands::publish(&handle);
             std::thread::Builder::new()
                 .name("status-poller".into())
                 .spawn(move || loop {
-                    std::thread::sleep(POLL_INTERVAL);
                     commands::publish(&handle);
+                    std::thread::sleep(POLL_INTERVAL);
                 })?;
             Ok(())
         })
