@@ -16,7 +16,8 @@
 # starts is stopped on exit.
 #
 # Environment: ARTIFACTS_DIR, CARGO_TARGET_DIR, E2E_KEEP_TMP=1 (keep the temp
-# folder and its logs), E2E_SKIP_BUILD=1 (use the binaries already built).
+# folder and its logs), E2E_SKIP_BUILD=1 (use the binaries already built),
+# E2E_APP_BIN (the app binary to drive; default target/debug/planopticon-app).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -41,7 +42,9 @@ if [ "${E2E_SKIP_BUILD:-}" != 1 ]; then
   say "building the app: cargo build -p planopticon-app --features custom-protocol"
   cargo build -p planopticon-app --features custom-protocol
 fi
-APP="$CARGO_TARGET_DIR/debug/planopticon-app"
+# E2E_APP_BIN: another build of the app to drive (e.g. the installed .deb's
+# /usr/bin/planopticon-app, with E2E_SKIP_BUILD=1 and the CLI still built).
+APP="${E2E_APP_BIN:-$CARGO_TARGET_DIR/debug/planopticon-app}"
 CLI="$CARGO_TARGET_DIR/debug/planopticon"
 [ -x "$APP" ] || die "no app binary at $APP"
 [ -x "$CLI" ] || die "no CLI binary at $CLI"
