@@ -17,6 +17,8 @@ DEB_PACKAGES=(
   libssl-dev libdbus-1-dev libxdo-dev pkg-config build-essential file patchelf
   # headless desktop, screenshots, WebDriver
   xvfb xauth x11-apps imagemagick webkit2gtk-driver dbus-x11
+  # a tray host and a pointer for the e2e tray-menu check
+  trayer xdotool
   # keyrings
   gnome-keyring libsecret-1-dev libsecret-tools keyutils
   # script and benchmark tools
