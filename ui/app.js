@@ -49,7 +49,8 @@ function actionsFor(card) {
   const connect = card.configured ? 'primary' : '';
   switch (card.state) {
     case 'not_connected':
-      return [['connect', 'Connect', connect]];
+      return [['connect', 'Connect', connect]]
+        .concat(card.device ? [['connect-device', 'Use a code', '']] : []);
     case 'connected':
       return card.can_disconnect ? [['disconnect', 'Disconnect', '']] : [];
     case 'expired_refreshable':
@@ -291,6 +292,10 @@ $('#cards').addEventListener('click', async (ev) => {
     case 'connect':
       pasteOpen.delete(service);
       await run(service, 'connect');
+      break;
+    case 'connect-device':
+      pasteOpen.delete(service);
+      await run(service, 'connect', { device: true });
       break;
     case 'cancel':
       await run(service, 'cancel');

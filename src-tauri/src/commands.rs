@@ -107,13 +107,13 @@ pub fn ui_ready(state: tauri::State<'_, AppState>) {
 pub fn run_connect(
     manager: &OAuthManager,
     control: Receiver<Control>,
-    paste: bool,
+    redirect: Option<RedirectMode>,
     open_browser: bool,
     timeout: Duration,
     on_prompt: Box<dyn Fn(&Prompt) + Send>,
 ) -> AuthResult {
     let mut opts = AuthOptions::with_interaction(Interaction::App(control));
-    opts.redirect = paste.then_some(RedirectMode::Paste);
+    opts.redirect = redirect;
     opts.open_browser = open_browser;
     opts.timeout = timeout;
     opts.on_prompt = Some(on_prompt);
@@ -122,20 +122,27 @@ pub fn run_connect(
 
 /// Connect: starts the chain for `service` and returns at once; the card
 /// follows through snapshots (waiting, the URL, then connected or the error).
-/// `paste`: ask for a pasted code from the start instead of the loopback listener.
+/// `paste`: ask for a pasted code from the start instead of the loopback listener;
+/// `device`: sign in with a code entered on another device (RFC 8628).
 #[tauri::command]
 pub async fn connect<R: Runtime>(
     app: AppHandle<R>,
     service: String,
     paste: Option<bool>,
+    device: Option<bool>,
 ) -> Result<()> {
-    off_main(move || start_connect(app, service, paste)).await
+    let redirect = match (device, paste) {
+        (Some(true), _) => Some(RedirectMode::Device),
+        (_, Some(true)) => Some(RedirectMode::Paste),
+        _ => None,
+    };
+    off_main(move || start_connect(app, service, redirect)).await
 }
 
 fn start_connect<R: Runtime>(
     app: AppHandle<R>,
     service: String,
-    paste: Option<bool>,
+    redirect: Option<RedirectMode>,
 ) -> Result<()> {
     let config = Registry::load()?.get(&service)?;
     let state = app.state::<AppState>();
@@ -161,7 +168,7 @@ fn start_connect<R: Runtime>(
             let result = run_connect(
                 &manager,
                 control,
-                paste.unwrap_or(false),
+                redirect,
                 true,
                 DEFAULT_TIMEOUT,
                 on_prompt,
@@ -420,7 +427,7 @@ mod tests {
             run_connect(
                 &manager,
                 ctl_rx,
-                paste,
+                paste.then_some(RedirectMode::Paste),
                 false,
                 Duration::from_secs(20),
                 on_prompt,

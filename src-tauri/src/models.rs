@@ -23,6 +23,8 @@ pub struct Card {
     pub builtin: bool,
     /// Something is configured that Connect can use (else the detail says what to set).
     pub configured: bool,
+    /// Device sign-in (a code entered on another device) is offered.
+    pub device: bool,
     pub state: State,
     pub state_label: &'static str,
     /// `saved_token`, `client_credentials`, `oauth_pkce`, `api_key`.
@@ -153,6 +155,7 @@ impl Card {
             display_name: s.display_name.clone(),
             builtin: BUILTIN.contains(&s.service.as_str()),
             configured: false,
+            device: false,
             state: s.state,
             state_label: state_label(s.state),
             method: s.method.clone(),

@@ -93,6 +93,8 @@ pub struct Observed {
     pub statuses: Vec<ServiceStatus>,
     /// Services for which something is configured that Connect can use.
     pub configured: HashSet<String>,
+    /// Services that offer device sign-in (RFC 8628) with a client id set.
+    pub device: HashSet<String>,
     /// `services.toml` could not be used (the built-ins alone are shown).
     pub error: Option<String>,
 }
@@ -131,6 +133,11 @@ pub fn observe(services_file: &Path, now: f64) -> Observed {
             .filter(|c| can_sign_in(c))
             .map(|c| c.service.clone())
             .collect(),
+        device: registry
+            .configs()
+            .filter(|c| c.device_authorization_url.is_some() && c.resolved_client_id().is_some())
+            .map(|c| c.service.clone())
+            .collect(),
         error,
     }
 }
@@ -166,6 +173,7 @@ impl AppState {
             .map(|s| {
                 let mut c = Card::new(s);
                 c.configured = seen.configured.contains(&s.service);
+                c.device = seen.device.contains(&s.service);
                 c.sign_in = self.sessions.sign_in(&s.service);
                 c.notice = notices.get(&s.service).cloned();
                 c
@@ -268,6 +276,36 @@ token_path = "{tok}"
         );
         std::fs::write(&p, text).unwrap();
         p
+    }
+
+    #[test]
+    fn device_sign_in_is_offered_where_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = services_toml(
+            dir.path(),
+            "device_authorization_url = \"http://127.0.0.1:9/device\"",
+        );
+        let snap = AppState::default().snapshot(&observe(&file, 1000.0), &file);
+        let device = |name: &str| {
+            snap.cards
+                .iter()
+                .find(|c| c.service == name)
+                .unwrap()
+                .device
+        };
+        assert!(device("acme"));
+        // GitHub offers it, but without GITHUB_CLIENT_ID there is nothing to sign in with.
+        assert!(!device("zoom"));
+        let plain = services_toml(dir.path(), "");
+        let snap = AppState::default().snapshot(&observe(&plain, 1000.0), &plain);
+        assert!(
+            !snap
+                .cards
+                .iter()
+                .find(|c| c.service == "acme")
+                .unwrap()
+                .device
+        );
     }
 
     #[test]
