@@ -336,6 +336,26 @@ async function main() {
     JSON.stringify(acme));
   await click(`${CARD('acme')} button[data-action="dismiss"]`).catch(() => {});
 
+  // --- device sign-in: the card shows an address and a code; approving it elsewhere connects ---
+  await click(`${CARD('acme')} button[data-action="connect-device"]`);
+  const shown = await waitFor(async () => exec(`
+    const el = document.querySelector(arguments[0]);
+    const code = el?.querySelector('[data-role="user-code"]')?.textContent?.trim();
+    const url = el?.querySelector('[data-role="auth-url"]')?.value;
+    return code && url ? { code, url } : null;`, CARD('acme')), 10000);
+  check('"Use a code" shows the device address and the code', !!shown, JSON.stringify(shown));
+  if (shown) {
+    const approver = new URL('../oidc/browser', import.meta.url).pathname;
+    const approve = spawnSync(approver, ['--device', shown.url, shown.code], { encoding: 'utf8', timeout: 30000 });
+    check('the code is approved at the provider', approve.status === 0, approve.stderr);
+    // The library polls at the server's interval (5 s by default).
+    acme = await waitFor(async () => { const c = await card('acme'); return c?.state === 'connected' && c; }, 20000);
+    check('a device sign-in turns the card connected', acme?.method === 'device_code', JSON.stringify(acme));
+    const out = spawnSync(CLI, ['auth', 'acme', '--logout'], { encoding: 'utf8', timeout: 30000 });
+    check('and it can be logged out again', out.status === 0 &&
+      !!(await waitFor(async () => (await card('acme'))?.state === 'not_connected', 5000)), out.stderr);
+  }
+
   // --- the CLI changes what the open window shows ---
   browserDoes('normal');
   const cli = spawnSync(CLI, ['auth', 'acme'], { encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -105,6 +105,8 @@ issuer = "$ISSUER"
 # Not needed to connect: the card shows who signed in, Disconnect revokes.
 userinfo_url = "$ISSUER/me"
 revocation_url = "$ISSUER/token/revocation"
+# The third way to connect: a code entered on another device (RFC 8628).
+device_authorization_url = "$ISSUER/device/auth"
 EOF
 
 # A virtual display on a free number.
