@@ -74,7 +74,8 @@ impl KeyringMirror {
     }
 }
 
-/// Whether the keyring answers at all, within the timeout (for the app's switch).
+/// Whether the keyring answers at all, within the timeout (for the app's
+/// switch). A keyring that answers again (say, unlocked since) is used again.
 pub fn probe() -> Result<(), String> {
     run_with_timeout(|| {
         let e = keyring::Entry::new(KEYRING_SERVICE, "probe")?;
@@ -82,6 +83,10 @@ pub fn probe() -> Result<(), String> {
             Ok(_) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(err) => Err(err),
         }
+    })
+    .inspect(|()| {
+        UNAVAILABLE.store(false, Ordering::Relaxed);
+        TOLD.store(false, Ordering::Relaxed);
     })
 }
 
