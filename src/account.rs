@@ -160,17 +160,7 @@ pub fn revoke(ctx: &Ctx, token: &StoredToken) -> Revocation {
     let Some(url) = cfg.revocation_url.clone() else {
         return Revocation::NotSupported;
     };
-    let client_id = token
-        .client_id
-        .clone()
-        .filter(|c| !c.is_empty())
-        .or_else(|| cfg.resolved_client_id());
-    let secret = token
-        .client_secret
-        .as_ref()
-        .map(|s| s.secret().clone())
-        .filter(|s| !s.is_empty())
-        .or_else(|| cfg.resolved_client_secret());
+    let (client_id, secret) = token.client(cfg);
     let access = token.access_token.secret().as_str();
     let http = ctx.transport.client();
     let basic = |req: reqwest::blocking::RequestBuilder| match &client_id {

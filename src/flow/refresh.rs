@@ -16,25 +16,16 @@ pub fn refresh(
     refresh_token: &RefreshToken,
 ) -> Result<StoredToken> {
     let cfg = ctx.config;
-    let client_id =
-        saved
-            .client_id
-            .clone()
-            .filter(|c| !c.is_empty())
-            .or_else(|| cfg.resolved_client_id())
-            .ok_or_else(|| Error::NotConfigured {
-                service: cfg.service.clone(),
-                message: format!(
-                "the saved token has expired and cannot be refreshed without a client id: set {}",
-                cfg.client_id_env.as_deref().unwrap_or("client_id in services.toml")
-            ),
-            })?;
-    let secret = saved
-        .client_secret
-        .as_ref()
-        .map(|s| s.secret().clone())
-        .filter(|s| !s.is_empty())
-        .or_else(|| cfg.resolved_client_secret());
+    let (client_id, secret) = saved.client(cfg);
+    let client_id = client_id.ok_or_else(|| Error::NotConfigured {
+        service: cfg.service.clone(),
+        message: format!(
+            "the saved token has expired and cannot be refreshed without a client id: set {}",
+            cfg.client_id_env
+                .as_deref()
+                .unwrap_or("client_id in services.toml")
+        ),
+    })?;
     let client = ctx.client(&client_id, secret.as_deref())?;
     let http = |req| ctx.transport.send(req);
     let reply = client

@@ -48,6 +48,21 @@ impl StoredToken {
         }
     }
 
+    /// The client this token was issued to, `(id, secret)`: the file's, as
+    /// the Python tool does, else the configuration's.
+    pub fn client(&self, cfg: &crate::AuthConfig) -> (Option<String>, Option<String>) {
+        let id = self.client_id.clone().filter(|c| !c.is_empty());
+        let secret = self
+            .client_secret
+            .as_ref()
+            .map(|s| s.secret().clone())
+            .filter(|s| !s.is_empty());
+        (
+            id.or_else(|| cfg.resolved_client_id()),
+            secret.or_else(|| cfg.resolved_client_secret()),
+        )
+    }
+
     /// Usable at `now`: the Python tool treats a missing expiry as expired.
     pub fn is_fresh(&self, now: f64) -> bool {
         self.expires_at.is_some_and(|e| now < e)
