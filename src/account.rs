@@ -124,7 +124,15 @@ fn get_json(ctx: &Ctx, url: &str, token: &str, is_api_key: bool) -> Result<Optio
         _ => req.header("Accept", "application/json"),
     };
     let resp = req.send().map_err(|e| crate::flow::root_cause(&e))?;
+    // A token that works but lacks the identity scope (Google without
+    // `openid email`) is not a rejected token.
+    let insufficient_scope = resp
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("insufficient_scope"));
     match resp.status().as_u16() {
+        401 if insufficient_scope => Err("the token lacks the identity scope".into()),
         401 => Ok(None),
         200..=299 => resp
             .json()

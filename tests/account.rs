@@ -305,13 +305,15 @@ fn github_dropbox_and_plane_shapes() {
             )
         }
         ("GET", "/api/v1/users/me/") => Reply::Json(401, json!({"detail": "no"})),
+        ("GET", "/scoped") => Reply::Json(401, json!({}))
+            .with_header("WWW-Authenticate", "Bearer error=\"insufficient_scope\""),
         _ => Reply::Json(404, json!({})),
     });
     let h = Home::new(&format!(
-        "[github]\nuserinfo_url = \"{0}/user\"\nrevocation_url = \"{0}/applications/{{client_id}}/token\"\n[dropbox]\nuserinfo_url = \"{0}/2/users/get_current_account\"\nrevocation_url = \"{0}/2/auth/token/revoke\"\n",
+        "[github]\nuserinfo_url = \"{0}/user\"\nrevocation_url = \"{0}/applications/{{client_id}}/token\"\n[dropbox]\nuserinfo_url = \"{0}/2/users/get_current_account\"\nrevocation_url = \"{0}/2/auth/token/revoke\"\n[notion]\nuserinfo_url = \"{0}/scoped\"\n",
         fake.url("")
     ));
-    for svc in ["github", "dropbox"] {
+    for svc in ["github", "dropbox", "notion"] {
         std::fs::write(
             h.po().join(format!("{svc}_token.json")),
             json!({"access_token": format!("{svc}-access"), "refresh_token": null, "expires_at": 4e9, "client_id": "gh-client", "client_secret": "gh-secret"}).to_string(),
@@ -341,6 +343,9 @@ fn github_dropbox_and_plane_shapes() {
     assert_eq!(get("dropbox")["account"]["name"], "Drop Person");
     assert_eq!(get("plane")["account"]["login"], "p@example.test");
     assert_eq!(get("plane")["method"], "api_key");
+    // A token without the identity scope is still a working connection.
+    assert_eq!(get("notion")["state"], "connected");
+    assert!(get("notion")["account"].is_null());
 
     let reqs = fake.requests();
     let gh = reqs.iter().find(|r| r.path == "/user").unwrap();
