@@ -17,8 +17,9 @@ DEB_PACKAGES=(
   libssl-dev libdbus-1-dev libxdo-dev pkg-config build-essential file patchelf
   # headless desktop, screenshots, WebDriver
   xvfb xauth x11-apps imagemagick webkit2gtk-driver dbus-x11
-  # a tray host and a pointer for the e2e tray-menu check
-  trayer xdotool
+  # a tray host, a pointer and a window manager for the e2e tray-menu and
+  # close-to-tray checks
+  trayer xdotool openbox wmctrl
   # keyrings
   gnome-keyring libsecret-1-dev libsecret-tools keyutils
   # script and benchmark tools

@@ -106,9 +106,19 @@ async function find(css) {
   return v[ELEMENT];
 }
 
+/** Clicks the element `css` selects. The cards are re-rendered when the
+ *  files change, which can replace the element between finding and
+ *  clicking it; then it is found again. */
 async function click(css) {
-  const id = await find(css);
-  await wd('POST', `/session/${sid}/element/${id}/click`, {});
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const id = await find(css);
+      await wd('POST', `/session/${sid}/element/${id}/click`, {});
+      return;
+    } catch (e) {
+      if (attempt >= 3 || !/stale element/.test(e.message)) throw e;
+    }
+  }
 }
 
 /** Key presses sent to an element (WebDriver key codes: \uE007 Enter, \uE00C Escape). */
@@ -169,13 +179,27 @@ function fileMode(p) {
 
 // ---- processes ----------------------------------------------------------
 const children = [];
-function startDriver(port, nativePort) {
+/** Starts tauri-driver; the app it launches inherits `extraEnv`. */
+async function startDriver(extraEnv = {}) {
+  const port = await freePort();
+  const nativePort = await freePort();
   const log = fs.openSync(path.join(TMP, 'tauri-driver.log'), 'a');
   const child = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
     stdio: ['ignore', log, log],
+    env: { ...env, ...extraEnv },
   });
   children.push(child);
-  return child;
+  base = `http://127.0.0.1:${port}`;
+  return (await waitFor(async () => (await fetch(`${base}/status`)).ok, 10000, 100)) ? child : null;
+}
+
+/** Stops a child and waits for it to be gone. */
+async function stop(child) {
+  if (child.exitCode === null && child.signalCode === null) {
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([gone, sleep(5000)]);
+  }
 }
 
 function stopAll() {
@@ -187,8 +211,8 @@ function stopAll() {
 process.on('exit', stopAll);
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 
-function rssOfAppAndWebKit() {
-  // The app (started by WebKitWebDriver) and its WebKit helper processes.
+/** The app's processes (started by WebKitWebDriver) and their WebKit helpers. */
+function appProcesses() {
   const ps = spawnSync('ps', ['-eo', 'pid=,ppid=,rss=,args='], { encoding: 'utf8' }).stdout;
   const rows = ps.split('\n').filter(Boolean).map((l) => {
     const [pid, ppid, rss, ...args] = l.trim().split(/\s+/);
@@ -196,9 +220,34 @@ function rssOfAppAndWebKit() {
   });
   const app = rows.filter((r) => r.args.startsWith(APP));
   const ids = new Set(app.map((r) => r.pid));
-  const kids = rows.filter((r) => ids.has(r.ppid) && /WebKit/.test(r.args));
-  const kb = [...app, ...kids].reduce((a, r) => a + r.rss, 0);
-  return { mb: Math.round(kb / 1024), processes: app.length + kids.length };
+  return { app, webkit: rows.filter((r) => ids.has(r.ppid) && /WebKit/.test(r.args)) };
+}
+
+function rssOfAppAndWebKit() {
+  const { app, webkit } = appProcesses();
+  const kb = [...app, ...webkit].reduce((a, r) => a + r.rss, 0);
+  return { mb: Math.round(kb / 1024), processes: app.length + webkit.length };
+}
+
+// ---- the X display: windows, the tray, a window manager -------------------
+const xdotool = (...args) => spawnSync('xdotool', args, { encoding: 'utf8', timeout: 5000 });
+const TITLE = 'PlanOpticon Auth';
+const windowShown = () => xdotool('search', '--onlyvisible', '--name', `^${TITLE}$`).stdout.trim() !== '';
+
+/** Opens the tray menu with a click on the app's icon (the only one in the
+ *  tray host, trayer) and picks an item by keyboard: 'Down' is the first
+ *  enabled item, 'Up' the last (Quit). */
+async function trayPick(key, shot) {
+  const win = xdotool('search', '--onlyvisible', '--class', 'trayer').stdout.trim().split('\n')[0];
+  if (!win) throw new Error('the tray host (trayer) is not on the display');
+  const geo = Object.fromEntries(xdotool('getwindowgeometry', '--shell', win).stdout.trim().split('\n').map((l) => l.split('=')));
+  await sleep(700); // the menu is rebuilt on the 500 ms poll at the latest
+  xdotool('mousemove', String(+geo.X + 12), String(+geo.Y + Math.floor(+geo.HEIGHT / 2)), 'click', '1');
+  await sleep(800);
+  if (shot) await screenshot(shot);
+  xdotool('key', key);
+  await sleep(150);
+  xdotool('key', 'Return');
 }
 
 // ---- the test -----------------------------------------------------------
@@ -225,12 +274,8 @@ async function newSession() {
 }
 
 async function main() {
-  const port = await freePort();
-  const nativePort = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  startDriver(port, nativePort);
-  const up = await waitFor(async () => (await fetch(`${base}/status`)).ok, 10000, 100);
-  if (!check('tauri-driver answers', up)) return;
+  const driver = await startDriver();
+  if (!check('tauri-driver answers', !!driver)) return;
 
   browserDoes('normal');
   const t0 = Date.now();
@@ -249,6 +294,8 @@ async function main() {
   check('built-ins first, then services.toml',
     JSON.stringify(names) === JSON.stringify(['google', 'dropbox', 'zoom', 'notion', 'github', 'microsoft', 'plane', 'acme']),
     JSON.stringify(names));
+  check('with a light system theme the window is light',
+    (await exec('return matchMedia("(prefers-color-scheme: dark)").matches')) === false);
   const google = await card('google');
   check('a service with nothing configured says what to set',
     google?.state === 'not_connected' && /GOOGLE_CLIENT_ID/.test(google.detail || ''), JSON.stringify(google));
@@ -399,41 +446,20 @@ async function main() {
     second.status !== null && second.error === undefined && (await exec('return 1')) === 1,
     `status ${second.status} signal ${second.signal} ${second.error ?? ''}`);
 
-  // --- dark theme ---
-  await darkScreenshot();
-
+  // --- closing hides to the tray; the tray's Quit ends the app ---
+  await closeToTray();
   await wd('DELETE', `/session/${sid}`).catch(() => {});
   sid = '';
+  await stop(driver);
+
+  // --- a dark system theme ---
+  await darkTheme();
 }
 
-/** With a tray host on the display (trayer) and xdotool: opens the tray menu,
- *  looks at it, and logs acme out from it. */
+/** The tray menu (trayer as the tray host): seen, and acme logged out from it. */
 async function trayChecks() {
-  const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-  if (!has('trayer') || !has('xdotool')) {
-    info('tray: skipped (needs trayer and xdotool on the display)');
-    return;
-  }
-  const x = (...args) => spawnSync('xdotool', args, { encoding: 'utf8', timeout: 5000 });
-  const win = x('search', '--onlyvisible', '--class', 'trayer').stdout.trim().split('\n')[0];
-  if (!win) {
-    info('tray: skipped (the tray host is not on the display)');
-    return;
-  }
-  // The icon is the first (only) one in the tray: click its middle.
-  const geo = Object.fromEntries(x('getwindowgeometry', '--shell', win).stdout.trim().split('\n').map((l) => l.split('=')));
-  const cx = +geo.X + 12;
-  const cy = +geo.Y + Math.floor(+geo.HEIGHT / 2);
-  await sleep(700); // the menu is rebuilt on the 500 ms poll at the latest
-  x('mousemove', String(cx), String(cy), 'click', '1');
-  await sleep(800);
-  await screenshot('tray-menu');
-  const menus = x('search', '--onlyvisible', '--class', 'planopticon-app').stdout.trim().split('\n').filter(Boolean);
-  info(`tray: clicked at ${cx},${cy}; visible app windows: ${menus.length}`);
-  // First item: "Log out of Acme".
-  x('key', 'Down');
-  await sleep(150);
-  x('key', 'Return');
+  // With acme connected the first item is "Log out of Acme".
+  await trayPick('Down', 'tray-menu');
   const acme = await waitFor(async () => { const c = await card('acme'); return c?.state === 'not_connected' && c; }, 5000);
   check('the tray menu\'s "Log out of Acme" logs acme out', !!acme && !fs.existsSync(TOKEN), JSON.stringify(await card('acme')));
   // Connect again for the window's own Disconnect test.
@@ -442,16 +468,54 @@ async function trayChecks() {
   await waitFor(async () => (await card('acme'))?.state === 'connected', 20000);
 }
 
-async function darkScreenshot() {
-  // The page follows prefers-color-scheme; show the dark rendering once by
-  // forcing the media query's result the way WebKit exposes it to pages.
-  const ok = await exec(`
-    const sheets = [...document.styleSheets];
-    for (const sheet of sheets) for (const rule of [...sheet.cssRules]) {
-      if (rule.media && rule.media.mediaText.includes('prefers-color-scheme: dark')) rule.media.mediaText = 'all';
-    }
-    return true;`).catch(() => false);
-  if (ok) await screenshot('dark-theme');
+/** Closing the window the way a user does, through a window manager
+ *  (openbox, started here), hides it; the app stays in the tray; a second
+ *  launch or the tray's "Open PlanOpticon" shows it again; the tray's Quit
+ *  ends the app and its WebKit processes. Leaves acme not connected. */
+async function closeToTray() {
+  const log = fs.openSync(path.join(TMP, 'openbox.log'), 'a');
+  const wm = spawn('openbox', ['--sm-disable'], { stdio: ['ignore', log, log] });
+  children.push(wm);
+  const wmctrl = (...args) => spawnSync('wmctrl', args, { encoding: 'utf8', timeout: 5000 });
+  const managed = await waitFor(() => wmctrl('-l').stdout.includes(TITLE), 10000, 100);
+  if (!check('a window manager (openbox) manages the window', !!managed, wmctrl('-l').stderr)) return;
+  const [app] = appProcesses().app;
+  const close = async () => {
+    wmctrl('-c', TITLE);
+    return waitFor(() => !windowShown(), 5000);
+  };
+
+  check('closing the window hides it', await close());
+  check('and the app keeps running, its page alive',
+    !!app && (await exec('return document.body.dataset.ready')) === 'true' && appProcesses().app.length === 1);
+  await screenshot('closed-to-tray');
+  spawnSync(APP, [], { timeout: 15000, stdio: 'ignore' });
+  check('a second launch shows the hidden window again', await waitFor(windowShown, 5000));
+
+  check('closed again', await close());
+  await trayPick('Down', 'tray-menu-nothing-connected'); // "Open PlanOpticon": nothing is connected
+  check('the tray\'s "Open PlanOpticon" shows it again', await waitFor(windowShown, 5000));
+
+  await trayPick('Up'); // "Quit"
+  const quit = await waitFor(() => { const p = appProcesses(); return p.app.length === 0 && p.webkit.length === 0; }, 10000, 100);
+  check('the tray\'s Quit ends the app and its WebKit processes', !!quit, JSON.stringify(appProcesses()));
+  await stop(wm);
+}
+
+/** The window follows the system theme: the app started again with GTK's
+ *  dark theme (GTK_THEME=Adwaita:dark) renders dark. */
+async function darkTheme() {
+  const driver = await startDriver({ GTK_THEME: 'Adwaita:dark' });
+  if (!check('tauri-driver answers (dark theme)', !!driver)) return;
+  sid = await newSession();
+  const bg = await waitFor(() => exec(`
+    return document.body.dataset.ready === "true" && matchMedia("(prefers-color-scheme: dark)").matches
+      && getComputedStyle(document.body).backgroundColor;`), 15000, 50);
+  check('with a dark system theme the window is dark', bg === 'rgb(22, 24, 29)', String(bg));
+  await screenshot('dark-theme', 'google');
+  await wd('DELETE', `/session/${sid}`).catch(() => {});
+  sid = '';
+  await stop(driver);
 }
 
 main()

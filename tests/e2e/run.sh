@@ -9,7 +9,8 @@
 # server, and then, inside its own D-Bus session (dbus-run-session, with an
 # unlocked throw-away keyring), runs tests/e2e/e2e.mjs, which drives the app
 # through tauri-driver: Connect, the browser's round trip, Disconnect, the
-# CLI's changes seen by the open window, Settings, About, a second launch.
+# CLI's changes seen by the open window, the tray menu, Settings, About, a
+# second launch, closing to the tray, Quit, and the app again in a dark theme.
 #
 # Screenshots go to $ARTIFACTS_DIR (default target/artifacts/e2e). Prints
 # "N passed, N failed" last; exits non-zero on any failure. Everything it
@@ -31,7 +32,8 @@ case ":$PATH:" in *":$CARGO_BIN:"*) ;; *) export PATH="$CARGO_BIN:$PATH" ;; esac
 say() { printf '[e2e] %s\n' "$*"; }
 die() { printf '[e2e] %s\n0 passed, 1 failed\n' "$*" >&2; exit 1; }
 
-for tool in Xvfb dbus-run-session tauri-driver WebKitWebDriver node npm import gnome-keyring-daemon; do
+for tool in Xvfb dbus-run-session tauri-driver WebKitWebDriver node npm import gnome-keyring-daemon \
+  trayer xdotool openbox wmctrl; do
   command -v "$tool" >/dev/null 2>&1 || die "missing $tool: run scripts/install-deps.sh"
 done
 
@@ -120,13 +122,12 @@ PIDS+=($!)
 for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X$DISPLAY_NUM" ] && break; sleep 0.1; done
 export DISPLAY=":$DISPLAY_NUM"
 
-# A tray host, when one is installed (Debian: trayer; with xdotool the test
-# also opens the tray menu), so the tray icon can be seen and used.
-if command -v trayer >/dev/null 2>&1; then
-  trayer --edge top --align right --widthtype request --height 28 --SetDockType false \
-    --transparent true --alpha 0 --tint 0x2b2f38 >"$TMP/tray.log" 2>&1 &
-  PIDS+=($!)
-fi
+# A tray host (trayer), so the tray icon can be seen and its menu used
+# (xdotool clicks it). The window manager (openbox) is started by the test
+# itself, only for the close-to-tray checks.
+trayer --edge top --align right --widthtype request --height 28 --SetDockType false \
+  --transparent true --alpha 0 --tint 0x2b2f38 >"$TMP/tray.log" 2>&1 &
+PIDS+=($!)
 
 mkdir -p "$SHOTS"
 rm -f "$SHOTS"/*.png
