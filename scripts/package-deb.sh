@@ -11,7 +11,13 @@
 # build the root package (the library and CLI) instead of src-tauri/.
 # `tauri bundle` only packages: it finds the app by `mainBinaryName` in
 # target/release, and resolves `externalBin` from the root, where cargo's
-# tauri-build resolves it from src-tauri/; hence the one-key --config patch.
+# tauri-build resolves it from src-tauri/; hence the --config patch, which
+# also names the package: the bundler derives the Debian package name and the
+# desktop file's name from `productName` ("PlanOpticon Auth" would give
+# package plan-opticon-auth and "PlanOpticon Auth.desktop"), so for this step
+# it is planopticon-auth, and the desktop entry, from
+# src-tauri/planopticon-auth.desktop, still shows "PlanOpticon Auth". The
+# binaries are built already: what the app calls itself is not changed.
 #
 # The Tauri CLI comes from npm (@tauri-apps/cli, a prebuilt binary), at the
 # version of the tauri crate in Cargo.lock, installed under target/tauri-cli.
@@ -45,12 +51,13 @@ cargo build --release -p planopticon-app --features custom-protocol
 say "tauri bundle --bundles deb"
 rm -rf "$CARGO_TARGET_DIR/release/bundle/deb"
 "$TAURI" bundle --bundles deb --ci \
-  --config '{"bundle":{"externalBin":["binaries/planopticon-cli"]}}'
+  --config '{"productName": "planopticon-auth", "bundle": {"externalBin": ["binaries/planopticon-cli"],
+    "linux": {"deb": {"desktopTemplate": "src-tauri/planopticon-auth.desktop"}}}}'
 
 DEB="$(ls "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb)"
 # Check what went in: the app, and the sidecar identical to the CLI just built.
 contents="$(dpkg-deb -c "$DEB")"
-for f in usr/bin/planopticon-app usr/bin/planopticon-cli; do
+for f in usr/bin/planopticon-app usr/bin/planopticon-cli usr/share/applications/planopticon-auth.desktop; do
   grep -q " \./$f\$\| $f\$" <<<"$contents" || { echo "[package-deb] $f is missing from $DEB" >&2; exit 1; }
 done
 x="$(mktemp -d)"
@@ -58,5 +65,8 @@ trap 'rm -rf "$x"' EXIT
 dpkg-deb -x "$DEB" "$x"
 cmp -s "$x/usr/bin/planopticon-cli" "$CARGO_TARGET_DIR/release/planopticon" ||
   { echo "[package-deb] the bundled sidecar is not the CLI just built" >&2; exit 1; }
+[ "$(dpkg-deb -f "$DEB" Package)" = planopticon-auth ] || { echo "[package-deb] the package is not named planopticon-auth" >&2; exit 1; }
+grep -qx 'Name=PlanOpticon Auth' "$x/usr/share/applications/planopticon-auth.desktop" ||
+  { echo "[package-deb] the desktop entry does not say PlanOpticon Auth" >&2; exit 1; }
 say "bundled sidecar: $("$x/usr/bin/planopticon-cli" --version)"
 say "done in $((SECONDS - t0)) s: $DEB ($(du -h "$DEB" | cut -f1))"

@@ -39,6 +39,19 @@ impl Account {
     }
 }
 
+/// A readable name for a token file's `account` (ours, or a plain string
+/// another tool wrote), or None when it names nobody.
+pub fn describe(account: &Value) -> Option<String> {
+    let label = match account {
+        Value::String(s) => s.clone(),
+        Value::Object(_) => serde_json::from_value::<Account>(account.clone())
+            .ok()?
+            .label(),
+        _ => return None,
+    };
+    (!label.is_empty()).then_some(label)
+}
+
 #[derive(Debug)]
 pub enum Identity {
     Known(Account),
@@ -240,5 +253,25 @@ fn revoke_rfc7009(
             Revocation::Failed(format!("the provider answered {words}HTTP {status}"))
         }
         Err(e) => Revocation::Failed(crate::flow::root_cause(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn describe_names_the_account_or_nobody() {
+        assert_eq!(describe(&json!("a@b.c")).as_deref(), Some("a@b.c"));
+        assert_eq!(
+            describe(&json!({"name": "Alice", "login": "a@b.c", "workspace": "Acme"})).as_deref(),
+            Some("Alice <a@b.c> (Acme)")
+        );
+        assert_eq!(describe(&json!({"id": "7"})).as_deref(), Some("7"));
+        assert_eq!(describe(&json!({})), None);
+        assert_eq!(describe(&json!("")), None);
+        assert_eq!(describe(&json!(null)), None);
+        assert_eq!(describe(&json!({"id": 7})), None, "not ours: unknown");
     }
 }

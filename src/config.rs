@@ -136,6 +136,32 @@ impl AuthConfig {
                 .is_some_and(|u| !u.is_empty())
     }
 
+    /// Whether the chain has anything to sign in with besides a saved token:
+    /// an OAuth client, an API key, or a server-to-server credential.
+    pub fn can_sign_in(&self) -> bool {
+        let client_id = self.resolved_client_id().is_some();
+        let oauth = (self.supports_oauth() || self.issuer.is_some()) && client_id;
+        let zoom_account = self.resolved_account_id().is_some() && client_id;
+        let service_account = self
+            .service_account_env
+            .as_deref()
+            .and_then(env_value)
+            .is_some();
+        let client_credentials = self.server_grant == Some(ServerGrant::ClientCredentials)
+            && client_id
+            && self.resolved_client_secret().is_some();
+        oauth
+            || self.resolved_api_key().is_some()
+            || zoom_account
+            || service_account
+            || client_credentials
+    }
+
+    /// Whether a device sign-in (RFC 8628) can be offered.
+    pub fn supports_device(&self) -> bool {
+        self.device_authorization_url.is_some() && self.resolved_client_id().is_some()
+    }
+
     pub fn redirect_uri(&self) -> &str {
         self.redirect_uri.as_deref().unwrap_or(OOB_REDIRECT_URI)
     }
@@ -275,6 +301,31 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn can_sign_in_means_the_chain_has_something_to_use() {
+        let mut c = AuthConfig::new("x");
+        assert!(!c.can_sign_in());
+        c.oauth_authorize_url = Some("https://x/auth".into());
+        c.oauth_token_url = Some("https://x/token".into());
+        assert!(!c.can_sign_in(), "endpoints without a client id");
+        c.client_id_env = Some("PLANOPTICON_CONFIG_TEST_UNSET_ID".into());
+        assert!(!c.can_sign_in());
+        c.client_id = Some("id".into());
+        assert!(c.can_sign_in());
+        assert!(!c.supports_device());
+        c.device_authorization_url = Some("https://x/device".into());
+        assert!(c.supports_device());
+        let mut k = AuthConfig::new("k");
+        k.api_key_env = Some("PLANOPTICON_CONFIG_TEST_UNSET_KEY".into());
+        assert!(!k.can_sign_in());
+        let mut s2s = AuthConfig::new("s");
+        s2s.server_grant = Some(ServerGrant::ClientCredentials);
+        s2s.client_id = Some("id".into());
+        assert!(!s2s.can_sign_in(), "no secret");
+        s2s.client_secret = Some("secret".into());
+        assert!(s2s.can_sign_in());
+    }
 
     #[test]
     fn title_case_matches_python() {

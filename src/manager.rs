@@ -683,10 +683,9 @@ impl OAuthManager {
             }
             crate::account::Identity::Rejected => {
                 status.state = State::NeedsReconnect;
-                status.detail = Some(format!(
-                    "the provider no longer accepts this token (HTTP 401); connect again (planopticon auth {})",
-                    self.config.service
-                ));
+                status.detail = Some(
+                    "the provider no longer accepts this token (HTTP 401); connect again".into(),
+                );
             }
             crate::account::Identity::Unknown(why) => {
                 log::debug!("{}: {why}", self.config.service)

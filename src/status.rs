@@ -72,10 +72,8 @@ impl ServiceStatus {
                 } else if t.refresh_token.is_some() {
                     State::ExpiredRefreshable
                 } else {
-                    s.detail = Some(format!(
-                        "the token has expired; connect again (planopticon auth {})",
-                        config.service
-                    ));
+                    s.detail =
+                        Some("the token has expired and cannot be refreshed; connect again".into());
                     State::NeedsReconnect
                 };
             }

@@ -110,32 +110,6 @@ pub fn method_label(method: &str) -> String {
     }
 }
 
-/// The account as one short line: a string as it is, else the first of the
-/// usual fields of a who-am-I answer.
-pub fn account_label(account: &serde_json::Value) -> Option<String> {
-    match account {
-        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
-        serde_json::Value::Object(map) => [
-            "email",
-            "login",
-            "username",
-            "preferred_username",
-            "name",
-            "display_name",
-            "workspace",
-            "id",
-            "sub",
-        ]
-        .iter()
-        .find_map(|k| match map.get(*k) {
-            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        }),
-        _ => None,
-    }
-}
-
 /// Whether the service has a token file that Disconnect would delete (an API
 /// key from the environment has none).
 pub fn has_saved_token(s: &ServiceStatus) -> bool {
@@ -161,9 +135,9 @@ impl Card {
             method: s.method.clone(),
             method_label: s.method.as_deref().map(method_label),
             expires_at: s.expires_at,
-            account: s.account.as_ref().and_then(account_label),
+            account: s.account.as_ref().and_then(planopticon::account::describe),
             token_path: s.token_path.display().to_string(),
-            detail: s.detail.clone(),
+            detail: s.detail.as_deref().map(capitalize),
             can_disconnect: has_saved_token(s),
             sign_in: None,
             notice: None,
@@ -344,23 +318,6 @@ mod tests {
         s.token_path = dir.path().join("acme_token.json");
         std::fs::write(&s.token_path, "not json").unwrap();
         assert!(Card::new(&s).can_disconnect);
-    }
-
-    #[test]
-    fn account_label_picks_a_readable_field() {
-        use serde_json::json;
-        assert_eq!(account_label(&json!("a@b.c")).as_deref(), Some("a@b.c"));
-        assert_eq!(
-            account_label(&json!({"id": 7, "login": "octo"})).as_deref(),
-            Some("octo")
-        );
-        assert_eq!(
-            account_label(&json!({"email": "a@b.c", "name": "A"})).as_deref(),
-            Some("a@b.c")
-        );
-        assert_eq!(account_label(&json!({"id": 7})).as_deref(), Some("7"));
-        assert_eq!(account_label(&json!({})), None);
-        assert_eq!(account_label(&json!(null)), None);
     }
 
     #[test]

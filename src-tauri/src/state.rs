@@ -7,8 +7,7 @@ use std::path::Path;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Mutex;
 
-use planopticon::config::ServerGrant;
-use planopticon::{AuthConfig, Control, RedirectMode, Registry, ServiceStatus};
+use planopticon::{Control, RedirectMode, Registry, ServiceStatus};
 
 use crate::error::{Error, Result};
 use crate::models::{card_order, Card, Notice, SignIn, Snapshot};
@@ -99,23 +98,6 @@ pub struct Observed {
     pub error: Option<String>,
 }
 
-/// Whether Connect has something to work with: an OAuth client, an API key
-/// or a server-to-server credential (presentation only: the chain decides).
-pub fn can_sign_in(c: &AuthConfig) -> bool {
-    let oauth = (c.supports_oauth() || c.issuer.is_some()) && c.resolved_client_id().is_some();
-    let api_key = c.resolved_api_key().is_some();
-    let account = c.resolved_account_id().is_some() && c.resolved_client_id().is_some();
-    let service_account = c
-        .service_account_env
-        .as_deref()
-        .and_then(planopticon::config::env_value)
-        .is_some();
-    let client_credentials = c.server_grant == Some(ServerGrant::ClientCredentials)
-        && c.resolved_client_id().is_some()
-        && c.resolved_client_secret().is_some();
-    oauth || api_key || account || service_account || client_credentials
-}
-
 /// Reads every service's status, with the built-ins alone and the error when
 /// `services.toml` cannot be used.
 pub fn observe(services_file: &Path, now: f64) -> Observed {
@@ -130,12 +112,12 @@ pub fn observe(services_file: &Path, now: f64) -> Observed {
             .collect(),
         configured: registry
             .configs()
-            .filter(|c| can_sign_in(c))
+            .filter(|c| c.can_sign_in())
             .map(|c| c.service.clone())
             .collect(),
         device: registry
             .configs()
-            .filter(|c| c.device_authorization_url.is_some() && c.resolved_client_id().is_some())
+            .filter(|c| c.supports_device())
             .map(|c| c.service.clone())
             .collect(),
         error,
@@ -345,7 +327,7 @@ token_path = "{tok}"
         let file = services_toml(dir.path(), "");
         let token = serde_json::json!({
             "access_token": "at", "refresh_token": "rt", "expires_at": 2000.0,
-            "obtained_by": "oauth_pkce", "account": {"email": "alice@example.com"}
+            "obtained_by": "oauth_pkce", "account": {"login": "alice@example.com"}
         });
         std::fs::write(dir.path().join("acme_token.json"), token.to_string()).unwrap();
         let state = AppState::default();
@@ -359,28 +341,6 @@ token_path = "{tok}"
         let acme2 = state.snapshot(&observe(&file, 3000.0), &file);
         let acme2 = acme2.cards.iter().find(|c| c.service == "acme").unwrap();
         assert_eq!(acme2.state, State::ExpiredRefreshable);
-    }
-
-    #[test]
-    fn configured_means_connect_has_something_to_use() {
-        let mut c = AuthConfig::new("x");
-        assert!(!can_sign_in(&c));
-        c.oauth_authorize_url = Some("https://x/auth".into());
-        c.oauth_token_url = Some("https://x/token".into());
-        assert!(!can_sign_in(&c), "endpoints without a client id");
-        c.client_id_env = Some("PLANOPTICON_APP_TEST_UNSET_ID".into());
-        assert!(!can_sign_in(&c));
-        c.client_id = Some("id".into());
-        assert!(can_sign_in(&c));
-        let mut k = AuthConfig::new("k");
-        k.api_key_env = Some("PLANOPTICON_APP_TEST_UNSET_KEY".into());
-        assert!(!can_sign_in(&k));
-        let mut s2s = AuthConfig::new("s");
-        s2s.server_grant = Some(ServerGrant::ClientCredentials);
-        s2s.client_id = Some("id".into());
-        assert!(!can_sign_in(&s2s), "no secret");
-        s2s.client_secret = Some("secret".into());
-        assert!(can_sign_in(&s2s));
     }
 
     #[test]

@@ -249,9 +249,8 @@ fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
         let state = serde_json::to_value(s.state).expect("plain data");
         let account = s
             .account
-            .clone()
-            .and_then(|a| serde_json::from_value::<crate::account::Account>(a).ok())
-            .map(|a| a.label())
+            .as_ref()
+            .and_then(crate::account::describe)
             .unwrap_or_else(|| "-".into());
         println!(
             "{:<12} {:<20} {:<19} {:<14} {:<28} {}",

@@ -322,7 +322,7 @@ async function main() {
   check('the browser comes back and the card turns connected', !!acme, JSON.stringify(await card('acme')));
   check('the method is oauth_pkce', acme?.method === 'oauth_pkce', acme?.method);
   check('Disconnect is offered', acme?.actions.includes('disconnect'), JSON.stringify(acme?.actions));
-  check('the card names the account that signed in', acme?.account === 'alice@example.test', acme?.account);
+  check('the card names the account that signed in', /alice@example\.test/.test(acme?.account ?? ''), acme?.account);
   check('the token file exists with mode 0600', fileMode(TOKEN) === '600', `mode ${fileMode(TOKEN)}`);
   const browsed = fs.existsSync(env.E2E_BROWSER_LOG) ? fs.readFileSync(env.E2E_BROWSER_LOG, 'utf8') : '';
   check('the browser was opened at the provider (BROWSER honoured)', browsed.includes(`${env.E2E_ISSUER}/auth?`), browsed);
