@@ -10,31 +10,16 @@ use std::process::{Command, Stdio};
 use serde_json::json;
 use support::*;
 
-struct Home(tempfile::TempDir);
-
+/// The CLI in `self`, with the fake user as its browser unless `env` says otherwise.
 impl Home {
-    fn new(services_toml: &str) -> Self {
-        let h = Home(tempfile::tempdir().unwrap());
-        std::fs::create_dir_all(h.po()).unwrap();
-        std::fs::write(h.po().join("services.toml"), services_toml).unwrap();
-        h
-    }
-    fn po(&self) -> std::path::PathBuf {
-        self.0.path().join(".planopticon")
-    }
-    fn cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_planopticon"));
-        c.args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap())
-            .env("HOME", self.0.path())
-            .env("BROWSER", browser_program())
-            .envs(env.iter().copied())
-            .stdin(Stdio::null());
+    fn cli(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let browser = browser_program();
+        let mut c = self.cmd(args, &[("BROWSER", browser.to_str().unwrap())]);
+        c.envs(env.iter().copied());
         c
     }
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-        let o = self.cmd(args, env).output().unwrap();
+        let o = self.cli(args, env).output().unwrap();
         (
             o.status.code().unwrap(),
             String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -65,7 +50,7 @@ fn acme_toml(server: &OidcServer, extra: &str) -> String {
 #[test]
 fn connect_shows_the_account_and_logout_revokes_at_the_provider() {
     let server = OidcServer::start();
-    let h = Home::new(&acme_toml(&server, ""));
+    let h = Home::with_services(&acme_toml(&server, ""));
     let (code, out, err) = h.run(&["auth", "acme"], &[("TEST_LOGIN", "bob")]);
     assert_eq!(code, 0, "{out}{err}");
     let saved: serde_json::Value =
@@ -106,7 +91,7 @@ fn connect_shows_the_account_and_logout_revokes_at_the_provider() {
 #[test]
 fn a_token_the_provider_rejects_needs_reconnecting() {
     let server = OidcServer::shared();
-    let h = Home::new(&acme_toml(server, ""));
+    let h = Home::with_services(&acme_toml(server, ""));
     std::fs::write(
         h.po().join("acme_token.json"),
         json!({"access_token": "not-a-real-token", "refresh_token": null, "expires_at": 4e9, "client_id": PUBLIC_CLIENT, "client_secret": ""}).to_string(),
@@ -134,7 +119,7 @@ fn logout_deletes_locally_even_when_revocation_fails() {
         .local_addr()
         .unwrap()
         .port();
-    let h = Home::new(&acme_toml(server, "").replace(
+    let h = Home::with_services(&acme_toml(server, "").replace(
         &format!("revocation_url = \"{}/token/revocation\"", server.issuer()),
         &format!("revocation_url = \"http://127.0.0.1:{port}/revoke\""),
     ));
@@ -155,9 +140,9 @@ fn logout_deletes_locally_even_when_revocation_fails() {
 #[test]
 fn device_sign_in_where_the_test_approves_the_code() {
     let server = OidcServer::shared();
-    let h = Home::new(&acme_toml(server, ""));
+    let h = Home::with_services(&acme_toml(server, ""));
     let mut child = h
-        .cmd(&["auth", "acme", "--device"], &[("BROWSER", "false")])
+        .cli(&["auth", "acme", "--device"], &[("BROWSER", "false")])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -197,9 +182,9 @@ fn device_sign_in_where_the_test_approves_the_code() {
 #[test]
 fn a_denied_device_code_ends_with_the_providers_word() {
     let server = OidcServer::shared();
-    let h = Home::new(&acme_toml(server, ""));
+    let h = Home::with_services(&acme_toml(server, ""));
     let mut child = h
-        .cmd(&["auth", "acme", "--device"], &[])
+        .cli(&["auth", "acme", "--device"], &[])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -231,7 +216,7 @@ fn a_denied_device_code_ends_with_the_providers_word() {
 #[test]
 fn a_custom_service_with_only_its_issuer_is_discovered_and_connects() {
     let server = OidcServer::shared();
-    let h = Home::new(&format!(
+    let h = Home::with_services(&format!(
         "[disco]\nissuer = \"{}\"\nclient_id = \"{}\"\nscopes = [\"openid\", \"email\"]\nredirect_uri = \"http://127.0.0.1/callback\"\n",
         server.issuer(),
         PUBLIC_CLIENT
@@ -271,7 +256,7 @@ fn discovery_refuses_a_foreign_issuer_or_no_s256() {
             Reply::Text(200, "application/json".into(), m)
         });
         fake.set(server.url("")).unwrap();
-        let h = Home::new(&format!(
+        let h = Home::with_services(&format!(
             "[disco]\nissuer = \"{}\"\nclient_id = \"c\"\nredirect_uri = \"http://127.0.0.1/callback\"\n",
             server.url("")
         ));
@@ -309,7 +294,7 @@ fn github_dropbox_and_plane_shapes() {
             .with_header("WWW-Authenticate", "Bearer error=\"insufficient_scope\""),
         _ => Reply::Json(404, json!({})),
     });
-    let h = Home::new(&format!(
+    let h = Home::with_services(&format!(
         "[github]\nuserinfo_url = \"{0}/user\"\nrevocation_url = \"{0}/applications/{{client_id}}/token\"\n[dropbox]\nuserinfo_url = \"{0}/2/users/get_current_account\"\nrevocation_url = \"{0}/2/auth/token/revoke\"\n[notion]\nuserinfo_url = \"{0}/scoped\"\n",
         fake.url("")
     ));

@@ -5,46 +5,12 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::json;
 use support::*;
 
-struct Home {
-    dir: tempfile::TempDir,
-}
-
 impl Home {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn po(&self) -> PathBuf {
-        let p = self.path().join(".planopticon");
-        std::fs::create_dir_all(&p).unwrap();
-        p
-    }
-
-    /// The CLI with only this HOME and PATH: no provider variables leak in
-    /// from the machine.
-    fn cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_planopticon"));
-        c.args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.path())
-            .envs(env.iter().copied())
-            .stdin(Stdio::null());
-        c
-    }
-
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         Run(self.cmd(args, env).output().unwrap())
     }

@@ -15,7 +15,7 @@ mod support;
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,10 +24,6 @@ use support::*;
 
 /// Every run is cut off after this: a hang is a failure, not a stuck suite.
 const BOUND: Duration = Duration::from_secs(15);
-
-struct Home {
-    dir: tempfile::TempDir,
-}
 
 struct Run {
     code: Option<i32>,
@@ -47,35 +43,10 @@ impl std::fmt::Debug for Run {
 }
 
 impl Home {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn po(&self) -> PathBuf {
-        let p = self.path().join(".planopticon");
-        std::fs::create_dir_all(&p).unwrap();
-        p
-    }
-
-    fn cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_planopticon"));
-        c.args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.path())
-            .env("PLANOPTICON_HTTP_TIMEOUT", "2")
-            .envs(env.iter().copied());
-        c
-    }
-
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        bounded(self.cmd(args, env))
+        let mut c = self.cmd(args, &[("PLANOPTICON_HTTP_TIMEOUT", "2")]);
+        c.envs(env.iter().copied());
+        bounded(c)
     }
 
     /// A valid, unexpired notion token: the service that must keep working.

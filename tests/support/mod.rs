@@ -7,6 +7,7 @@
 //!   callback URL without fetching it.
 //! * [`FakeServer`]: an HTTP server whose answers the test scripts, for faults a
 //!   real server will not produce on demand (hangs, dropped connections, junk).
+//! * [`Home`]: a throw-away HOME to run the `planopticon` CLI in.
 //!
 //! Everything listens on 127.0.0.1; nothing here reaches the network.
 #![allow(dead_code)]
@@ -14,7 +15,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
@@ -643,5 +644,45 @@ fn reason(status: u16) -> &'static str {
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
         _ => "Status",
+    }
+}
+
+/// A throw-away HOME to run the `planopticon` CLI in.
+pub struct Home(pub tempfile::TempDir);
+
+impl Home {
+    pub fn new() -> Self {
+        Self(tempfile::tempdir().unwrap())
+    }
+
+    /// A HOME whose `~/.planopticon/services.toml` holds `services_toml`.
+    pub fn with_services(services_toml: &str) -> Self {
+        let h = Self::new();
+        std::fs::write(h.po().join("services.toml"), services_toml).unwrap();
+        h
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// `~/.planopticon`, made if missing.
+    pub fn po(&self) -> PathBuf {
+        let p = self.path().join(".planopticon");
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    /// The CLI with only this HOME, PATH and `env`: no provider variables,
+    /// BROWSER or DISPLAY leak in from the machine; stdin is null.
+    pub fn cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_planopticon"));
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .envs(env.iter().copied())
+            .stdin(Stdio::null());
+        c
     }
 }
