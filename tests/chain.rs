@@ -36,25 +36,6 @@ fn test_clock() -> (Clock, Arc<AtomicU64>) {
     (clock, offset)
 }
 
-/// Options for an app-style sign-in: the URL comes out through `on_prompt`,
-/// the test's "user" receives it; no real browser is opened.
-fn app_options() -> (
-    AuthOptions,
-    mpsc::Sender<Control>,
-    mpsc::Receiver<(String, RedirectMode)>,
-) {
-    let (ctl_tx, ctl_rx) = mpsc::channel();
-    let (url_tx, url_rx) = mpsc::channel();
-    let url_tx = Mutex::new(url_tx);
-    let mut opts = AuthOptions::with_interaction(Interaction::App(ctl_rx));
-    opts.open_browser = false;
-    opts.timeout = Duration::from_secs(30);
-    opts.on_prompt = Some(Box::new(move |p: &Prompt| {
-        let _ = url_tx.lock().unwrap().send((p.url.to_string(), p.mode));
-    }));
-    (opts, ctl_tx, url_rx)
-}
-
 /// The user: signs in at the provider, then the browser follows the redirect
 /// to our loopback listener.
 fn user_completes_loopback(
@@ -87,7 +68,7 @@ fn loopback_pkce_connect_then_saved_then_refresh_with_rotation() {
     let (clock, offset) = test_clock();
     let mgr = OAuthManager::with_keyring(acme(&server, dir.path()), false).with_clock(clock);
 
-    let (opts, _ctl, url_rx) = app_options();
+    let (opts, _ctl, url_rx) = app_options(Duration::from_secs(30));
     let user = user_completes_loopback(url_rx);
     let r = mgr.authenticate(opts);
     let callback = user.join().unwrap();
@@ -155,7 +136,7 @@ fn threads_refreshing_at_once_spend_the_refresh_token_once() {
     let dir = tempfile::tempdir().unwrap();
     let config = acme(&server, dir.path());
     let mgr = OAuthManager::with_keyring(config.clone(), false);
-    let (opts, _ctl, url_rx) = app_options();
+    let (opts, _ctl, url_rx) = app_options(Duration::from_secs(30));
     let user = user_completes_loopback(url_rx);
     assert!(mgr.authenticate(opts).success);
     user.join().unwrap();
@@ -219,7 +200,7 @@ fn denial_ends_the_wait_at_once_with_the_providers_words() {
     let server = OidcServer::shared();
     let dir = tempfile::tempdir().unwrap();
     let mgr = OAuthManager::with_keyring(acme(server, dir.path()), false);
-    let (opts, _ctl, url_rx) = app_options();
+    let (opts, _ctl, url_rx) = app_options(Duration::from_secs(30));
     let user = std::thread::spawn(move || {
         let (url, _) = url_rx.recv().unwrap();
         let callback = play_user_deny(&url);
@@ -248,7 +229,7 @@ fn stray_and_foreign_callbacks_do_not_end_the_wait() {
     let server = OidcServer::shared();
     let dir = tempfile::tempdir().unwrap();
     let mgr = OAuthManager::with_keyring(acme(server, dir.path()), false);
-    let (opts, _ctl, url_rx) = app_options();
+    let (opts, _ctl, url_rx) = app_options(Duration::from_secs(30));
     let user = std::thread::spawn(move || {
         let (url, _) = url_rx.recv().unwrap();
         let callback = url::Url::parse(&play_user(&url)).unwrap();
@@ -282,7 +263,7 @@ fn cancel_and_timeout_end_the_wait() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = OAuthManager::with_keyring(acme(server, dir.path()), false);
 
-    let (opts, ctl, _url_rx) = app_options();
+    let (opts, ctl, _url_rx) = app_options(Duration::from_secs(30));
     ctl.send(Control::Cancel).unwrap();
     let r = mgr.authenticate(opts);
     assert!(!r.success);
@@ -291,7 +272,7 @@ fn cancel_and_timeout_end_the_wait() {
         .iter()
         .any(|a| matches!(a.outcome, Outcome::Failed(Error::Cancelled { .. }))));
 
-    let (mut opts, _ctl, _url_rx) = app_options();
+    let (mut opts, _ctl, _url_rx) = app_options(Duration::from_secs(30));
     opts.timeout = Duration::from_millis(500);
     let r = mgr.authenticate(opts);
     let e = r

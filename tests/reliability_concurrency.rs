@@ -17,11 +17,10 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use planopticon::manager::Prompt;
-use planopticon::{AuthConfig, AuthOptions, Control, Interaction, Method, OAuthManager};
+use planopticon::{AuthConfig, AuthOptions, Method, OAuthManager};
 use support::*;
 
 const PROCESSES: usize = 16;
@@ -32,17 +31,9 @@ fn acme(server: &OidcServer, home: &Path) -> AuthConfig {
 }
 
 fn sign_in(config: AuthConfig) {
-    let (_ctl, ctl_rx) = mpsc::channel::<Control>();
-    let (url_tx, url_rx) = mpsc::channel::<String>();
-    let url_tx = Mutex::new(url_tx);
-    let mut opts = AuthOptions::with_interaction(Interaction::App(ctl_rx));
-    opts.open_browser = false;
-    opts.timeout = Duration::from_secs(30);
-    opts.on_prompt = Some(Box::new(move |p: &Prompt| {
-        let _ = url_tx.lock().unwrap().send(p.url.to_string());
-    }));
+    let (opts, _ctl, url_rx) = app_options(Duration::from_secs(30));
     let user = std::thread::spawn(move || {
-        let url = url_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        let (url, _) = url_rx.recv_timeout(Duration::from_secs(20)).unwrap();
         let callback = play_user(&url);
         assert_eq!(http().get(&callback).send().unwrap().status(), 200);
     });

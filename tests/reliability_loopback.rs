@@ -18,14 +18,13 @@ use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::sync::mpsc;
-use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use oauth2::CsrfToken;
-use planopticon::manager::{AuthResult, Outcome, Prompt};
+use planopticon::manager::{AuthResult, Outcome};
 use planopticon::redirect::{Expect, LoopbackListener};
-use planopticon::{AuthConfig, AuthOptions, Control, Error, Interaction, Method, OAuthManager};
+use planopticon::{AuthConfig, Control, Error, Method, OAuthManager};
 use support::*;
 
 fn acme(server: &OidcServer, dir: &Path) -> AuthConfig {
@@ -42,22 +41,14 @@ struct SignIn {
 
 impl SignIn {
     fn start(config: AuthConfig, timeout: Duration) -> Self {
-        let (ctl_tx, ctl_rx) = mpsc::channel();
-        let (url_tx, url_rx) = mpsc::channel();
-        let url_tx = Mutex::new(url_tx);
-        let mut opts = AuthOptions::with_interaction(Interaction::App(ctl_rx));
-        opts.open_browser = false;
-        opts.timeout = timeout;
-        opts.on_prompt = Some(Box::new(move |p: &Prompt| {
-            let _ = url_tx.lock().unwrap().send(p.url.to_string());
-        }));
+        let (opts, ctl_tx, url_rx) = app_options(timeout);
         let (done_tx, done) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             let r = OAuthManager::with_keyring(config, false).authenticate(opts);
             let _ = done_tx.send(r);
         });
         let url = match url_rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(url) => url,
+            Ok((url, _)) => url,
             Err(e) => panic!(
                 "the sign-in shows no URL ({e}): {:?}",
                 done.recv_timeout(Duration::from_secs(1)).map(|r| r

@@ -14,15 +14,13 @@
 mod support;
 
 use std::path::Path;
-use std::sync::mpsc;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use planopticon::config::ServerGrant;
 use planopticon::flow::Transport;
-use planopticon::manager::{AuthResult, Outcome, Prompt};
-use planopticon::{AuthConfig, AuthOptions, Control, Error, Interaction, Method, OAuthManager};
+use planopticon::manager::{AuthResult, Outcome};
+use planopticon::{AuthConfig, AuthOptions, Error, Method, OAuthManager};
 use serde_json::json;
 use sha2::Digest;
 use support::*;
@@ -100,27 +98,10 @@ fn run(grant: Grant, token_url: String, authorize_url: String, dir: &Path) -> Au
         return m.authenticate(AuthOptions::non_interactive());
     }
     // The app's sign-in; the "browser" comes back with a code at once.
-    let (_ctl_tx, ctl_rx) = mpsc::channel::<Control>();
-    let (url_tx, url_rx) = mpsc::channel::<String>();
-    let url_tx = Mutex::new(url_tx);
-    let mut opts = AuthOptions::with_interaction(Interaction::App(ctl_rx));
-    opts.open_browser = false;
-    opts.timeout = Duration::from_secs(20);
-    opts.on_prompt = Some(Box::new(move |p: &Prompt| {
-        let _ = url_tx.lock().unwrap().send(p.url.to_string());
-    }));
+    let (opts, _ctl, url_rx) = app_options(Duration::from_secs(20));
     let browser = std::thread::spawn(move || {
-        let url = url::Url::parse(&url_rx.recv().unwrap()).unwrap();
-        let q = |k: &str| {
-            url.query_pairs()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.into_owned())
-                .unwrap()
-        };
-        let mut back = url::Url::parse(&q("redirect_uri")).unwrap();
-        back.query_pairs_mut()
-            .append_pair("code", CODE)
-            .append_pair("state", &q("state"));
+        let (url, _) = url_rx.recv().unwrap();
+        let back = redirect_back(&url, CODE, None);
         http().get(back).send().unwrap().status().as_u16()
     });
     let r = m.authenticate(opts);
@@ -417,27 +398,10 @@ fn the_code_exchange_sends_pkce_and_the_same_redirect_uri() {
             Grant::AuthorizationCode,
         );
         let m = OAuthManager::with_keyring(c, false);
-        let (_ctl_tx, ctl_rx) = mpsc::channel::<Control>();
-        let (url_tx, url_rx) = mpsc::channel::<String>();
-        let url_tx = Mutex::new(url_tx);
-        let mut opts = AuthOptions::with_interaction(Interaction::App(ctl_rx));
-        opts.open_browser = false;
-        opts.on_prompt = Some(Box::new(move |p: &Prompt| {
-            let _ = url_tx.lock().unwrap().send(p.url.to_string());
-        }));
+        let (opts, _ctl, url_rx) = app_options(Duration::from_secs(20));
         let browser = std::thread::spawn(move || {
-            let url = url_rx.recv().unwrap();
-            let parsed = url::Url::parse(&url).unwrap();
-            let q = |k: &str| {
-                parsed
-                    .query_pairs()
-                    .find(|(n, _)| n == k)
-                    .map(|(_, v)| v.into_owned())
-            };
-            let mut back = url::Url::parse(&q("redirect_uri").unwrap()).unwrap();
-            back.query_pairs_mut()
-                .append_pair("code", CODE)
-                .append_pair("state", &q("state").unwrap());
+            let (url, _) = url_rx.recv().unwrap();
+            let back = redirect_back(&url, CODE, None);
             assert_eq!(http().get(back).send().unwrap().status(), 200);
             url
         });

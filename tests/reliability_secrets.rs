@@ -14,7 +14,7 @@ mod support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use base64::Engine;
@@ -22,7 +22,7 @@ use oauth2::{AccessToken, AuthorizationCode, ClientSecret, CsrfToken, RefreshTok
 use planopticon::config::ServerGrant;
 use planopticon::flow::authorization_code::Pending;
 use planopticon::flow::Transport;
-use planopticon::manager::{AuthResult, Prompt};
+use planopticon::manager::AuthResult;
 use planopticon::redirect::{check_callback, paste::parse_pasted, Expect, Verdict};
 use planopticon::store::{Loaded, StoredToken};
 use planopticon::{AuthConfig, AuthOptions, Control, Interaction, OAuthManager, RedirectMode};
@@ -117,30 +117,10 @@ fn loopback_sign_in(
     code: &'static str,
     state_override: Option<&'static str>,
 ) -> (AuthResult, String) {
-    let (_ctl, ctl_rx) = mpsc::channel::<Control>();
-    let (url_tx, url_rx) = mpsc::channel::<String>();
-    let url_tx = Mutex::new(url_tx);
-    let mut opts = AuthOptions::with_interaction(Interaction::App(ctl_rx));
-    opts.open_browser = false;
-    opts.timeout = Duration::from_secs(3);
-    opts.on_prompt = Some(Box::new(move |p: &Prompt| {
-        let _ = url_tx.lock().unwrap().send(p.url.to_string());
-    }));
+    let (opts, _ctl, url_rx) = app_options(Duration::from_secs(3));
     let browser = std::thread::spawn(move || {
-        let url = url_rx.recv().unwrap();
-        let parsed = url::Url::parse(&url).unwrap();
-        let q = |k: &str| {
-            parsed
-                .query_pairs()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.into_owned())
-                .unwrap()
-        };
-        let mut back = url::Url::parse(&q("redirect_uri")).unwrap();
-        back.query_pairs_mut()
-            .append_pair("code", code)
-            .append_pair("state", state_override.unwrap_or(&q("state")));
-        let _ = http().get(back).send();
+        let (url, _) = url_rx.recv().unwrap();
+        let _ = http().get(redirect_back(&url, code, state_override)).send();
         url
     });
     let r = m.authenticate(opts);

@@ -8,6 +8,8 @@
 //! * [`FakeServer`]: an HTTP server whose answers the test scripts, for faults a
 //!   real server will not produce on demand (hangs, dropped connections, junk).
 //! * [`Home`]: a throw-away HOME to run the `planopticon` CLI in.
+//! * [`app_options`] / [`redirect_back`]: a sign-in as the app runs it, and
+//!   the address a browser comes back to with a code.
 //!
 //! Everything listens on 127.0.0.1; nothing here reaches the network.
 #![allow(dead_code)]
@@ -685,4 +687,44 @@ impl Home {
             .stdin(Stdio::null());
         c
     }
+}
+
+/// Options for a sign-in as the app runs it: the authorization URL and the
+/// redirect mode come out through `on_prompt` to the returned receiver (for
+/// the test's "user"); no browser is opened; the sender cancels or pastes.
+pub fn app_options(
+    timeout: Duration,
+) -> (
+    planopticon::AuthOptions,
+    mpsc::Sender<planopticon::Control>,
+    mpsc::Receiver<(String, planopticon::RedirectMode)>,
+) {
+    let (ctl_tx, ctl_rx) = mpsc::channel();
+    let (url_tx, url_rx) = mpsc::channel();
+    let url_tx = Mutex::new(url_tx);
+    let mut opts =
+        planopticon::AuthOptions::with_interaction(planopticon::Interaction::App(ctl_rx));
+    opts.open_browser = false;
+    opts.timeout = timeout;
+    opts.on_prompt = Some(Box::new(move |p: &planopticon::manager::Prompt| {
+        let _ = url_tx.lock().unwrap().send((p.url.to_string(), p.mode));
+    }));
+    (opts, ctl_tx, url_rx)
+}
+
+/// Where a browser comes back to from `authorize_url` with `code`: its
+/// `redirect_uri` with the code and `state` (the request's unless given).
+pub fn redirect_back(authorize_url: &str, code: &str, state: Option<&str>) -> url::Url {
+    let url = url::Url::parse(authorize_url).unwrap();
+    let q = |k: &str| {
+        url.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("no {k} in {authorize_url}"))
+    };
+    let mut back = url::Url::parse(&q("redirect_uri")).unwrap();
+    back.query_pairs_mut()
+        .append_pair("code", code)
+        .append_pair("state", state.unwrap_or(&q("state")));
+    back
 }
