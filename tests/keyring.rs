@@ -9,20 +9,12 @@ use std::process::{Command, Stdio};
 use serde_json::json;
 use support::*;
 
-fn home_with_s2s_service(fake: &FakeServer) -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    let po = home.path().join(".planopticon");
-    std::fs::create_dir_all(&po).unwrap();
-    std::fs::write(
-        po.join("services.toml"),
-        format!(
-            "[acme]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{1}\"\nclient_id = \"cid\"\nclient_secret = \"csecret\"\nserver_grant = \"client_credentials\"\n",
-            fake.url("/authorize"),
-            fake.url("/token")
-        ),
-    )
-    .unwrap();
-    home
+fn home_with_s2s_service(fake: &FakeServer) -> Home {
+    Home::with_services(&format!(
+        "[acme]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{1}\"\nclient_id = \"cid\"\nclient_secret = \"csecret\"\nserver_grant = \"client_credentials\"\n",
+        fake.url("/authorize"),
+        fake.url("/token")
+    ))
 }
 
 fn fake_provider() -> FakeServer {

@@ -68,18 +68,12 @@ fn many_processes_and_threads_share_one_expiring_rotating_token() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(12);
     let server = OidcServer::start_with(&[("ACCESS_TOKEN_TTL", "61")]);
-    let home = tempfile::tempdir().unwrap();
-    let po = home.path().join(".planopticon");
-    std::fs::create_dir_all(&po).unwrap();
-    std::fs::write(
-        po.join("services.toml"),
-        format!(
-            "[acme]\noauth_authorize_url = \"{0}/auth\"\noauth_token_url = \"{0}/token\"\nclient_id = \"{1}\"\nscopes = [\"openid\", \"email\"]\nredirect_uri = \"http://127.0.0.1/callback\"\nissuer = \"{0}\"\n",
-            server.issuer(),
-            PUBLIC_CLIENT
-        ),
-    )
-    .unwrap();
+    let home = Home::with_services(&format!(
+        "[acme]\noauth_authorize_url = \"{0}/auth\"\noauth_token_url = \"{0}/token\"\nclient_id = \"{1}\"\nscopes = [\"openid\", \"email\"]\nredirect_uri = \"http://127.0.0.1/callback\"\nissuer = \"{0}\"\n",
+        server.issuer(),
+        PUBLIC_CLIENT
+    ));
+    let po = home.po();
     let config = acme(&server, home.path());
     sign_in(config.clone());
     let path = po.join("acme_token.json");
@@ -241,18 +235,12 @@ fn a_logout_during_a_refresh_leaves_no_token_behind() {
             serde_json::json!({"access_token": "fresh-access", "refresh_token": "rt-2", "token_type": "bearer", "expires_in": 3600}),
         )
     });
-    let home = tempfile::tempdir().unwrap();
-    let po = home.path().join(".planopticon");
-    std::fs::create_dir_all(&po).unwrap();
-    std::fs::write(
-        po.join("services.toml"),
-        format!(
-            "[acme]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{1}\"\nclient_id = \"cid\"\n",
-            fake.url("/authorize"),
-            fake.url("/token")
-        ),
-    )
-    .unwrap();
+    let home = Home::with_services(&format!(
+        "[acme]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{1}\"\nclient_id = \"cid\"\n",
+        fake.url("/authorize"),
+        fake.url("/token")
+    ));
+    let po = home.po();
     let token = po.join("acme_token.json");
     std::fs::write(
         &token,

@@ -223,18 +223,12 @@ fn a_process_killed_holding_the_refresh_lock_blocks_no_one() {
             )
         }
     });
-    let home = tempfile::tempdir().unwrap();
-    let po = home.path().join(".planopticon");
-    std::fs::create_dir_all(&po).unwrap();
-    std::fs::write(
-        po.join("services.toml"),
-        format!(
-            "[acme]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{1}\"\nclient_id = \"cid\"\n",
-            fake.url("/authorize"),
-            fake.url("/token")
-        ),
-    )
-    .unwrap();
+    let home = Home::with_services(&format!(
+        "[acme]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{1}\"\nclient_id = \"cid\"\n",
+        fake.url("/authorize"),
+        fake.url("/token")
+    ));
+    let po = home.po();
     let token = po.join("acme_token.json");
     let old = json!({"access_token": "old", "refresh_token": "rt-1", "expires_at": 1000.0, "client_id": "cid"}).to_string();
     std::fs::write(&token, &old).unwrap();

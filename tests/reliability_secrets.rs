@@ -346,18 +346,12 @@ fn the_cli_at_full_verbosity_prints_no_secret() {
         ),
         _ => Reply::Json(400, json!({"error": "invalid_grant"})),
     });
-    let home = tempfile::tempdir().unwrap();
-    let po = home.path().join(".planopticon");
-    std::fs::create_dir_all(&po).unwrap();
-    std::fs::write(
-        po.join("services.toml"),
-        format!(
-            "[acme]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{1}\"\nclient_id = \"cid\"\nclient_secret = \"SECRET-cli-client\"\napi_key_env = \"ACME_KEY\"\n\n[robot]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{1}\"\nclient_id = \"cid\"\nclient_secret = \"SECRET-cli-client\"\nserver_grant = \"client_credentials\"\napi_key_env = \"ROBOT_KEY\"\n",
-            fake.url("/authorize"),
-            fake.url("/token")
-        ),
-    )
-    .unwrap();
+    let home = Home::with_services(&format!(
+        "[acme]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{1}\"\nclient_id = \"cid\"\nclient_secret = \"SECRET-cli-client\"\napi_key_env = \"ACME_KEY\"\n\n[robot]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{1}\"\nclient_id = \"cid\"\nclient_secret = \"SECRET-cli-client\"\nserver_grant = \"client_credentials\"\napi_key_env = \"ROBOT_KEY\"\n",
+        fake.url("/authorize"),
+        fake.url("/token")
+    ));
+    let po = home.po();
     std::fs::write(
         po.join("acme_token.json"),
         json!({"access_token": "SECRET-cli-access-1", "refresh_token": "SECRET-cli-refresh-1", "expires_at": 1.0, "client_id": "cid", "client_secret": "SECRET-cli-client"}).to_string(),
