@@ -15,7 +15,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 
 # Screenshots and other evidence of the end-to-end test.
-export ARTIFACTS_DIR="$ROOT/target/artifacts"
+export ARTIFACTS_DIR="${ARTIFACTS_DIR:-$ROOT/target/artifacts}"
 mkdir -p "$ARTIFACTS_DIR"
 
 CURRENT_STAGE="start"
