@@ -18,7 +18,7 @@ use crate::config::{AuthConfig, ServerGrant, Settings, LOOPBACK_REDIRECT_URI};
 use crate::flow::{authorization_code::Pending, client_credentials, refresh, Ctx, Transport};
 use crate::redirect::{self, loopback::WaitError, Control, Expect, LoopbackListener, RedirectMode};
 use crate::status::{ServiceStatus, State};
-use crate::store::{Loaded, StoredToken, TokenStore};
+use crate::store::{Loaded, RefreshLock, StoredToken, TokenStore};
 use crate::{Error, Result};
 
 /// The one place that reads the clock (Unix seconds), injectable for tests.
@@ -280,12 +280,19 @@ impl OAuthManager {
     /// Logout: deletes the token file and its keyring copy. Returns whether a
     /// file was there, and a notice when the keyring could not be reached.
     pub fn clear_token(&self) -> Result<(bool, Option<String>)> {
-        // After any refresh in flight, which would otherwise write the token back.
-        let _lock = self
-            .token_path()
-            .exists()
-            .then(|| self.store.file.lock().ok());
+        let _lock = self.wait_for_refresh();
         self.store.delete()
+    }
+
+    /// Waits for a refresh in flight (another thread's or process's), which
+    /// would otherwise write the token back after a delete; the lock is held
+    /// until dropped. Best effort: a lock that cannot be taken does not stop
+    /// a logout.
+    fn wait_for_refresh(&self) -> Option<RefreshLock> {
+        if !self.token_path().exists() {
+            return None;
+        }
+        self.store.file.lock().ok()
     }
 
     /// The whole chain.
@@ -634,13 +641,8 @@ impl OAuthManager {
     /// timeout), then deletes the local copy and its keyring mirror whatever
     /// the provider said.
     pub fn logout(&self) -> Result<Logout> {
-        // Wait for any refresh in flight: it would write the token back after
-        // the delete, and the newest token is the one to revoke. (Best
-        // effort: a lock that cannot be taken does not stop a logout.)
-        let _lock = self
-            .token_path()
-            .exists()
-            .then(|| self.store.file.lock().ok());
+        // Also so that the newest token is the one revoked.
+        let _lock = self.wait_for_refresh();
         let revocation = match self.store.file.peek() {
             Ok(Some(Ok(token))) => match self.ctx() {
                 Ok(ctx) => crate::account::revoke(&ctx, &token),

@@ -235,26 +235,10 @@ fn a_logout_during_a_refresh_leaves_no_token_behind() {
             serde_json::json!({"access_token": "fresh-access", "refresh_token": "rt-2", "token_type": "bearer", "expires_in": 3600}),
         )
     });
-    let home = Home::with_services(&format!(
-        "[acme]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{1}\"\nclient_id = \"cid\"\n",
-        fake.url("/authorize"),
-        fake.url("/token")
-    ));
-    let po = home.po();
-    let token = po.join("acme_token.json");
-    std::fs::write(
-        &token,
-        serde_json::json!({"access_token": "old", "refresh_token": "rt-1", "expires_at": 1000.0, "client_id": "cid"}).to_string(),
-    )
-    .unwrap();
+    let (home, token) = home_with_expired_acme(&fake);
     let cli = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_planopticon"));
-        c.args(args)
-            .env_clear()
-            .env("HOME", home.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut c = home.cmd(args, &[]);
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
         c
     };
     let refresher = cli(&["token", "acme"]).spawn().unwrap();

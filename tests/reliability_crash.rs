@@ -15,7 +15,6 @@
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -223,27 +222,14 @@ fn a_process_killed_holding_the_refresh_lock_blocks_no_one() {
             )
         }
     });
-    let home = Home::with_services(&format!(
-        "[acme]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{1}\"\nclient_id = \"cid\"\n",
-        fake.url("/authorize"),
-        fake.url("/token")
-    ));
-    let po = home.po();
-    let token = po.join("acme_token.json");
-    let old = json!({"access_token": "old", "refresh_token": "rt-1", "expires_at": 1000.0, "client_id": "cid"}).to_string();
-    std::fs::write(&token, &old).unwrap();
-    let cli = |home: &Path| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_planopticon"));
-        c.args(["token", "acme"])
-            .env_clear()
-            .env("HOME", home)
-            .env("PLANOPTICON_HTTP_TIMEOUT", "30")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+    let (home, token) = home_with_expired_acme(&fake);
+    let old = std::fs::read_to_string(&token).unwrap();
+    let cli = || {
+        let mut c = home.cmd(&["token", "acme"], &[("PLANOPTICON_HTTP_TIMEOUT", "30")]);
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
         c
     };
-    let mut first = cli(home.path()).spawn().unwrap();
+    let mut first = cli().spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while fake.count("/token") == 0 {
         assert!(
@@ -261,7 +247,7 @@ fn a_process_killed_holding_the_refresh_lock_blocks_no_one() {
     );
 
     let started = Instant::now();
-    let out = cli(home.path()).output().unwrap();
+    let out = cli().output().unwrap();
     let took = started.elapsed();
     assert!(
         out.status.success(),

@@ -689,6 +689,21 @@ impl Home {
     }
 }
 
+/// A HOME whose `[acme]` signs in at `fake` (client `cid`, no secret) and
+/// holds an acme token that expired long ago, with refresh token `rt-1`;
+/// and that token file.
+pub fn home_with_expired_acme(fake: &FakeServer) -> (Home, PathBuf) {
+    let home = Home::with_services(&format!(
+        "[acme]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{1}\"\nclient_id = \"cid\"\n",
+        fake.url("/authorize"),
+        fake.url("/token")
+    ));
+    let token = home.po().join("acme_token.json");
+    let saved = serde_json::json!({"access_token": "old", "refresh_token": "rt-1", "expires_at": 1000.0, "client_id": "cid"});
+    std::fs::write(&token, saved.to_string()).unwrap();
+    (home, token)
+}
+
 /// Options for a sign-in as the app runs it: the authorization URL and the
 /// redirect mode come out through `on_prompt` to the returned receiver (for
 /// the test's "user"); no browser is opened; the sender cancels or pastes.
