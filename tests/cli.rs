@@ -435,15 +435,7 @@ fn a_browser_sign_in_through_the_cli_then_two_processes_refresh_once() {
     );
     let mut saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    for field in [
-        "access_token",
-        "refresh_token",
-        "expires_at",
-        "client_id",
-        "client_secret",
-    ] {
-        assert!(saved.get(field).is_some(), "{field} in {saved}");
-    }
+    assert_python_fields(&saved);
 
     // Expire it, then let several processes want the token at once.
     saved["expires_at"] = json!(1000.0);

@@ -197,15 +197,7 @@ fn many_processes_and_threads_share_one_expiring_rotating_token() {
         "the token should have been refreshed about once a second, got {refreshes}"
     );
     assert!(cli >= PROCESSES as u64 * 2 && lib >= THREADS as u64 * 2);
-    for field in [
-        "access_token",
-        "refresh_token",
-        "expires_at",
-        "client_id",
-        "client_secret",
-    ] {
-        assert!(saved.get(field).is_some(), "{field} missing from {saved}");
-    }
+    assert_python_fields(&saved);
 
     // The yardstick works: spending a rotated refresh token again is seen.
     let reuse = http()

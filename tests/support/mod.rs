@@ -689,6 +689,19 @@ impl Home {
     }
 }
 
+/// A saved token has every field the Python tool reads back.
+pub fn assert_python_fields(saved: &Value) {
+    for field in [
+        "access_token",
+        "refresh_token",
+        "expires_at",
+        "client_id",
+        "client_secret",
+    ] {
+        assert!(saved.get(field).is_some(), "{field} missing from {saved}");
+    }
+}
+
 /// A HOME whose `[acme]` signs in at `fake` (client `cid`, no secret) and
 /// holds an acme token that expired long ago, with refresh token `rt-1`;
 /// and that token file.
