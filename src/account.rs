@@ -6,8 +6,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::config::{IdentityMethod, RevocationStyle};
 use crate::flow::Ctx;
-use crate::store::StoredToken;
+use crate::method::ObtainedBy;
+use crate::status::{ServiceStatus, State};
+use crate::store::{Loaded, StoredToken};
+use crate::OAuthManager;
 
 /// The account a token belongs to, as far as the provider says.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,19 +102,12 @@ pub fn whoami(ctx: &Ctx, token: &str, is_api_key: bool) -> Identity {
         workspace: first(&body, &["/bot/workspace_name", "/workspace_name"]),
     };
     // Plane names the workspace in the app's installation, not on the user.
-    if cfg.service == "plane" && !is_api_key {
-        if let Some(base) = url.strip_suffix("/api/v1/users/me/") {
-            if let Ok(Some(v)) = get_json(
-                ctx,
-                &format!("{base}/auth/o/app-installation/"),
-                token,
-                false,
-            ) {
-                account.workspace = first(
-                    &v,
-                    &["/0/workspace_detail/name", "/0/workspace_detail/slug"],
-                );
-            }
+    if let (Some(url), false) = (&cfg.workspace_url, is_api_key) {
+        if let Ok(Some(v)) = get_json(ctx, url, token, false) {
+            account.workspace = first(
+                &v,
+                &["/0/workspace_detail/name", "/0/workspace_detail/slug"],
+            );
         }
     }
     Identity::Known(account)
@@ -118,24 +115,17 @@ pub fn whoami(ctx: &Ctx, token: &str, is_api_key: bool) -> Identity {
 
 /// `Ok(None)` on 401.
 fn get_json(ctx: &Ctx, url: &str, token: &str, is_api_key: bool) -> Result<Option<Value>, String> {
+    let cfg = ctx.config;
     let client = ctx.transport.client();
-    let service = ctx.config.service.as_str();
-    let mut req = match service {
-        // Dropbox's identity call is a POST with no body.
-        "dropbox" => client.post(url),
-        _ => client.get(url),
+    let mut req = match cfg.userinfo_method.unwrap_or_default() {
+        IdentityMethod::Get => client.get(url),
+        IdentityMethod::Post => client.post(url),
     };
-    req = match (service, is_api_key) {
-        ("plane", true) => req.header("x-api-key", token),
+    req = match (&cfg.api_key_header, is_api_key) {
+        (Some(header), true) => req.header(header.as_str(), token),
         _ => req.bearer_auth(token),
     };
-    req = match service {
-        "github" => req
-            .header("Accept", "application/vnd.github+json")
-            .header("X-GitHub-Api-Version", "2022-11-28"),
-        "notion" => req.header("Notion-Version", "2022-06-28"),
-        _ => req.header("Accept", "application/json"),
-    };
+    let req = with_api_headers(cfg, req);
     let resp = req.send().map_err(|e| crate::flow::root_cause(&e))?;
     // A token that works but lacks the identity scope (Google without
     // `openid email`) is not a rejected token.
@@ -155,6 +145,24 @@ fn get_json(ctx: &Ctx, url: &str, token: &str, is_api_key: bool) -> Result<Optio
     }
 }
 
+/// The provider's API headers; `Accept: application/json` unless they set one.
+fn with_api_headers(
+    cfg: &crate::AuthConfig,
+    mut req: reqwest::blocking::RequestBuilder,
+) -> reqwest::blocking::RequestBuilder {
+    if !cfg
+        .api_headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("accept"))
+    {
+        req = req.header("Accept", "application/json");
+    }
+    for (k, v) in &cfg.api_headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    req
+}
+
 fn first(v: &Value, pointers: &[&str]) -> Option<String> {
     pointers.iter().find_map(|p| match v.pointer(p)? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -167,6 +175,9 @@ fn first(v: &Value, pointers: &[&str]) -> Option<String> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Revocation {
     Revoked,
+    /// Not asked for: the grant stays valid at the provider (it may be shared
+    /// with another machine).
+    Kept,
     /// The provider has no revocation endpoint (Microsoft), or none is configured.
     NotSupported,
     /// Nothing saved to revoke (no token file, or an API key).
@@ -188,24 +199,25 @@ pub fn revoke(ctx: &Ctx, token: &StoredToken) -> Revocation {
         Some(id) => req.basic_auth(id, secret.as_deref()),
         None => req,
     };
-    let sent = match cfg.service.as_str() {
-        "github" => {
+    let sent = match cfg.revocation_style.unwrap_or_default() {
+        RevocationStyle::GithubApp => {
             let Some(id) = &client_id else {
                 return Revocation::Failed(
-                    "GitHub revocation needs the OAuth app's client id".into(),
+                    "this revocation needs the OAuth app's client id".into(),
                 );
             };
-            basic(http.delete(url.replace("{client_id}", id)))
-                .header("Accept", "application/vnd.github+json")
+            with_api_headers(cfg, basic(http.delete(url.replace("{client_id}", id))))
                 .json(&serde_json::json!({ "access_token": access }))
                 .send()
         }
-        "dropbox" => http.post(&url).bearer_auth(access).send(),
-        "notion" => basic(http.post(&url))
+        RevocationStyle::Bearer => with_api_headers(cfg, http.post(&url).bearer_auth(access)).send(),
+        RevocationStyle::JsonToken => with_api_headers(cfg, basic(http.post(&url)))
             .json(&serde_json::json!({ "token": access }))
             .send(),
-        "zoom" => basic(http.post(&url)).query(&[("token", access)]).send(),
-        _ => return revoke_rfc7009(ctx, &url, token, client_id, secret),
+        RevocationStyle::QueryToken => with_api_headers(cfg, basic(http.post(&url)))
+            .query(&[("token", access)])
+            .send(),
+        RevocationStyle::Rfc7009 => return revoke_rfc7009(ctx, &url, token, client_id, secret),
     };
     match sent {
         Ok(r) if r.status().is_success() => Revocation::Revoked,
@@ -253,6 +265,94 @@ fn revoke_rfc7009(
             Revocation::Failed(format!("the provider answered {words}HTTP {status}"))
         }
         Err(e) => Revocation::Failed(crate::flow::root_cause(&e)),
+    }
+}
+
+/// Whether a logout ends the grant at the provider too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogoutScope {
+    /// Revoke at the provider, then forget here.
+    Revoke,
+    /// Only forget here: the grant may be shared with another machine.
+    KeepGrant,
+}
+
+/// What a logout did at the provider and here.
+#[derive(Debug)]
+pub struct Logout {
+    pub revocation: Revocation,
+    /// Whether there was a token file to delete.
+    pub deleted: bool,
+    pub keyring_notice: Option<String>,
+}
+
+impl OAuthManager {
+    /// Logout: revokes at the provider where it can and where asked (bounded
+    /// by the HTTP timeout), then deletes the local copy and its keyring
+    /// mirror whatever the provider said.
+    pub fn logout(&self, scope: LogoutScope) -> crate::Result<Logout> {
+        // Also so that the newest token is the one revoked.
+        let _lock = self.wait_for_refresh();
+        let saved = match self.store.file.peek() {
+            Ok(Some(Ok(token))) => Some(token),
+            _ => None,
+        };
+        let revocation = match (saved, scope) {
+            (None, _) => Revocation::NothingSaved,
+            (Some(_), LogoutScope::KeepGrant) => Revocation::Kept,
+            (Some(token), LogoutScope::Revoke) => match self.ctx() {
+                Ok(ctx) => revoke(&ctx, &token),
+                Err(e) => Revocation::Failed(e.to_string()),
+            },
+        };
+        let (deleted, keyring_notice) = self.store.delete()?;
+        Ok(Logout {
+            revocation,
+            deleted,
+            keyring_notice,
+        })
+    }
+
+    /// The connection's state, asking the provider who the token belongs to
+    /// (and keeping the answer in the token file). A token the provider now
+    /// rejects shows as needing a reconnect.
+    pub fn check(&self) -> ServiceStatus {
+        let mut status = ServiceStatus::of(self.config(), self.now());
+        if status.state != State::Connected {
+            return status;
+        }
+        let is_api_key = status.method.as_ref().is_some_and(ObtainedBy::is_api_key);
+        let token = match (is_api_key, self.store.file.peek()) {
+            (true, _) => self.config().resolved_api_key(),
+            (false, Ok(Some(Ok(t)))) => Some(t.access_token.secret().clone()),
+            _ => None,
+        };
+        let (Some(token), Ok(ctx)) = (token, self.ctx()) else {
+            return status;
+        };
+        match whoami(&ctx, &token, is_api_key) {
+            Identity::Known(a) => {
+                let value = serde_json::to_value(&a).ok();
+                if !is_api_key && status.account != value {
+                    self.save_account(value.clone());
+                }
+                status.account = value;
+            }
+            Identity::Rejected => status.rejected(self.config()),
+            Identity::Unknown(why) => log::debug!("{}: {why}", self.config().service),
+        }
+        status
+    }
+
+    /// Under the refresh lock, re-reading first, so a concurrent refresh is never undone.
+    fn save_account(&self, account: Option<Value>) {
+        let Ok(_lock) = self.store.file.lock() else {
+            return;
+        };
+        if let Ok(Loaded::Token(mut t)) = self.store.load() {
+            t.account = account;
+            let _ = self.store.save(&t);
+        }
     }
 }
 

@@ -24,6 +24,48 @@ pub enum ServerGrant {
     ClientCredentials,
 }
 
+/// How a provider ends a grant on logout. Most speak RFC 7009; a few have
+/// their own shape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationStyle {
+    /// RFC 7009: form `token` + `token_type_hint`, client authentication as
+    /// for the token endpoint; the refresh token when there is one.
+    #[default]
+    Rfc7009,
+    /// GitHub's: `DELETE {revocation_url}` (`{client_id}` replaced) with JSON
+    /// `{"access_token": ...}` and HTTP Basic client id/secret.
+    GithubApp,
+    /// Dropbox's: `POST` with the access token as Bearer, no body.
+    Bearer,
+    /// Notion's: `POST` JSON `{"token": ...}` with HTTP Basic.
+    JsonToken,
+    /// Zoom's: `POST ?token=...` with HTTP Basic.
+    QueryToken,
+}
+
+/// How the identity endpoint (`userinfo_url`) is called.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityMethod {
+    #[default]
+    Get,
+    /// A `POST` with no body (Dropbox).
+    Post,
+}
+
+/// What the server-to-server step would sign in with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerCredential {
+    /// A Google-style service-account key file.
+    ServiceAccount(PathBuf),
+    /// A grant with the client id and secret; an account id for Zoom's shape.
+    Grant {
+        grant: ServerGrant,
+        account_id: Option<String>,
+    },
+}
+
 /// Every field can be set in `services.toml` under the service's table, with
 /// the same name.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -59,6 +101,18 @@ pub struct AuthConfig {
     pub userinfo_url: Option<String>,
     pub revocation_url: Option<String>,
     pub device_authorization_url: Option<String>,
+    /// The shape of the provider's revocation request (default RFC 7009).
+    pub revocation_style: Option<RevocationStyle>,
+    /// How the identity endpoint is called (default GET).
+    pub userinfo_method: Option<IdentityMethod>,
+    /// Headers the provider's API wants on identity and revocation calls
+    /// (GitHub's `Accept`, Notion's `Notion-Version`).
+    pub api_headers: BTreeMap<String, String>,
+    /// The header an API key is sent in (Plane's `x-api-key`); default Bearer.
+    pub api_key_header: Option<String>,
+    /// Where the provider names the workspace a token was granted for
+    /// (Plane's app installation), asked with the token as Bearer.
+    pub workspace_url: Option<String>,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -79,6 +133,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("redirect_uri", &self.redirect_uri)
             .field("account_id_env", &self.account_id_env)
             .field("token_path", &self.token_path)
+            .field("revocation_style", &self.revocation_style)
             .finish_non_exhaustive()
     }
 }
@@ -136,25 +191,83 @@ impl AuthConfig {
                 .is_some_and(|u| !u.is_empty())
     }
 
+    /// Where the client secret comes from: a direct value in services.toml
+    /// wins over its environment variable.
+    pub fn client_secret_source(&self) -> crate::error::SecretSource {
+        use crate::error::SecretSource;
+        if self.client_secret.as_deref().is_some_and(|s| !s.is_empty()) {
+            return SecretSource::ServicesFile;
+        }
+        match &self.client_secret_env {
+            Some(var) if env_value(var).is_some() => SecretSource::Env(var.clone()),
+            _ => SecretSource::None,
+        }
+    }
+
+    /// The name to set for a value: its environment variable, else its key.
+    pub fn env_or_key(env: &Option<String>, key: &str) -> String {
+        env.clone().unwrap_or_else(|| key.to_string())
+    }
+
+    /// The Google-style service-account key file named by the environment.
+    pub fn service_account_file(&self) -> Option<PathBuf> {
+        self.service_account_env
+            .as_deref()
+            .and_then(env_value)
+            .map(PathBuf::from)
+    }
+
+    /// What the server-to-server step would sign in with, or why nothing:
+    /// a service-account key; else an account id configured means a grant
+    /// (Zoom's `account_credentials` unless `server_grant` says otherwise),
+    /// as the spec says for every service; else `server_grant =
+    /// "client_credentials"` alone.
+    pub fn server_credential(&self) -> Result<ServerCredential, String> {
+        if let Some(path) = self.service_account_file() {
+            return Ok(ServerCredential::ServiceAccount(path));
+        }
+        let account_id = self.resolved_account_id();
+        match (self.server_grant, account_id) {
+            (grant, Some(id)) => Ok(ServerCredential::Grant {
+                grant: grant.unwrap_or(ServerGrant::AccountCredentials),
+                account_id: Some(id),
+            }),
+            (Some(ServerGrant::ClientCredentials), None) => Ok(ServerCredential::Grant {
+                grant: ServerGrant::ClientCredentials,
+                account_id: None,
+            }),
+            _ => Err(match (&self.account_id_env, &self.service_account_env) {
+                (Some(a), _) => format!("{a} is not set"),
+                (None, Some(s)) => format!("{s} is not set"),
+                _ => "not configured for this service".into(),
+            }),
+        }
+    }
+
+    /// Whether the server-to-server step has all it needs: a key file, or
+    /// a token URL with a client id and secret.
+    pub fn server_ready(&self) -> bool {
+        match self.server_credential() {
+            Ok(ServerCredential::ServiceAccount(_)) => true,
+            Ok(ServerCredential::Grant { .. }) => {
+                self.oauth_token_url.is_some()
+                    && self.resolved_client_id().is_some()
+                    && self.resolved_client_secret().is_some()
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Whether a sign-in in a browser (or by device code) is configured:
+    /// endpoints (or an issuer to discover them) and a client id.
+    pub fn browser_ready(&self) -> bool {
+        (self.supports_oauth() || self.issuer.is_some()) && self.resolved_client_id().is_some()
+    }
+
     /// Whether the chain has anything to sign in with besides a saved token:
     /// an OAuth client, an API key, or a server-to-server credential.
     pub fn can_sign_in(&self) -> bool {
-        let client_id = self.resolved_client_id().is_some();
-        let oauth = (self.supports_oauth() || self.issuer.is_some()) && client_id;
-        let zoom_account = self.resolved_account_id().is_some() && client_id;
-        let service_account = self
-            .service_account_env
-            .as_deref()
-            .and_then(env_value)
-            .is_some();
-        let client_credentials = self.server_grant == Some(ServerGrant::ClientCredentials)
-            && client_id
-            && self.resolved_client_secret().is_some();
-        oauth
-            || self.resolved_api_key().is_some()
-            || zoom_account
-            || service_account
-            || client_credentials
+        self.browser_ready() || self.resolved_api_key().is_some() || self.server_ready()
     }
 
     /// Whether a device sign-in (RFC 8628) can be offered.
@@ -197,6 +310,11 @@ impl AuthConfig {
             userinfo_url,
             revocation_url,
             device_authorization_url,
+            revocation_style,
+            userinfo_method,
+            api_headers,
+            api_key_header,
+            workspace_url,
         } = over;
         macro_rules! take {
             ($($field:ident),*) => {$( if $field.is_some() { self.$field = $field; } )*};
@@ -219,12 +337,17 @@ impl AuthConfig {
             issuer,
             userinfo_url,
             revocation_url,
-            device_authorization_url
+            device_authorization_url,
+            revocation_style,
+            userinfo_method,
+            api_key_header,
+            workspace_url
         );
         if !scopes.is_empty() {
             self.scopes = scopes;
         }
         self.authorize_params.extend(authorize_params);
+        self.api_headers.extend(api_headers);
     }
 }
 
@@ -321,10 +444,37 @@ mod tests {
         assert!(!k.can_sign_in());
         let mut s2s = AuthConfig::new("s");
         s2s.server_grant = Some(ServerGrant::ClientCredentials);
+        s2s.oauth_token_url = Some("https://s/token".into());
         s2s.client_id = Some("id".into());
         assert!(!s2s.can_sign_in(), "no secret");
         s2s.client_secret = Some("secret".into());
         assert!(s2s.can_sign_in());
+    }
+
+    #[test]
+    fn an_account_id_means_the_server_step_for_any_service() {
+        let mut c = AuthConfig::new("acme");
+        c.oauth_token_url = Some("https://acme/token".into());
+        c.client_id = Some("id".into());
+        c.client_secret = Some("secret".into());
+        assert!(c.server_credential().is_err());
+        c.account_id = Some("acct".into());
+        assert_eq!(
+            c.server_credential(),
+            Ok(ServerCredential::Grant {
+                grant: ServerGrant::AccountCredentials,
+                account_id: Some("acct".into())
+            })
+        );
+        assert!(c.server_ready() && c.can_sign_in());
+        c.server_grant = Some(ServerGrant::ClientCredentials);
+        assert!(matches!(
+            c.server_credential(),
+            Ok(ServerCredential::Grant {
+                grant: ServerGrant::ClientCredentials,
+                ..
+            })
+        ));
     }
 
     #[test]

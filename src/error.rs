@@ -1,7 +1,65 @@
-//! One error type for the library. Every message names the service or file,
-//! what failed, and what to do about it.
+//! One error type for the library. Every message says what failed, the
+//! cause and what to do about it, in words that fit any front end: no
+//! command, flag or button is named here. A front end adds the service's
+//! name (`Error::service`) and words the structured [`Hint`] its own way.
 
 use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// What a person can do about a problem. The engine says which; each front
+/// end (the CLI, the app) puts it in its own words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "hint")]
+#[non_exhaustive]
+pub enum Hint {
+    /// Sign in (again) in a browser: a client is configured for it.
+    SignIn,
+    /// The browser cannot come back here: paste the code instead.
+    UsePaste,
+    /// Pasting needs someone at a terminal: let the browser come back instead.
+    UseLoopback,
+    /// Set these to make a step work: environment variables, or keys of
+    /// the service's table in services.toml where it has no variable.
+    Configure {
+        step: crate::chain::Step,
+        vars: Vec<String>,
+    },
+    /// Check the client id and secret registered at the provider.
+    CheckClient,
+}
+
+/// Which client a token request was sent as, to explain a refusal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentClient {
+    pub client_id: String,
+    pub secret: SecretSource,
+}
+
+/// Where a client secret came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    /// No secret was sent (a public client).
+    None,
+    /// An environment variable, by name.
+    Env(String),
+    /// The service's table of services.toml.
+    ServicesFile,
+    /// The saved token file (the client it was issued to).
+    TokenFile,
+}
+
+impl std::fmt::Display for SentClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "client id {:?}", self.client_id)?;
+        match &self.secret {
+            SecretSource::None => f.write_str(" and no secret"),
+            SecretSource::Env(var) => write!(f, " with the secret from {var}"),
+            SecretSource::ServicesFile => f.write_str(" with the secret from services.toml"),
+            SecretSource::TokenFile => f.write_str(" with the secret saved in the token file"),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -12,13 +70,13 @@ pub enum Error {
     #[error("{path}: {message}", path = path.display())]
     ServicesFile { path: PathBuf, message: String },
 
-    #[error("{service}: {message}")]
+    #[error("{message}")]
     NotConfigured { service: String, message: String },
 
     #[error("{path}: {message}", path = path.display())]
     TokenFile { path: PathBuf, message: String },
 
-    #[error("{service}: could not reach {url} for the {step}: {cause}. Check the network and the URL (services.toml overrides it).")]
+    #[error("could not reach {url} for the {step}: {cause}. Check the network and the URL (services.toml overrides it).")]
     Network {
         service: String,
         step: &'static str,
@@ -26,7 +84,7 @@ pub enum Error {
         cause: String,
     },
 
-    #[error("{service}: no answer from {url} for the {step} within {secs} s. The provider may be down; try again later.")]
+    #[error("no answer from {url} for the {step} within {secs} s. The provider may be down; try again later.")]
     NetworkTimeout {
         service: String,
         step: &'static str,
@@ -34,45 +92,47 @@ pub enum Error {
         secs: u64,
     },
 
-    #[error("{service}: the provider refused the {step}: {}", provider_words(error, description.as_deref(), *status))]
+    #[error("the provider refused the {step}: {}{}", provider_words(error, description.as_deref(), *status), client.as_ref().map(|c| format!(". It was sent {c}; check them at the provider")).unwrap_or_default())]
     Provider {
         service: String,
         step: &'static str,
         status: Option<u16>,
         error: String,
         description: Option<String>,
+        /// Set when the provider refused the client itself (`invalid_client`).
+        client: Option<SentClient>,
     },
 
-    #[error("{service}: the provider's answer to the {step} could not be used: {detail}")]
+    #[error("the provider's answer to the {step} could not be used: {detail}")]
     BadReply {
         service: String,
         step: &'static str,
         detail: String,
     },
 
-    #[error("{service}: the saved connection was rejected by the provider (invalid_grant{}): reconnect with `planopticon auth {service}`", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    #[error("the provider no longer accepts the saved connection (invalid_grant{}); sign in again", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     ReconnectNeeded {
         service: String,
         description: Option<String>,
     },
 
-    #[error("{service}: the sign-in was refused at the provider: {}", provider_words(error, description.as_deref(), None))]
+    #[error("the sign-in was refused at the provider: {}", provider_words(error, description.as_deref(), None))]
     AuthorizationDenied {
         service: String,
         error: String,
         description: Option<String>,
     },
 
-    #[error("{service}: no answer came back from the browser within {secs} s. Run the command again, or use `--redirect paste`.")]
+    #[error("no answer came back from the browser within {secs} s")]
     AuthorizationTimeout { service: String, secs: u64 },
 
-    #[error("{service}: the sign-in was cancelled")]
+    #[error("the sign-in was cancelled")]
     Cancelled { service: String },
 
-    #[error("{service}: {message}")]
+    #[error("{message}")]
     BadCode { service: String, message: String },
 
-    #[error("could not listen on {addr} for the browser's redirect: {cause}. Close the program using that port or use `--redirect paste`.")]
+    #[error("could not listen on {addr} for the browser's redirect: {cause}")]
     Listener { addr: String, cause: String },
 
     #[error("{path}: {action} failed: {source}. Check that you own the folder and it is writable (chmod 700 ~/.planopticon).", path = path.display())]
@@ -88,6 +148,37 @@ pub enum Error {
 
     #[error("{0}")]
     Other(String),
+}
+
+impl Error {
+    /// The service the error is about, when it is about one.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Self::NotConfigured { service, .. }
+            | Self::Network { service, .. }
+            | Self::NetworkTimeout { service, .. }
+            | Self::Provider { service, .. }
+            | Self::BadReply { service, .. }
+            | Self::ReconnectNeeded { service, .. }
+            | Self::AuthorizationDenied { service, .. }
+            | Self::AuthorizationTimeout { service, .. }
+            | Self::Cancelled { service }
+            | Self::BadCode { service, .. } => Some(service),
+            _ => None,
+        }
+    }
+
+    /// What a person can do about it, when there is one clear thing.
+    pub fn hint(&self) -> Option<Hint> {
+        match self {
+            Self::ReconnectNeeded { .. } => Some(Hint::SignIn),
+            Self::AuthorizationTimeout { .. } | Self::Listener { .. } => Some(Hint::UsePaste),
+            Self::Provider {
+                client: Some(_), ..
+            } => Some(Hint::CheckClient),
+            _ => None,
+        }
+    }
 }
 
 fn provider_words(error: &str, description: Option<&str>, status: Option<u16>) -> String {

@@ -2,25 +2,57 @@
 //! connections alive.
 //!
 //! The chain ([`OAuthManager::authenticate`]): saved token (refreshed when
-//! expired) -> server-to-server -> authorization code with PKCE -> API key.
-//! Tokens live in `~/.planopticon/{service}_token.json`, readable by the
-//! Python tool of the same name, optionally mirrored into the OS keyring.
+//! expired) -> server-to-server -> a sign-in by a person (browser with PKCE,
+//! or device code) -> API key. Tokens live in
+//! `~/.planopticon/{service}_token.json`, readable by the Python tool of the
+//! same name, optionally mirrored into the OS keyring.
+//!
+//! For a program embedding the library, the spec's `get_auth_config` and
+//! `get_auth_manager` are [`auth_config`] and [`auth_manager`]:
+//!
+//! ```no_run
+//! let manager = planopticon::auth_manager("github")?;
+//! if let Some(token) = manager.get_token() {
+//!     println!("{} characters of token", token.secret().len());
+//! }
+//! # Ok::<(), planopticon::Error>(())
+//! ```
 
 pub mod account;
+pub mod chain;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod config;
 pub mod discovery;
 pub mod error;
-pub mod flow;
-pub mod manager;
+pub(crate) mod flow;
+pub mod method;
 pub mod redirect;
 pub mod services;
 pub mod status;
 pub mod store;
 
+pub use account::{Logout, LogoutScope, Revocation};
+pub use chain::{
+    system_clock, AuthOptions, AuthResult, Authenticated, Clock, Failure, Interaction,
+    OAuthManager, Prompt, SignIn, Step,
+};
 pub use config::{AuthConfig, Settings};
-pub use error::{Error, Result};
-pub use manager::{AuthOptions, AuthResult, Interaction, Method, OAuthManager};
+pub use error::{Error, Hint, Result};
+pub use flow::Transport;
+pub use method::{Method, ObtainedBy};
 pub use redirect::{Control, RedirectMode};
 pub use services::Registry;
 pub use status::{ServiceStatus, State};
+
+/// The configuration of `service` (the spec's `get_auth_config`): a built-in
+/// or a table of `~/.planopticon/services.toml`, with the file's overrides.
+pub fn auth_config(service: &str) -> Result<AuthConfig> {
+    Registry::load().get(service)
+}
+
+/// A ready manager for `service` (the spec's `get_auth_manager`), with the
+/// keyring mirror as the settings say.
+pub fn auth_manager(service: &str) -> Result<OAuthManager> {
+    auth_config(service).map(OAuthManager::new)
+}

@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::config::{config_dir, env_value, AuthConfig, ServerGrant, LOOPBACK_REDIRECT_URI};
+use crate::config::{
+    config_dir, env_value, AuthConfig, IdentityMethod, RevocationStyle,
+    LOOPBACK_REDIRECT_URI,
+};
 use crate::{Error, Result};
 
 pub const BUILTIN: [&str; 7] = [
@@ -66,7 +69,9 @@ pub fn builtin(service: &str) -> Option<AuthConfig> {
             c.authorize_params
                 .insert("token_access_type".into(), "offline".into());
             c.userinfo_url = env("https://api.dropboxapi.com/2/users/get_current_account");
+            c.userinfo_method = Some(IdentityMethod::Post);
             c.revocation_url = env("https://api.dropboxapi.com/2/auth/token/revoke");
+            c.revocation_style = Some(RevocationStyle::Bearer);
         }
         "zoom" => {
             c.display_name = env("Zoom");
@@ -75,10 +80,10 @@ pub fn builtin(service: &str) -> Option<AuthConfig> {
             c.client_id_env = env("ZOOM_CLIENT_ID");
             c.client_secret_env = env("ZOOM_CLIENT_SECRET");
             c.account_id_env = env("ZOOM_ACCOUNT_ID");
-            c.server_grant = Some(ServerGrant::AccountCredentials);
             c.redirect_uri = env(LOOPBACK_REDIRECT_URI);
             c.userinfo_url = env("https://api.zoom.us/v2/users/me");
             c.revocation_url = env("https://zoom.us/oauth/revoke");
+            c.revocation_style = Some(RevocationStyle::QueryToken);
         }
         "notion" => {
             c.display_name = env("Notion");
@@ -90,6 +95,9 @@ pub fn builtin(service: &str) -> Option<AuthConfig> {
             c.authorize_params.insert("owner".into(), "user".into());
             c.userinfo_url = env("https://api.notion.com/v1/users/me");
             c.revocation_url = env("https://api.notion.com/v1/oauth/revoke");
+            c.revocation_style = Some(RevocationStyle::JsonToken);
+            c.api_headers
+                .insert("Notion-Version".into(), "2022-06-28".into());
         }
         "github" => {
             c.display_name = env("GitHub");
@@ -103,6 +111,11 @@ pub fn builtin(service: &str) -> Option<AuthConfig> {
             c.userinfo_url = env("https://api.github.com/user");
             c.device_authorization_url = env("https://github.com/login/device/code");
             c.revocation_url = env("https://api.github.com/applications/{client_id}/token");
+            c.revocation_style = Some(RevocationStyle::GithubApp);
+            c.api_headers
+                .insert("Accept".into(), "application/vnd.github+json".into());
+            c.api_headers
+                .insert("X-GitHub-Api-Version".into(), "2022-11-28".into());
         }
         "microsoft" => {
             c.display_name = env("Microsoft");
@@ -134,6 +147,9 @@ pub fn builtin(service: &str) -> Option<AuthConfig> {
             c.scopes = strs(&["read", "write"]);
             c.userinfo_url = Some(format!("{base}/api/v1/users/me/"));
             c.revocation_url = Some(format!("{base}/auth/o/revoke-token/"));
+            // Plane's personal tokens go in their own header, not as Bearer.
+            c.api_key_header = env("x-api-key");
+            c.workspace_url = Some(format!("{base}/auth/o/app-installation/"));
         }
         _ => return None,
     }
@@ -141,10 +157,16 @@ pub fn builtin(service: &str) -> Option<AuthConfig> {
 }
 
 /// Every service the CLI and the app offer: the built-ins, overridden and
-/// extended by `services.toml`.
+/// extended by `services.toml`. A mistake in the file stops only the
+/// service whose table holds it; the rest keep working.
 #[derive(Clone, Debug)]
 pub struct Registry {
     services: BTreeMap<String, AuthConfig>,
+    path: PathBuf,
+    /// Services whose table could not be used, with why.
+    broken: BTreeMap<String, String>,
+    /// Every problem with the file, for a front end to show on each use.
+    problems: Vec<String>,
 }
 
 impl Registry {
@@ -153,41 +175,39 @@ impl Registry {
     }
 
     /// The built-ins plus `~/.planopticon/services.toml` when it exists.
-    pub fn load() -> Result<Self> {
+    pub fn load() -> Self {
         Self::load_from(&Self::path())
     }
 
-    pub fn load_from(path: &Path) -> Result<Self> {
+    pub fn load_from(path: &Path) -> Self {
+        let mut reg = Self::builtins();
+        reg.path = path.into();
         // A FIFO would block the read until something writes to it.
         if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-            return Err(Error::ServicesFile {
-                path: path.into(),
-                message: "is not a regular file; move it away".into(),
-            });
+            reg.problems
+                .push("is not a regular file; move it away".into());
+            return reg;
         }
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => Some(t),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(Error::ServicesFile {
-                    path: path.into(),
-                    message: format!(
-                        "cannot be read: {e}. Check that you own it and its folder (chown -R $USER ~/.planopticon)"
-                    ),
-                })
-            }
-        };
-        match text {
-            Some(text) => Self::from_toml(path, &text),
-            None => Ok(Self::builtins()),
+        match std::fs::read_to_string(path) {
+            Ok(text) => reg.merge(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => reg.problems.push(format!(
+                "cannot be read: {e}. Check that you own it and its folder (chown -R $USER ~/.planopticon)"
+            )),
         }
+        reg
     }
 
-    /// The built-ins merged with `text`, a services.toml; `path` names it in errors.
+    /// The built-ins merged with `text`, a services.toml; `path` names it in
+    /// errors. Strict: any problem in the file is an error.
     pub fn from_toml(path: &Path, text: &str) -> Result<Self> {
         let mut reg = Self::builtins();
-        reg.merge(path, text)?;
-        Ok(reg)
+        reg.path = path.into();
+        reg.merge(text);
+        match reg.problems.first() {
+            Some(message) => Err(reg.file_error(message)),
+            None => Ok(reg),
+        }
     }
 
     pub fn builtins() -> Self {
@@ -195,21 +215,65 @@ impl Registry {
             .iter()
             .map(|s| (s.to_string(), builtin(s).expect("built-in")))
             .collect();
-        Self { services }
+        Self {
+            services,
+            path: Self::path(),
+            broken: BTreeMap::new(),
+            problems: Vec::new(),
+        }
     }
 
-    fn merge(&mut self, path: &Path, text: &str) -> Result<()> {
-        let bad = |message: String| Error::ServicesFile {
-            path: path.into(),
-            message,
+    fn file_error(&self, message: &str) -> Error {
+        Error::ServicesFile {
+            path: self.path.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// The problems with services.toml, each naming the file, and the line,
+    /// table and key where it can.
+    pub fn problems(&self) -> Vec<Error> {
+        self.problems.iter().map(|m| self.file_error(m)).collect()
+    }
+
+    /// Why `service`'s table could not be used, if it could not.
+    pub fn broken(&self, service: &str) -> Option<Error> {
+        self.broken.get(service).map(|m| self.file_error(m))
+    }
+
+    /// Reads each table on its own: a table that does not deserialize is
+    /// set aside (its lines blanked, so later errors keep their line
+    /// numbers) and the rest are read again.
+    fn merge(&mut self, text: &str) {
+        if let Err(e) = text.parse::<toml::Table>() {
+            self.problems.push(describe_toml_error(text, &e));
+            return;
+        }
+        let mut text = text.to_string();
+        let tables = loop {
+            match toml::from_str::<BTreeMap<String, AuthConfig>>(&text) {
+                Ok(tables) => break tables,
+                Err(e) => {
+                    let message = describe_toml_error(&text, &e);
+                    match e.span().and_then(|span| table_at(&text, span.start)) {
+                        Some(name) if !self.broken.contains_key(&name) => {
+                            text = blank_table(&text, &name);
+                            self.set_broken(name, message);
+                        }
+                        _ => {
+                            self.problems.push(message);
+                            return;
+                        }
+                    }
+                }
+            }
         };
-        let tables: BTreeMap<String, AuthConfig> =
-            toml::from_str(text).map_err(|e| bad(describe_toml_error(text, &e)))?;
         for (name, over) in tables {
             if !valid_service_name(&name) {
-                return Err(bad(format!(
+                self.problems.push(format!(
                     "[{name}]: a service name may hold only lower-case letters, digits, '-' and '_' (it names the token file)"
-                )));
+                ));
+                continue;
             }
             match self.services.get_mut(&name) {
                 Some(existing) => existing.apply(over),
@@ -219,18 +283,34 @@ impl Registry {
                     if c.oauth_authorize_url.is_some() != c.oauth_token_url.is_some()
                         && c.issuer.is_none()
                     {
-                        return Err(bad(format!(
-                            "[{name}]: set both oauth_authorize_url and oauth_token_url (or issuer), or neither"
-                        )));
+                        self.set_broken(name, format!(
+                            "[{}]: set both oauth_authorize_url and oauth_token_url (or issuer), or neither",
+                            c.service
+                        ));
+                        continue;
                     }
                     self.services.insert(name, c);
                 }
             }
         }
-        Ok(())
+    }
+
+    /// A broken table's service stays listed (a built-in as built, a new
+    /// one bare) so that it reports its error when used.
+    fn set_broken(&mut self, name: String, message: String) {
+        self.problems.push(message.clone());
+        if valid_service_name(&name) {
+            self.services
+                .entry(name.clone())
+                .or_insert_with(|| AuthConfig::new(&name));
+            self.broken.insert(name, message);
+        }
     }
 
     pub fn get(&self, service: &str) -> Result<AuthConfig> {
+        if let Some(e) = self.broken(service) {
+            return Err(e);
+        }
         self.services
             .get(service)
             .cloned()
@@ -245,9 +325,67 @@ impl Registry {
         self.services.keys().cloned().collect()
     }
 
+    /// Every service, broken ones included (see [`Self::statuses`]).
     pub fn configs(&self) -> impl Iterator<Item = &AuthConfig> {
         self.services.values()
     }
+
+    /// Every service's status from its files (no network); a service whose
+    /// table is broken shows the error.
+    pub fn statuses(&self, now: f64) -> Vec<crate::ServiceStatus> {
+        self.configs()
+            .map(|c| {
+                let mut s = crate::ServiceStatus::of(c, now);
+                if let Some(e) = self.broken(&c.service) {
+                    s.state = crate::State::Error;
+                    s.detail = Some(e.to_string());
+                    s.can_sign_in = false;
+                    s.offers_device = false;
+                }
+                s
+            })
+            .collect()
+    }
+}
+
+/// The top-level table whose section holds byte `at` of `text`.
+fn table_at(text: &str, at: usize) -> Option<String> {
+    let mut start = at.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    text[..start].lines().filter_map(header_name).last()
+}
+
+/// `acme` for `[acme]`, `[acme.authorize_params]` or `["acme"]`.
+fn header_name(line: &str) -> Option<String> {
+    let inner = line.trim().strip_prefix('[')?;
+    if inner.starts_with('[') {
+        return None;
+    }
+    let inner = inner.trim_start();
+    let name = match inner.strip_prefix('"') {
+        Some(quoted) => quoted.split('"').next()?,
+        None => inner.split(['.', ']']).next()?.trim(),
+    };
+    Some(name.to_string())
+}
+
+/// `text` with every line of `name`'s sections emptied.
+fn blank_table(text: &str, name: &str) -> String {
+    let mut inside = false;
+    text.split_inclusive('\n')
+        .map(|line| {
+            if let Some(h) = header_name(line) {
+                inside = h == name;
+            }
+            match (inside, line.ends_with('\n')) {
+                (false, _) => line,
+                (true, true) => "\n",
+                (true, false) => "",
+            }
+        })
+        .collect()
 }
 
 fn valid_service_name(name: &str) -> bool {
@@ -288,8 +426,32 @@ mod tests {
     use super::*;
 
     fn merged(text: &str) -> Result<Registry> {
+        Registry::from_toml(Path::new("/x/services.toml"), text)
+    }
+
+    #[test]
+    fn a_broken_table_stops_only_its_service() {
+        let text = "[acme]\nclient_idd = \"x\"\n\n[beta]\noauth_authorize_url = \"http://127.0.0.1:9/a\"\noauth_token_url = \"http://127.0.0.1:9/t\"\n\n[zoom]\nscopes = \"one\"\n";
         let mut r = Registry::builtins();
-        r.merge(Path::new("/x/services.toml"), text).map(|_| r)
+        r.path = "/x/services.toml".into();
+        r.merge(text);
+        let problems: Vec<String> = r.problems().iter().map(|e| e.to_string()).collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("line 2") && problems[0].contains("client_idd"), "{problems:?}");
+        assert!(problems[1].contains("line 8") && problems[1].contains("[zoom]"), "{problems:?}");
+        assert!(r.get("beta").is_ok());
+        assert!(r.get("github").is_ok());
+        let e = r.get("acme").unwrap_err().to_string();
+        assert!(e.contains("client_idd"), "{e}");
+        assert!(r.get("zoom").is_err(), "a broken override is not silently ignored");
+        let statuses = r.statuses(0.0);
+        let acme = statuses.iter().find(|s| s.service == "acme").unwrap();
+        assert_eq!(acme.state, crate::State::Error);
+        // A syntax error leaves the built-ins only.
+        let mut r = Registry::builtins();
+        r.merge("[acme\n");
+        assert_eq!(r.problems().len(), 1);
+        assert_eq!(r.names().len(), BUILTIN.len());
     }
 
     #[test]

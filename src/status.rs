@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::chain::Step;
 use crate::config::AuthConfig;
+use crate::error::Hint;
+use crate::method::{Method, ObtainedBy};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -15,7 +18,7 @@ pub enum State {
     Connected,
     /// Expired, with a refresh token: the next use refreshes it.
     ExpiredRefreshable,
-    /// Expired with no way to refresh: sign in again.
+    /// Expired with no way to refresh, or rejected by the provider.
     NeedsReconnect,
     /// The token file cannot be used (see `detail`).
     Error,
@@ -26,13 +29,21 @@ pub struct ServiceStatus {
     pub service: String,
     pub display_name: String,
     pub state: State,
-    /// How the connection was made: saved token method or `api_key`.
-    pub method: Option<String>,
+    /// How the connection was made: the token file's `obtained_by`, or
+    /// `api_key` from the environment.
+    pub method: Option<ObtainedBy>,
     pub expires_at: Option<f64>,
     pub token_path: PathBuf,
     pub account: Option<serde_json::Value>,
-    /// What the user can do about it, when it is not connected or broken.
+    /// What is wrong, as a fact (the file is not valid, the provider
+    /// rejected the token); `None` when nothing is.
     pub detail: Option<String>,
+    /// What a person can do: sign in, or what to configure.
+    pub hints: Vec<Hint>,
+    /// Whether anything is configured that a sign-in can use.
+    pub can_sign_in: bool,
+    /// Whether a device sign-in (RFC 8628) is offered.
+    pub offers_device: bool,
 }
 
 impl ServiceStatus {
@@ -47,23 +58,28 @@ impl ServiceStatus {
             token_path: token_path.clone(),
             account: None,
             detail: None,
+            hints: Vec::new(),
+            can_sign_in: config.can_sign_in(),
+            offers_device: config.supports_device(),
         };
         match crate::store::FileStore::new(token_path).peek() {
             Err(e) => {
                 s.state = State::Error;
                 s.detail = Some(e.to_string());
+                s.hints = setup_hints(config);
             }
             Ok(Some(Err(reason))) => {
                 s.state = State::Error;
                 s.detail = Some(format!(
-                    "the token file is not valid ({reason}); connect again to replace it"
+                    "the token file is not valid ({reason}); a new sign-in replaces it"
                 ));
+                s.hints = setup_hints(config);
             }
             Ok(Some(Ok(t))) => {
                 s.method = Some(
                     t.obtained_by
                         .clone()
-                        .unwrap_or_else(|| "saved_token".into()),
+                        .unwrap_or(ObtainedBy::Known(Method::SavedToken)),
                 );
                 s.expires_at = t.expires_at;
                 s.account = t.account.clone();
@@ -72,59 +88,76 @@ impl ServiceStatus {
                 } else if t.refresh_token.is_some() {
                     State::ExpiredRefreshable
                 } else {
-                    s.detail =
-                        Some("the token has expired and cannot be refreshed; connect again".into());
+                    s.detail = Some("the token has expired and cannot be refreshed".into());
+                    s.hints = setup_hints(config);
                     State::NeedsReconnect
                 };
             }
             Ok(None) if config.resolved_api_key().is_some() => {
                 s.state = State::Connected;
-                s.method = Some("api_key".into());
+                s.method = Some(Method::ApiKey.into());
             }
-            Ok(None) => s.detail = Some(setup_hint(config)),
+            Ok(None) => s.hints = setup_hints(config),
         }
         s
     }
+
+    /// The provider answered 401 to the token: it needs a new sign-in.
+    pub(crate) fn rejected(&mut self, config: &AuthConfig) {
+        self.state = State::NeedsReconnect;
+        self.detail = Some("the provider no longer accepts this token (HTTP 401)".into());
+        self.hints = setup_hints(config);
+    }
+
+    /// Whether the connection is an API key from the environment (nothing
+    /// saved to disconnect).
+    pub fn is_api_key(&self) -> bool {
+        self.method.as_ref().is_some_and(ObtainedBy::is_api_key)
+    }
 }
 
-/// Which environment variables or services.toml keys would make the service work.
-pub fn setup_hint(c: &AuthConfig) -> String {
-    let mut ways = Vec::new();
+/// What would let the service sign in: a sign-in when a client is there,
+/// else the variables (or services.toml keys) each step needs.
+pub fn setup_hints(c: &AuthConfig) -> Vec<Hint> {
+    let mut hints = Vec::new();
+    let var = |env: &Option<String>, key: &str| env.clone().unwrap_or_else(|| key.into());
     if c.supports_oauth() || c.issuer.is_some() {
-        let id = c
-            .client_id_env
-            .clone()
-            .unwrap_or_else(|| "client_id".into());
-        match (c.resolved_client_id(), &c.client_secret_env) {
-            (Some(_), _) => ways.push("click Connect to sign in in the browser".to_string()),
-            (None, Some(secret)) => ways.push(format!("set {id} and {secret} (OAuth)")),
-            (None, None) => ways.push(format!("set {id} (OAuth)")),
+        if c.resolved_client_id().is_some() {
+            hints.push(Hint::SignIn);
+        } else {
+            let mut vars = vec![var(&c.client_id_env, "client_id")];
+            vars.extend(c.client_secret_env.clone());
+            hints.push(Hint::Configure {
+                step: Step::Browser,
+                vars,
+            });
         }
-        if let Some(acct) = &c.account_id_env {
-            ways.push(format!("add {acct} for server-to-server"));
-        }
+    } else if c.api_key_env.is_none() && c.service_account_env.is_none() {
+        hints.push(Hint::Configure {
+            step: Step::Browser,
+            vars: vec![
+                "oauth_authorize_url".into(),
+                "oauth_token_url".into(),
+                "client_id".into(),
+            ],
+        });
+    }
+    let server: Vec<String> = [&c.account_id_env, &c.service_account_env]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    if !server.is_empty() {
+        hints.push(Hint::Configure {
+            step: Step::Server,
+            vars: server,
+        });
     }
     if let Some(key) = &c.api_key_env {
-        ways.push(format!("set {key} (API key)"));
+        hints.push(Hint::Configure {
+            step: Step::ApiKey,
+            vars: vec![key.clone()],
+        });
     }
-    if let Some(sa) = &c.service_account_env {
-        ways.push(format!("set {sa} to a service-account key file"));
-    }
-    let keys = format!(
-        "or set client_id in [{}] of ~/.planopticon/services.toml",
-        c.service
-    );
-    if ways.is_empty() {
-        return format!("nothing is configured: set oauth_authorize_url, oauth_token_url and client_id in [{}] of ~/.planopticon/services.toml", c.service);
-    }
-    let mut text = ways.join(", or ");
-    if c.resolved_client_id().is_none() {
-        text.push_str(", ");
-        text.push_str(&keys);
-    }
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(f) => f.to_uppercase().chain(chars).collect(),
-        None => text,
-    }
+    hints
 }

@@ -1,6 +1,7 @@
 //! `planopticon`: a drop-in for the Python tool's `auth` command (same files,
 //! variables, output lines and exit codes), plus `status`, `token` and the
-//! `/auth` REPL.
+//! `/auth` REPL. This is where the engine's facts and hints become words
+//! for a terminal.
 
 mod repl;
 
@@ -8,10 +9,11 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::account::Revocation;
 use crate::config::title_case;
-use crate::manager::{system_clock, AuthOptions, AuthResult, Interaction, Outcome, Prompt};
-use crate::{AuthConfig, OAuthManager, RedirectMode, Registry, ServiceStatus};
+use crate::{
+    AuthConfig, AuthOptions, AuthResult, Hint, Interaction, LogoutScope, OAuthManager, Prompt,
+    RedirectMode, Registry, Revocation, ServiceStatus, SignIn, Step,
+};
 
 #[derive(Parser)]
 #[command(
@@ -39,15 +41,23 @@ enum Command {
     Auth {
         /// google, dropbox, zoom, notion, github, microsoft, plane, or a service of services.toml
         service: String,
-        /// Clear the saved token for the service
+        /// Clear the saved token for the service (and revoke it at the provider)
         #[arg(long)]
         logout: bool,
+        /// With --logout: only forget the token here; the grant stays valid at
+        /// the provider (e.g. shared with another machine)
+        #[arg(long, requires = "logout")]
+        keep_grant: bool,
         /// How the browser hands the code back: a listener on 127.0.0.1, or you paste it
         #[arg(long, value_parser = ["loopback", "paste"], conflicts_with = "device")]
         redirect: Option<String>,
-        /// Sign in with a code entered on another device (RFC 8628), no browser here
-        #[arg(long)]
+        /// Sign in with a code entered on another device (RFC 8628), no browser
+        /// here (same as --method device)
+        #[arg(long, conflicts_with = "method")]
         device: bool,
+        /// Run one step of the chain alone
+        #[arg(long, value_parser = ["saved", "server", "browser", "device", "api_key"])]
+        method: Option<String>,
     },
     /// Show every service: connected or not, how, until when, and its token file
     Status {
@@ -66,34 +76,45 @@ enum Command {
 pub fn run() -> i32 {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let registry = match Registry::load() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return 1;
-        }
-    };
+    let registry = Registry::load();
+    // A mistake in services.toml is told on every command; the services it
+    // does not touch keep working.
+    for problem in registry.problems() {
+        eprintln!("Warning: {problem}");
+    }
     match cli.command {
         _ if cli.chat || cli.interactive => repl::run(&registry),
         Some(Command::Auth {
             service,
             logout,
+            keep_grant,
             redirect,
             device,
+            method,
         }) => {
-            let config = config_or_usage_error(&registry, &service);
-            let redirect = match device {
-                true => Some(RedirectMode::Device),
-                false => redirect.map(|r| r.parse().expect("clap checked the value")),
+            let Some(config) = config_or_exit(&registry, &service) else {
+                return 1;
             };
             if logout {
-                logout_service(&config)
-            } else {
-                auth(&config, redirect)
+                let scope = match keep_grant {
+                    true => LogoutScope::KeepGrant,
+                    false => LogoutScope::Revoke,
+                };
+                return logout_service(&config, scope);
             }
+            let mut opts = options(true);
+            opts.sign_in = redirect.map(|r| SignIn::Browser(r.parse().expect("clap checked it")));
+            opts.only = match device {
+                true => Some(Step::Device),
+                false => method.map(|m| m.parse().expect("clap checked it")),
+            };
+            auth(&config, opts)
         }
         Some(Command::Status { json, offline }) => status(&registry, json, offline),
-        Some(Command::Token { service }) => token(&config_or_usage_error(&registry, &service)),
+        Some(Command::Token { service }) => match config_or_exit(&registry, &service) {
+            Some(config) => token(&config),
+            None => 1,
+        },
         None => {
             let _ = Cli::command().print_help();
             2
@@ -114,10 +135,12 @@ fn init_logging(verbose: bool) {
         .init();
 }
 
-/// An unknown service is a usage error (exit 2) that lists the valid ones.
-fn config_or_usage_error(registry: &Registry, service: &str) -> AuthConfig {
-    registry.get(service).unwrap_or_else(|_| {
-        Cli::command()
+/// An unknown service is a usage error (exit 2) that lists the valid ones;
+/// a service whose services.toml table is broken says so (`None`: exit 1).
+fn config_or_exit(registry: &Registry, service: &str) -> Option<AuthConfig> {
+    match registry.get(service) {
+        Ok(config) => Some(config),
+        Err(crate::Error::UnknownService { .. }) => Cli::command()
             .error(
                 clap::error::ErrorKind::InvalidValue,
                 format!(
@@ -125,29 +148,69 @@ fn config_or_usage_error(registry: &Registry, service: &str) -> AuthConfig {
                     registry.names().join(", ")
                 ),
             )
-            .exit()
-    })
+            .exit(),
+        Err(e) => {
+            eprintln!("{} cannot be used: {e}", title_case(service));
+            None
+        }
+    }
 }
 
-fn auth(config: &AuthConfig, redirect: Option<RedirectMode>) -> i32 {
-    let result = OAuthManager::new(config.clone()).authenticate(options(redirect, true));
+fn auth(config: &AuthConfig, opts: AuthOptions) -> i32 {
+    let result = OAuthManager::new(config.clone()).authenticate(opts);
     print_notices(&result);
-    let name = title_case(&config.service);
-    match result.method {
-        Some(method) if result.success => {
-            println!("{name} authentication successful ({method}).");
+    match result.method() {
+        Some(method) => {
+            println!(
+                "{} authentication successful ({method}).",
+                title_case(&config.service)
+            );
             0
         }
-        _ => {
-            eprintln!(
-                "{name} authentication failed: {}",
-                result.error.as_deref().unwrap_or("unknown error")
-            );
-            eprintln!("What was tried:");
-            for a in &result.attempts {
-                eprintln!("  - {a}");
-            }
+        None => {
+            print_failure(&config.service, &result, |line| eprintln!("{line}"));
             1
+        }
+    }
+}
+
+/// The Python tool's failure line, then what each step tried and what a
+/// person can do; `say` prints a line (stderr for commands, stdout in the REPL).
+pub(crate) fn print_failure(service: &str, result: &AuthResult, say: impl Fn(&str)) {
+    let Err(failure) = &result.outcome else {
+        return;
+    };
+    say(&format!(
+        "{} authentication failed: {}",
+        title_case(service),
+        failure.message
+    ));
+    say("What was tried:");
+    for a in &result.attempts {
+        say(&format!("  - {a}"));
+    }
+    for hint in &failure.hints {
+        say(&format!("Tip: {}", hint_words(service, hint)));
+    }
+}
+
+/// A hint in a terminal user's words.
+pub(crate) fn hint_words(service: &str, hint: &Hint) -> String {
+    match hint {
+        Hint::SignIn => format!("run `planopticon auth {service}` to sign in again."),
+        Hint::UsePaste => format!(
+            "run `planopticon auth {service} --redirect paste` to paste the code instead."
+        ),
+        Hint::UseLoopback => format!(
+            "run it from a terminal to paste the code, or use `planopticon auth {service} --redirect loopback`."
+        ),
+        Hint::Configure { step, vars } => format!(
+            "for the {} step set {} (or the same keys in [{service}] of ~/.planopticon/services.toml).",
+            step.name(),
+            vars.join(" and ")
+        ),
+        Hint::CheckClient => {
+            "check the client id and secret against the app registered at the provider.".into()
         }
     }
 }
@@ -158,24 +221,27 @@ fn print_notices(result: &AuthResult) {
     for n in &result.notices {
         eprintln!("Note: {n}");
     }
-    if result.success {
+    if result.success() {
         for a in &result.attempts {
-            if matches!(a.outcome, Outcome::Failed(_)) {
+            if matches!(a.outcome, crate::chain::Outcome::Failed(_)) {
                 eprintln!("Note: {a}");
             }
         }
     }
 }
 
-fn logout_service(config: &AuthConfig) -> i32 {
+fn logout_service(config: &AuthConfig, scope: LogoutScope) -> i32 {
     let service = &config.service;
-    match OAuthManager::new(config.clone()).logout() {
+    match OAuthManager::new(config.clone()).logout(scope) {
         Ok(done) => {
             if let Some(n) = done.keyring_notice {
                 eprintln!("Note: {n}");
             }
             match done.revocation {
                 Revocation::Revoked => eprintln!("Revoked the token at {service}."),
+                Revocation::Kept => eprintln!(
+                    "The grant stays valid at {service}; only the local copy was deleted."
+                ),
                 Revocation::Failed(why) => eprintln!(
                     "Could not revoke the token at {service} ({why}); the local copy is deleted anyway. Revoke it in the provider's settings if it matters."
                 ),
@@ -195,36 +261,32 @@ fn logout_service(config: &AuthConfig) -> i32 {
 }
 
 fn token(config: &AuthConfig) -> i32 {
-    let result = OAuthManager::new(config.clone()).authenticate(options(None, false));
+    let result = OAuthManager::new(config.clone()).authenticate(options(false));
     print_notices(&result);
-    match result.access_token {
-        Some(t) if result.success => {
+    match result.access_token() {
+        Some(t) => {
             println!("{}", t.secret());
             0
         }
-        _ => {
-            eprintln!(
-                "{} authentication failed: {}",
-                title_case(&config.service),
-                result.error.as_deref().unwrap_or("unknown error")
-            );
-            for a in &result.attempts {
-                eprintln!("  - {a}");
-            }
+        None => {
+            print_failure(&config.service, &result, |line| eprintln!("{line}"));
             1
         }
     }
 }
 
 fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
-    let now = system_clock()();
+    let now = crate::system_clock()();
+    let broken = |s: &str| registry.broken(s).is_some();
     // One identity call per connected service, all at once.
     let all: Vec<ServiceStatus> = std::thread::scope(|scope| {
         let checks: Vec<_> = registry
-            .configs()
-            .map(|c| {
-                scope.spawn(move || match offline {
-                    true => ServiceStatus::of(c, now),
+            .statuses(now)
+            .into_iter()
+            .zip(registry.configs())
+            .map(|(offline_status, c)| {
+                scope.spawn(move || match offline || broken(&c.service) {
+                    true => offline_status,
                     false => OAuthManager::new(c.clone()).check(),
                 })
             })
@@ -252,11 +314,15 @@ fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
             .as_ref()
             .and_then(crate::account::describe)
             .unwrap_or_else(|| "-".into());
+        let method = match &s.method {
+            Some(m) => m.method().map_or("other", |m| m.as_str()),
+            None => "-",
+        };
         println!(
             "{:<12} {:<20} {:<19} {:<14} {:<28} {}",
             s.service,
             state.as_str().unwrap_or("").replace('_', " "),
-            s.method.as_deref().unwrap_or("-"),
+            method,
             s.expires_at
                 .map(|e| relative(e - now))
                 .unwrap_or_else(|| "-".into()),
@@ -285,7 +351,7 @@ fn relative(secs: f64) -> String {
 
 /// Who can take part here: a terminal can paste; without one a browser can
 /// still come back to the loopback listener when one can be opened.
-fn options(redirect: Option<RedirectMode>, prompts_on_stdout: bool) -> AuthOptions {
+fn options(prompts_on_stdout: bool) -> AuthOptions {
     let interaction = if std::io::stdin().is_terminal() {
         Interaction::Terminal(Box::new(move || read_code(prompts_on_stdout)))
     } else if ["BROWSER", "DISPLAY", "WAYLAND_DISPLAY"]
@@ -297,7 +363,6 @@ fn options(redirect: Option<RedirectMode>, prompts_on_stdout: bool) -> AuthOptio
         Interaction::None
     };
     let mut opts = AuthOptions::with_interaction(interaction);
-    opts.redirect = redirect;
     opts.on_prompt = Some(Box::new(move |p: &Prompt| {
         // The Python tool prints these on stdout; `token` keeps stdout for the token.
         let text = match p.user_code {
@@ -317,10 +382,10 @@ fn options(redirect: Option<RedirectMode>, prompts_on_stdout: bool) -> AuthOptio
         }
         eprintln!(
             "{}",
-            match p.mode {
-                RedirectMode::Loopback => "Waiting for the browser to return here (Ctrl-C to cancel)...",
-                RedirectMode::Paste => "After approving, paste the code, or the whole address the browser shows (even if that page does not load).",
-                RedirectMode::Device => "Waiting for the code to be approved (Ctrl-C to cancel)...",
+            match p.sign_in {
+                SignIn::Browser(RedirectMode::Loopback) => "Waiting for the browser to return here (Ctrl-C to cancel)...",
+                SignIn::Browser(RedirectMode::Paste) => "After approving, paste the code, or the whole address the browser shows (even if that page does not load).",
+                SignIn::Device => "Waiting for the code to be approved (Ctrl-C to cancel)...",
             }
         );
     }));

@@ -1,14 +1,20 @@
 //! The companion REPL (`planopticon -C` / `-I`) and its `/auth` command.
+//! Commands and service names are case-insensitive, as in the Python tool.
 
 use std::io::{IsTerminal, Write};
 
 use crate::config::title_case;
 use crate::{OAuthManager, Registry};
 
+const HELP: &str = "Commands:
+  /auth SERVICE   connect a service (/auth alone lists them)
+  /help           this list
+  /quit, /exit    leave";
+
 pub fn run(registry: &Registry) -> i32 {
     let tty = std::io::stdin().is_terminal();
     if tty {
-        println!("PlanOpticon companion. /auth SERVICE to connect, /quit to leave.");
+        println!("PlanOpticon companion. /auth SERVICE to connect, /help for commands, /quit to leave.");
     }
     loop {
         if tty {
@@ -20,35 +26,52 @@ pub fn run(registry: &Registry) -> i32 {
         if matches!(std::io::stdin().read_line(&mut line), Ok(0) | Err(_)) {
             return 0;
         }
+        let line = line.to_lowercase();
         let mut words = line.split_whitespace();
         match (words.next(), words.next()) {
             (None, _) => {}
             (Some("/quit" | "/exit"), _) => return 0,
+            (Some("/help"), _) => println!("{HELP}"),
             (Some("/auth"), None) => {
                 println!("Usage: /auth SERVICE");
                 println!("Available: {}", registry.names().join(", "));
             }
             (Some("/auth"), Some(service)) => auth(registry, service),
-            (Some(_), _) => println!("Unknown command. Commands: /auth [SERVICE], /quit"),
+            (Some(other), _) => println!("Unknown command {other}. Type /help for the commands."),
         }
     }
 }
 
 fn auth(registry: &Registry, service: &str) {
-    let Ok(config) = registry.get(service) else {
-        println!("Unknown service: {service}");
-        return;
+    let config = match registry.get(service) {
+        Ok(c) => c,
+        Err(crate::Error::UnknownService { .. }) => {
+            println!("Unknown service: {service}");
+            return;
+        }
+        Err(e) => {
+            println!("{} cannot be used: {e}", title_case(service));
+            return;
+        }
     };
     let name = title_case(service);
-    let result = OAuthManager::new(config).authenticate(super::options(None, true));
+    let result = OAuthManager::new(config).authenticate(super::options(true));
     for n in &result.notices {
         println!("Note: {n}");
     }
-    match result.method {
-        Some(m) if result.success => println!("{name} authenticated ({m})"),
-        _ => println!(
-            "{name} auth failed: {}",
-            result.error.as_deref().unwrap_or("unknown error")
-        ),
+    match result.method() {
+        Some(m) => println!("{name} authenticated ({m})"),
+        None => {
+            println!(
+                "{name} auth failed: {}",
+                result.error().unwrap_or("unknown error")
+            );
+            let rest = |line: &str| {
+                if !line.contains("authentication failed:") {
+                    println!("{line}")
+                }
+            };
+            super::print_failure(service, &result, rest);
+        }
     }
 }

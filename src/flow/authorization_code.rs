@@ -8,11 +8,11 @@ use oauth2::{
 
 use super::Ctx;
 use crate::config::AuthConfig;
+use crate::method::Method;
 use crate::store::StoredToken;
 use crate::{Error, Result};
 
-pub const STEP: &str = "authorization code exchange";
-pub const METHOD: &str = "oauth_pkce";
+pub(crate) const STEP: &str = "authorization code exchange";
 
 /// An authorization request that waits for its code. The verifier and state
 /// never leave it.
@@ -73,10 +73,6 @@ impl Pending {
         &self.state
     }
 
-    pub fn redirect_uri(&self) -> Option<&str> {
-        self.redirect_uri.as_deref()
-    }
-
     /// Exchanges the code, sending the same redirect_uri byte for byte.
     pub fn exchange(self, ctx: &Ctx, code: AuthorizationCode) -> Result<StoredToken> {
         let secret = ctx.config.resolved_client_secret();
@@ -93,7 +89,7 @@ impl Pending {
             .set_pkce_verifier(self.verifier)
             .request(&http)
             .map_err(|e| ctx.token_error(STEP, e))?;
-        let mut t = ctx.stored(&reply, METHOD);
+        let mut t = ctx.stored(&reply, Method::OauthPkce);
         t.client_id = Some(self.client_id);
         t.client_secret = Some(oauth2::ClientSecret::new(secret.unwrap_or_default()));
         Ok(t)

@@ -7,11 +7,11 @@ use oauth2::Scope;
 use serde::Deserialize;
 
 use super::Ctx;
+use crate::method::Method;
 use crate::store::StoredToken;
 use crate::{Error, Result};
 
-pub const STEP: &str = "client credentials grant";
-pub const METHOD: &str = "client_credentials";
+pub(crate) const STEP: &str = "client credentials grant";
 
 /// Zoom's shape, exactly as the Python tool sends it:
 /// `POST {token_url}?grant_type=account_credentials&account_id=ID`, empty body, Basic auth.
@@ -22,6 +22,10 @@ pub fn account_credentials(
     account_id: &str,
 ) -> Result<StoredToken> {
     let url = ctx.token_url()?;
+    ctx.sent.set(Some(crate::error::SentClient {
+        client_id: client_id.into(),
+        secret: ctx.config.client_secret_source(),
+    }));
     let request = ctx
         .transport
         .client()
@@ -136,7 +140,7 @@ pub fn service_account(ctx: &Ctx, key_path: &std::path::Path) -> Result<StoredTo
 
 /// The Python tool writes only `access_token` and `expires_at` for these.
 fn server_token(ctx: &Ctx, reply: &BasicTokenResponse) -> StoredToken {
-    let mut t = ctx.stored(reply, METHOD);
+    let mut t = ctx.stored(reply, Method::ClientCredentials);
     t.refresh_token = None;
     t
 }
@@ -175,7 +179,9 @@ fn send_token_request(
             step,
             Some(status),
             error,
-            e.error_description().cloned(),
+            e.error_description()
+                .cloned()
+                .or_else(|| super::provider_reason(&body)),
             retry_after,
         ));
     }

@@ -7,16 +7,15 @@ use std::time::{Duration, Instant};
 use oauth2::{DeviceAuthorizationUrl, Scope, StandardDeviceAuthorizationResponse};
 
 use super::{Ctx, HttpError};
+use crate::method::Method;
 use crate::store::StoredToken;
 use crate::{Error, Result};
 
-pub const STEP: &str = "device sign-in";
-pub const METHOD: &str = "device_code";
+pub(crate) const STEP: &str = "device sign-in";
 
 /// What the user is shown.
 pub struct DeviceCode<'a> {
     pub verification_uri: &'a str,
-    pub verification_uri_complete: Option<&'a str>,
     pub user_code: &'a str,
 }
 
@@ -50,16 +49,19 @@ pub fn sign_in(
             ctx.transport.send(req)
         }
     };
-    let details: StandardDeviceAuthorizationResponse = client
+    let mut request = client
         .exchange_device_code()
-        .add_scopes(cfg.scopes.iter().cloned().map(Scope::new))
+        .add_scopes(cfg.scopes.iter().cloned().map(Scope::new));
+    // With HTTP Basic, oauth2 leaves client_id out of the body; some widely
+    // used servers refuse a device authorization request without it.
+    if secret.as_deref().is_some_and(|s| !s.is_empty()) {
+        request = request.add_extra_param("client_id", client_id);
+    }
+    let details: StandardDeviceAuthorizationResponse = request
         .request(&http)
         .map_err(|e| ctx.token_error(STEP, e))?;
     show(&DeviceCode {
         verification_uri: details.verification_uri().as_str(),
-        verification_uri_complete: details
-            .verification_uri_complete()
-            .map(|u| u.secret().as_str()),
         user_code: details.user_code().secret(),
     });
     // Sleeps in slices so a cancel is noticed within a tenth of a second.
@@ -73,7 +75,7 @@ pub fn sign_in(
         .exchange_device_access_token(&details)
         .request(&http, sleep, None)
         .map_err(|e| ctx.token_error(STEP, e))?;
-    let mut t = ctx.stored(&reply, METHOD);
+    let mut t = ctx.stored(&reply, Method::DeviceCode);
     t.client_id = Some(client_id.into());
     t.client_secret = Some(oauth2::ClientSecret::new(secret.unwrap_or_default()));
     Ok(t)

@@ -17,17 +17,28 @@ use oauth2::{
 };
 
 use crate::config::AuthConfig;
+use crate::error::{SecretSource, SentClient};
+use crate::method::Method;
 use crate::store::StoredToken;
 use crate::{Error, Result};
 
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The HTTP side of every request to a provider. It remembers the status
-/// and `Retry-After` of the last reply so errors can name them.
+/// The HTTP side of every request to a provider. It remembers the status,
+/// `Retry-After` and the provider's own words of the last reply so errors
+/// can name them.
 pub struct Transport {
     client: reqwest::blocking::Client,
     timeout: Duration,
-    last: Cell<Option<(u16, Option<String>)>>,
+    last: Cell<Option<LastReply>>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LastReply {
+    status: u16,
+    retry_after: Option<String>,
+    /// A refusal's explanation in a field RFC 6749 does not name (Zoom's `reason`).
+    reason: Option<String>,
 }
 
 impl Transport {
@@ -73,6 +84,7 @@ impl Transport {
             builder = builder.header(name, value);
         }
         let body = with_token_type(response.bytes()?.to_vec());
+        self.record_reason(&body);
         Ok(builder.body(body).expect("a response we just read"))
     }
 
@@ -82,11 +94,25 @@ impl Transport {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        self.last
-            .set(Some((response.status().as_u16(), retry_after)));
+        self.last.set(Some(LastReply {
+            status: response.status().as_u16(),
+            retry_after,
+            reason: None,
+        }));
     }
 
-    fn last(&self) -> Option<(u16, Option<String>)> {
+    /// Keeps a refusal's non-standard explanation (only of an error reply:
+    /// a token reply's fields are never looked at here).
+    pub(crate) fn record_reason(&self, body: &[u8]) {
+        if let Some(mut last) = self.last.take() {
+            if last.status >= 400 {
+                last.reason = provider_reason(body);
+            }
+            self.last.set(Some(last));
+        }
+    }
+
+    fn last(&self) -> Option<LastReply> {
         let v = self.last.take();
         self.last.set(v.clone());
         v
@@ -123,17 +149,39 @@ pub enum HttpError {
     Cancelled,
 }
 
+/// A provider's explanation of a refusal in a field RFC 6749 does not name:
+/// Zoom's `reason`, others' `message`; a short string only.
+pub(crate) fn provider_reason(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    ["reason", "message", "error_message"]
+        .iter()
+        .find_map(|k| v.get(k)?.as_str())
+        .filter(|s| !s.is_empty() && s.len() <= 300)
+        .map(str::to_string)
+}
+
 /// What every grant needs: the service, its transport and the time.
 pub struct Ctx<'a> {
     pub config: &'a AuthConfig,
     pub transport: &'a Transport,
     pub now: f64,
+    /// The client the last token request was sent as, to explain a refusal.
+    pub(crate) sent: Cell<Option<SentClient>>,
 }
 
 pub(crate) type TokenClient =
     BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    pub fn new(config: &'a AuthConfig, transport: &'a Transport, now: f64) -> Self {
+        Self {
+            config,
+            transport,
+            now,
+            sent: Cell::new(None),
+        }
+    }
+
     pub(crate) fn token_url(&self) -> Result<String> {
         self.config
             .oauth_token_url
@@ -147,23 +195,41 @@ impl Ctx<'_> {
             })
     }
 
-    /// An oauth2 client; with no secret the client id goes in the body
-    /// (public client) instead of HTTP Basic.
+    /// An oauth2 client for the configuration's client; with no secret the
+    /// client id goes in the body (public client) instead of HTTP Basic.
     pub(crate) fn client(&self, client_id: &str, secret: Option<&str>) -> Result<TokenClient> {
+        self.client_as(client_id, secret, self.config.client_secret_source())
+    }
+
+    /// [`Self::client`], naming where the secret came from.
+    pub(crate) fn client_as(
+        &self,
+        client_id: &str,
+        secret: Option<&str>,
+        source: SecretSource,
+    ) -> Result<TokenClient> {
+        let secret = secret.filter(|s| !s.is_empty());
+        self.sent.set(Some(SentClient {
+            client_id: client_id.into(),
+            secret: match secret {
+                Some(_) => source,
+                None => SecretSource::None,
+            },
+        }));
         let url = self.token_url()?;
         let token_url = TokenUrl::new(url.clone()).map_err(|e| Error::NotConfigured {
             service: self.config.service.clone(),
             message: format!("oauth_token_url {url:?} is not a URL: {e}"),
         })?;
         let mut client = BasicClient::new(ClientId::new(client_id.into())).set_token_uri(token_url);
-        if let Some(s) = secret.filter(|s| !s.is_empty()) {
+        if let Some(s) = secret {
             client = client.set_client_secret(ClientSecret::new(s.into()));
         }
         Ok(client)
     }
 
     /// The Python tool's file shape from a token response.
-    pub(crate) fn stored(&self, r: &BasicTokenResponse, method: &str) -> StoredToken {
+    pub(crate) fn stored(&self, r: &BasicTokenResponse, method: Method) -> StoredToken {
         let mut t = StoredToken::new(r.access_token().clone());
         t.refresh_token = r.refresh_token().cloned();
         t.expires_at = Some(self.expires_at(r.expires_in()));
@@ -171,10 +237,12 @@ impl Ctx<'_> {
         t
     }
 
-    /// Issue time + lifetime (3600 s when the provider gives none) - 60 s.
+    /// Issue time + lifetime (3600 s when the provider gives none) - a
+    /// safety margin: the Python tool's 60 s, but at most a tenth of the
+    /// lifetime, so a token that lives a minute is not stale on arrival.
     pub(crate) fn expires_at(&self, expires_in: Option<Duration>) -> f64 {
         let secs = expires_in.map(|d| d.as_secs_f64()).unwrap_or(3600.0);
-        self.now + secs - 60.0
+        self.now + secs - (secs / 10.0).min(60.0)
     }
 
     /// A specific error for a failed token request.
@@ -184,13 +252,13 @@ impl Ctx<'_> {
         err: RequestTokenError<HttpError, StandardErrorResponse<T>>,
     ) -> Error {
         let url = self.token_url().unwrap_or_default();
-        let last = self.transport.last();
-        let status = last.as_ref().map(|(s, _)| *s);
+        let last = self.transport.last().unwrap_or_default();
+        let status = self.transport.last().map(|l| l.status);
         match err {
             RequestTokenError::ServerResponse(e) => {
                 let error = e.error().as_ref().to_string();
-                let description = e.error_description().cloned();
-                self.provider_error(step, status, error, description, last.and_then(|l| l.1))
+                let description = e.error_description().cloned().or(last.reason);
+                self.provider_error(step, status, error, description, last.retry_after)
             }
             RequestTokenError::Request(HttpError::Reqwest(e)) => self.network_error(step, &url, e),
             RequestTokenError::Request(HttpError::Cancelled) => Error::Cancelled {
@@ -224,6 +292,10 @@ impl Ctx<'_> {
                 description,
             };
         }
+        // The provider refused the client itself: say which one was sent.
+        let client = (error == "invalid_client" || status == Some(401))
+            .then(|| self.sent.take())
+            .flatten();
         let description = match retry_after {
             Some(r) => Some(format!(
                 "{}retry after {r} s",
@@ -237,6 +309,7 @@ impl Ctx<'_> {
             status,
             error,
             description,
+            client,
         }
     }
 

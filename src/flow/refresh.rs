@@ -3,10 +3,11 @@
 use oauth2::RefreshToken;
 
 use super::Ctx;
+use crate::method::Method;
 use crate::store::StoredToken;
 use crate::{Error, Result};
 
-pub const STEP: &str = "token refresh";
+pub(crate) const STEP: &str = "token refresh";
 
 /// Refreshes `saved`; the result keeps the old refresh token when the
 /// provider sends none, and every field the file already had.
@@ -16,7 +17,7 @@ pub fn refresh(
     refresh_token: &RefreshToken,
 ) -> Result<StoredToken> {
     let cfg = ctx.config;
-    let (client_id, secret) = saved.client(cfg);
+    let (client_id, secret, source) = saved.client_with_source(cfg);
     let client_id = client_id.ok_or_else(|| Error::NotConfigured {
         service: cfg.service.clone(),
         message: format!(
@@ -26,14 +27,14 @@ pub fn refresh(
                 .unwrap_or("client_id in services.toml")
         ),
     })?;
-    let client = ctx.client(&client_id, secret.as_deref())?;
+    let client = ctx.client_as(&client_id, secret.as_deref(), source)?;
     let http = |req| ctx.transport.send(req);
     let reply = client
         .exchange_refresh_token(refresh_token)
         .request(&http)
         .map_err(|e| ctx.token_error(STEP, e))?;
 
-    let fresh = ctx.stored(&reply, saved.obtained_by.as_deref().unwrap_or("oauth_pkce"));
+    let fresh = ctx.stored(&reply, saved.method().unwrap_or(Method::OauthPkce));
     let mut next = saved.clone();
     next.access_token = fresh.access_token;
     next.refresh_token = fresh.refresh_token.or_else(|| Some(refresh_token.clone()));

@@ -7,14 +7,15 @@ pub mod paste;
 use constant_time_eq::constant_time_eq;
 use oauth2::{AuthorizationCode, CsrfToken};
 
-pub use loopback::LoopbackListener;
+pub use loopback::{LoopbackListener, WaitError, DEFAULT_TIMEOUT};
 
+/// How the browser hands the code back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RedirectMode {
+    /// To a listener on 127.0.0.1.
     Loopback,
+    /// The person pastes the code, or the address the browser ends on.
     Paste,
-    /// No redirect: RFC 8628 device sign-in, the person enters a code elsewhere.
-    Device,
 }
 
 impl RedirectMode {

@@ -10,6 +10,9 @@ pub use file::{FileStore, Loaded, RefreshLock};
 
 use oauth2::{AccessToken, ClientSecret, RefreshToken};
 
+use crate::error::SecretSource;
+use crate::method::{Method, ObtainedBy};
+
 /// What `~/.planopticon/{service}_token.json` holds: the Python tool's fields,
 /// plus our own optional ones, plus whatever else was there (kept on rewrite).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -26,7 +29,7 @@ pub struct StoredToken {
     pub client_secret: Option<ClientSecret>,
     /// How the token was obtained (ours; the Python tool ignores it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub obtained_by: Option<String>,
+    pub obtained_by: Option<ObtainedBy>,
     /// Who the token belongs to, when known (ours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<serde_json::Value>,
@@ -51,16 +54,31 @@ impl StoredToken {
     /// The client this token was issued to, `(id, secret)`: the file's, as
     /// the Python tool does, else the configuration's.
     pub fn client(&self, cfg: &crate::AuthConfig) -> (Option<String>, Option<String>) {
+        let (id, secret, _) = self.client_with_source(cfg);
+        (id, secret)
+    }
+
+    /// [`Self::client`], and where the secret came from.
+    pub(crate) fn client_with_source(
+        &self,
+        cfg: &crate::AuthConfig,
+    ) -> (Option<String>, Option<String>, SecretSource) {
         let id = self.client_id.clone().filter(|c| !c.is_empty());
-        let secret = self
+        let saved = self
             .client_secret
             .as_ref()
             .map(|s| s.secret().clone())
             .filter(|s| !s.is_empty());
-        (
-            id.or_else(|| cfg.resolved_client_id()),
-            secret.or_else(|| cfg.resolved_client_secret()),
-        )
+        let (secret, source) = match saved {
+            Some(s) => (Some(s), SecretSource::TokenFile),
+            None => (cfg.resolved_client_secret(), cfg.client_secret_source()),
+        };
+        (id.or_else(|| cfg.resolved_client_id()), secret, source)
+    }
+
+    /// How the token was obtained, when the file says so in our words.
+    pub fn method(&self) -> Option<Method> {
+        self.obtained_by.as_ref().and_then(ObtainedBy::method)
     }
 
     /// Usable at `now`: the Python tool treats a missing expiry as expired.
@@ -82,6 +100,11 @@ impl TokenStore {
             file: FileStore::new(path),
             mirror: mirror_to_keyring.then(|| keyring::KeyringMirror::new(service)),
         }
+    }
+
+    /// Whether saved tokens are mirrored into the OS keyring.
+    pub fn mirrors(&self) -> bool {
+        self.mirror.is_some()
     }
 
     pub fn load(&self) -> crate::Result<Loaded> {

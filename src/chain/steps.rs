@@ -1,0 +1,373 @@
+//! Each step of the chain. A step yields a token, or says why it did not:
+//! skipped (not configured, nobody to sign in) or failed (it ran and the
+//! provider, the network or a file said no). The steps that obtain a new
+//! token end alike, in [`OAuthManager::finish`].
+
+use oauth2::AccessToken;
+
+use super::interact::{self, Interaction, Prompt};
+use super::{AuthOptions, OAuthManager, SignIn, Step};
+use crate::config::{ServerCredential, ServerGrant, LOOPBACK_REDIRECT_URI};
+use crate::error::Hint;
+use crate::flow::{authorization_code::Pending, client_credentials, refresh};
+use crate::method::Method;
+use crate::redirect::{Expect, LoopbackListener, RedirectMode};
+use crate::store::{Loaded, StoredToken};
+use crate::{Error, Result};
+
+/// Why a step yielded no token.
+#[derive(Debug)]
+pub(crate) enum StepEnd {
+    Skipped { reason: String, hint: Option<Hint> },
+    Failed(Error),
+}
+
+impl From<Error> for StepEnd {
+    fn from(e: Error) -> Self {
+        Self::Failed(e)
+    }
+}
+
+pub(crate) type StepResult = std::result::Result<StoredToken, StepEnd>;
+
+fn skip(reason: impl Into<String>, hint: Option<Hint>) -> StepResult {
+    Err(StepEnd::Skipped {
+        reason: reason.into(),
+        hint,
+    })
+}
+
+/// What makes a step work, as a hint naming the variables (or keys) to set.
+fn configure(step: Step, vars: Vec<String>) -> Option<Hint> {
+    Some(Hint::Configure { step, vars })
+}
+
+impl OAuthManager {
+    pub(super) fn run_step(
+        &self,
+        step: Step,
+        opts: &mut AuthOptions,
+        notices: &mut Vec<String>,
+    ) -> StepResult {
+        match step {
+            Step::Saved => self.saved_token(notices),
+            Step::Server => self.server_to_server(opts, notices),
+            Step::Browser => self.browser_sign_in(opts, notices),
+            Step::Device => self.device_sign_in(opts, notices),
+            Step::ApiKey => self.api_key(),
+        }
+    }
+
+    /// A new token: who it belongs to, saved (file, then keyring mirror).
+    fn finish(&self, token: Result<StoredToken>, notices: &mut Vec<String>) -> StepResult {
+        let token = self.with_account(token?);
+        notices.extend(self.store.save(&token)?);
+        Ok(token)
+    }
+
+    /// Adds who the token belongs to, when the provider says.
+    fn with_account(&self, mut token: StoredToken) -> StoredToken {
+        if let Ok(ctx) = self.ctx() {
+            match crate::account::whoami(&ctx, token.access_token.secret(), false) {
+                crate::account::Identity::Known(a) => {
+                    token.account = serde_json::to_value(a).ok();
+                }
+                other => log::debug!("{}: account unknown: {other:?}", self.config().service),
+            }
+        }
+        token
+    }
+
+    /// Step 1.
+    fn saved_token(&self, notices: &mut Vec<String>) -> StepResult {
+        let path = self.store.file.path().display().to_string();
+        let saved = match self.store.load()? {
+            Loaded::Missing => return skip(format!("no saved token at {path}"), None),
+            Loaded::Corrupt { moved_to, reason } => {
+                notices.push(format!(
+                    "{path} was not a valid token file ({reason}); it was moved to {} and a new sign-in is needed",
+                    moved_to.display()
+                ));
+                return skip("the token file was not valid", None);
+            }
+            Loaded::Token(t) => *t,
+        };
+        if saved.is_fresh(self.now()) {
+            return Ok(saved);
+        }
+        if saved.refresh_token.is_none() {
+            return skip(
+                "the saved token has expired and has no refresh token",
+                Some(Hint::SignIn).filter(|_| self.config().browser_ready()),
+            );
+        }
+        Ok(self.refresh_saved(notices)?)
+    }
+
+    /// Refreshes under the cross-process lock, re-reading the file first:
+    /// another process may have refreshed already, and a rotated refresh
+    /// token must never be spent twice.
+    pub(crate) fn refresh_saved(&self, notices: &mut Vec<String>) -> Result<StoredToken> {
+        let _lock = self.store.file.lock()?;
+        let saved = match self.store.load()? {
+            Loaded::Token(t) => *t,
+            _ => {
+                return Err(Error::TokenFile {
+                    path: self.token_path(),
+                    message: "disappeared during the refresh; sign in again".into(),
+                })
+            }
+        };
+        if saved.is_fresh(self.now()) {
+            log::debug!("{}: another process refreshed the token", self.config().service);
+            return Ok(saved);
+        }
+        let Some(rt) = saved.refresh_token.clone() else {
+            return Err(Error::ReconnectNeeded {
+                service: self.config().service.clone(),
+                description: Some("the saved token has no refresh token".into()),
+            });
+        };
+        let ctx = self.ctx()?;
+        let next = refresh::refresh(&ctx, &saved, &rt)?;
+        // Persist the new refresh token before handing out the access token.
+        notices.extend(self.store.save(&next)?);
+        log::info!("{}: refreshed the saved token", self.config().service);
+        Ok(next)
+    }
+
+    /// Step 2. A service-account key set for some other program must not
+    /// replace a person's own sign-in: it is used when nobody can sign in
+    /// here in a browser, or when this step is asked for.
+    fn server_to_server(&self, opts: &AuthOptions, notices: &mut Vec<String>) -> StepResult {
+        let c = self.config();
+        let credential = match c.server_credential() {
+            Ok(credential) => credential,
+            Err(why) => {
+                let vars = [&c.account_id_env, &c.service_account_env]
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                    .collect::<Vec<_>>();
+                let hint = (!vars.is_empty()).then_some(Hint::Configure {
+                    step: Step::Server,
+                    vars,
+                });
+                return skip(why, hint);
+            }
+        };
+        if let ServerCredential::ServiceAccount(_) = credential {
+            let someone_signs_in = c.browser_ready()
+                && !matches!(opts.interaction, Interaction::None)
+                && opts.only != Some(Step::Server);
+            if someone_signs_in {
+                return skip(
+                    format!(
+                        "{} names a service account, but a sign-in of your own is possible here and is used instead; ask for the server-to-server step to use the service account",
+                        c.service_account_env.as_deref().unwrap_or("the key file")
+                    ),
+                    None,
+                );
+            }
+        }
+        let (c, _) = self.effective_config()?;
+        let token = match credential {
+            ServerCredential::ServiceAccount(key_path) => {
+                client_credentials::service_account(&self.ctx()?, &key_path)
+            }
+            ServerCredential::Grant { grant, account_id } => {
+                if c.oauth_token_url.is_none() {
+                    return skip(
+                        "no oauth_token_url is configured",
+                        configure(Step::Server, vec!["oauth_token_url".into()]),
+                    );
+                }
+                let id_name = || Self::var_name(&c.client_id_env, "client_id");
+                let secret_name = || Self::var_name(&c.client_secret_env, "client_secret");
+                let (Some(id), Some(secret)) = (c.resolved_client_id(), c.resolved_client_secret())
+                else {
+                    let missing: Vec<String> = [
+                        c.resolved_client_id().is_none().then(id_name),
+                        c.resolved_client_secret().is_none().then(secret_name),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                    return Err(StepEnd::Skipped {
+                        reason: format!("server-to-server sign-in needs {}", missing.join(" and ")),
+                        hint: configure(Step::Server, missing),
+                    });
+                };
+                let ctx = self.ctx()?;
+                match (grant, account_id) {
+                    (ServerGrant::AccountCredentials, Some(acct)) => {
+                        client_credentials::account_credentials(&ctx, &id, &secret, &acct)
+                    }
+                    _ => client_credentials::client_credentials(&ctx, &id, &secret),
+                }
+            }
+        };
+        self.finish(token, notices)
+    }
+
+    /// An environment variable's name, else the services.toml key.
+    fn var_name(env: &Option<String>, key: &str) -> String {
+        env.clone().unwrap_or_else(|| key.to_string())
+    }
+
+    /// What the sign-in steps need: endpoints and a client id.
+    fn sign_in_client(&self) -> std::result::Result<String, StepEnd> {
+        let c = self.config();
+        if !c.supports_oauth() && !crate::discovery::needed(c) {
+            return Err(StepEnd::Skipped {
+                reason: "no OAuth endpoints are configured".into(),
+                hint: configure(
+                    Step::Browser,
+                    vec!["oauth_authorize_url".into(), "oauth_token_url".into()],
+                ),
+            });
+        }
+        c.resolved_client_id().ok_or_else(|| {
+            let mut vars = vec![Self::var_name(&c.client_id_env, "client_id")];
+            vars.extend(c.client_secret_env.clone());
+            StepEnd::Skipped {
+                reason: format!("{} is not set", vars[0]),
+                hint: configure(Step::Browser, vars),
+            }
+        })
+    }
+
+    /// Step 3, in a browser: the code comes back to a loopback listener, or
+    /// is pasted.
+    fn browser_sign_in(&self, opts: &mut AuthOptions, notices: &mut Vec<String>) -> StepResult {
+        let client_id = self.sign_in_client()?;
+        let c = self.config();
+        let mut mode = match opts.sign_in {
+            Some(SignIn::Browser(mode)) => mode,
+            _ => RedirectMode::for_uri(c.redirect_uri()),
+        };
+        let someone_can_paste = opts.interaction.can_paste();
+        match (&opts.interaction, mode) {
+            (Interaction::None, _) => {
+                return skip("nobody is at a terminal to sign in in a browser", None)
+            }
+            (Interaction::Browser, RedirectMode::Paste) => {
+                return skip(
+                    "pasting a code needs a terminal (stdin is not one)",
+                    Some(Hint::UseLoopback),
+                )
+            }
+            _ => {}
+        }
+        // Never make someone who is not there wait when a key will do.
+        if !someone_can_paste && c.resolved_api_key().is_some() {
+            return skip("no terminal, and an API key is set", None);
+        }
+        let (c, require_iss) = self.effective_config()?;
+
+        let listener = match mode {
+            RedirectMode::Loopback => {
+                let uri = match RedirectMode::for_uri(c.redirect_uri()) {
+                    RedirectMode::Loopback => c.redirect_uri(),
+                    RedirectMode::Paste => LOOPBACK_REDIRECT_URI,
+                };
+                match LoopbackListener::bind(uri) {
+                    Ok(l) => Some(l),
+                    // Someone can paste: the sign-in goes on that way.
+                    Err(e) if someone_can_paste => {
+                        notices.push(format!("{e}; paste the code instead"));
+                        mode = RedirectMode::Paste;
+                        None
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            RedirectMode::Paste => None,
+        };
+        let redirect_uri = match (&listener, c.redirect_uri()) {
+            (Some(l), _) => Some(l.redirect_uri().to_string()),
+            (None, "") => None,
+            // A loopback URI in paste mode: the browser lands on a page that
+            // does not load, and the user pastes the address it shows.
+            (None, uri) => Some(uri.to_string()),
+        };
+        let pending = Pending::new(c, &client_id, redirect_uri)?;
+        interact::tell(
+            opts,
+            &Prompt {
+                service: &c.service,
+                url: &pending.url,
+                sign_in: SignIn::Browser(mode),
+                user_code: None,
+            },
+        );
+        if opts.open_browser {
+            if let Err(e) = crate::redirect::open_browser(&pending.url) {
+                notices.push(format!(
+                    "could not open a browser ({e}); open the address above yourself"
+                ));
+            }
+        }
+        let expect = Expect {
+            state: pending.state().clone(),
+            issuer: c.issuer.clone(),
+            require_iss,
+        };
+        let code = interact::wait_for_code(&c.service, listener.as_ref(), &expect, opts)?;
+        drop(listener);
+        let token = pending.exchange(&self.ctx()?, code);
+        self.finish(token, notices)
+    }
+
+    /// Step 3 by device code (RFC 8628), when asked for: the person may be at
+    /// another machine, so no terminal is needed here.
+    fn device_sign_in(&self, opts: &mut AuthOptions, notices: &mut Vec<String>) -> StepResult {
+        let client_id = self.sign_in_client()?;
+        let (c, _) = self.effective_config()?;
+        if c.device_authorization_url.is_none() {
+            return skip(
+                format!("{} has no device sign-in", c.service),
+                configure(Step::Device, vec!["device_authorization_url".into()]),
+            );
+        }
+        let ctx = self.ctx()?;
+        let AuthOptions {
+            interaction,
+            on_prompt,
+            ..
+        } = opts;
+        let interaction: &Interaction = interaction;
+        let cancelled = || interaction.cancelled();
+        let mut show = |d: &crate::flow::device::DeviceCode| {
+            if let Some(tell) = on_prompt {
+                tell(&Prompt {
+                    service: &c.service,
+                    url: d.verification_uri,
+                    sign_in: SignIn::Device,
+                    user_code: Some(d.user_code),
+                });
+            }
+        };
+        let token = crate::flow::device::sign_in(&ctx, &client_id, &mut show, &cancelled);
+        self.finish(token, notices)
+    }
+
+    /// Step 4: the key is used as it is; nothing is written.
+    fn api_key(&self) -> StepResult {
+        let c = self.config();
+        match c.resolved_api_key() {
+            Some(key) => {
+                let mut t = StoredToken::new(AccessToken::new(key));
+                t.obtained_by = Some(Method::ApiKey.into());
+                Ok(t)
+            }
+            None => match &c.api_key_env {
+                Some(env) => skip(
+                    format!("{env} is not set"),
+                    configure(Step::ApiKey, vec![env.clone()]),
+                ),
+                None => skip(format!("{} has no API key variable", c.service), None),
+            },
+        }
+    }
+}
