@@ -210,7 +210,9 @@ pub fn revoke(ctx: &Ctx, token: &StoredToken) -> Revocation {
                 .json(&serde_json::json!({ "access_token": access }))
                 .send()
         }
-        RevocationStyle::Bearer => with_api_headers(cfg, http.post(&url).bearer_auth(access)).send(),
+        RevocationStyle::Bearer => {
+            with_api_headers(cfg, http.post(&url).bearer_auth(access)).send()
+        }
         RevocationStyle::JsonToken => with_api_headers(cfg, basic(http.post(&url)))
             .json(&serde_json::json!({ "token": access }))
             .send(),

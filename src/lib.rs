@@ -41,6 +41,7 @@ pub use config::{AuthConfig, Settings};
 pub use error::{Error, Hint, Result};
 pub use flow::Transport;
 pub use method::{Method, ObtainedBy};
+pub use oauth2::{AccessToken, RefreshToken};
 pub use redirect::{Control, RedirectMode};
 pub use services::Registry;
 pub use status::{ServiceStatus, State};

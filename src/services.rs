@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::{
-    config_dir, env_value, AuthConfig, IdentityMethod, RevocationStyle,
-    LOOPBACK_REDIRECT_URI,
+    config_dir, env_value, AuthConfig, IdentityMethod, RevocationStyle, LOOPBACK_REDIRECT_URI,
 };
 use crate::{Error, Result};
 
@@ -437,13 +436,22 @@ mod tests {
         r.merge(text);
         let problems: Vec<String> = r.problems().iter().map(|e| e.to_string()).collect();
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].contains("line 2") && problems[0].contains("client_idd"), "{problems:?}");
-        assert!(problems[1].contains("line 8") && problems[1].contains("[zoom]"), "{problems:?}");
+        assert!(
+            problems[0].contains("line 2") && problems[0].contains("client_idd"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].contains("line 8") && problems[1].contains("[zoom]"),
+            "{problems:?}"
+        );
         assert!(r.get("beta").is_ok());
         assert!(r.get("github").is_ok());
         let e = r.get("acme").unwrap_err().to_string();
         assert!(e.contains("client_idd"), "{e}");
-        assert!(r.get("zoom").is_err(), "a broken override is not silently ignored");
+        assert!(
+            r.get("zoom").is_err(),
+            "a broken override is not silently ignored"
+        );
         let statuses = r.statuses(0.0);
         let acme = statuses.iter().find(|s| s.service == "acme").unwrap();
         assert_eq!(acme.state, crate::State::Error);

@@ -50,7 +50,8 @@ function actionsFor(card) {
   switch (card.state) {
     case 'not_connected':
       return [['connect', 'Connect', connect]]
-        .concat(card.device ? [['connect-device', 'Use a code', '']] : []);
+        .concat(card.device ? [['connect-device', 'Use a code', '']] : [])
+        .concat(card.configured ? [['connect-paste', 'Paste a code', 'link']] : []);
     case 'connected':
       return card.can_disconnect ? [['disconnect', 'Disconnect', '']] : [];
     case 'expired_refreshable':
@@ -66,7 +67,7 @@ function actionsFor(card) {
 function metaLine(card) {
   const parts = [];
   if (card.method_label) {
-    parts.push(card.method === 'api_key' ? `${card.method_label} from the environment` : card.method_label);
+    parts.push(card.method_label);
   }
   if (card.expires_at != null && card.state !== 'not_connected') {
     const word = card.expires_at * 1000 < Date.now() ? 'expired' : 'expires';
@@ -165,7 +166,7 @@ function renderCards(force = false) {
 
   const err = $('#services-error');
   if (snapshot.services_error) {
-    err.textContent = `services.toml could not be used, so only the built-in services are shown: ${snapshot.services_error}`;
+    err.textContent = `services.toml has a mistake; the services it does not touch work as usual. ${snapshot.services_error}`;
     err.hidden = false;
   } else {
     err.hidden = true;
@@ -250,16 +251,20 @@ async function run(service, command, args = {}) {
 }
 
 // ---- confirmation dialog -------------------------------------------------
+// Resolves to null (cancelled) or { keepGrant }.
 function confirmDisconnect(card) {
   const dialog = $('#confirm');
+  const keep = $('#confirm-keep-grant');
+  keep.checked = false;
+  const copy = snapshot?.keyring ? ' with its keyring copy' : '';
   $('#confirm-title').textContent = `Disconnect ${card.display_name}?`;
   $('#confirm-text').textContent =
-    `The token is revoked at the provider where it allows that, then deleted here (${card.token_path}) with its keyring copy. You can connect again at any time.`;
+    `The token is revoked at the provider where it allows that, then deleted here (${card.token_path})${copy}. You can connect again at any time.`;
   return new Promise((resolve) => {
     dialog.returnValue = '';
     const done = () => {
       dialog.removeEventListener('close', done);
-      resolve(dialog.returnValue === 'ok');
+      resolve(dialog.returnValue === 'ok' ? { keepGrant: keep.checked } : null);
     };
     dialog.addEventListener('close', done);
     dialog.showModal();
@@ -297,6 +302,9 @@ $('#cards').addEventListener('click', async (ev) => {
       pasteOpen.delete(service);
       await run(service, 'connect', { device: true });
       break;
+    case 'connect-paste':
+      await run(service, 'connect', { paste: true });
+      break;
     case 'cancel':
       await run(service, 'cancel');
       break;
@@ -311,12 +319,12 @@ $('#cards').addEventListener('click', async (ev) => {
     case 'dismiss':
       await run(service, 'dismiss');
       break;
-    case 'disconnect':
-      if (await confirmDisconnect(card)) {
-        await run(service, 'disconnect');
-      }
+    case 'disconnect': {
+      const answer = await confirmDisconnect(card);
+      if (answer) await run(service, 'disconnect', { keepGrant: answer.keepGrant });
       $(`article[data-service="${CSS.escape(service)}"] button`)?.focus();
       break;
+    }
     default:
   }
 });

@@ -5,12 +5,11 @@
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use planopticon::account::Revocation;
-use planopticon::manager::{system_clock, Prompt};
-use planopticon::redirect::loopback::DEFAULT_TIMEOUT;
+use planopticon::redirect::DEFAULT_TIMEOUT;
 use planopticon::store::keyring;
 use planopticon::{
-    AuthOptions, AuthResult, Control, Interaction, OAuthManager, RedirectMode, Registry, Settings,
+    system_clock, AuthOptions, AuthResult, Control, Interaction, LogoutScope, OAuthManager, Prompt,
+    RedirectMode, Registry, Revocation, Settings, SignIn, Step,
 };
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
@@ -107,13 +106,16 @@ pub fn ui_ready(state: tauri::State<'_, AppState>) {
 pub fn run_connect(
     manager: &OAuthManager,
     control: Receiver<Control>,
-    redirect: Option<RedirectMode>,
+    sign_in: Option<SignIn>,
     open_browser: bool,
     timeout: Duration,
     on_prompt: Box<dyn Fn(&Prompt) + Send>,
 ) -> AuthResult {
     let mut opts = AuthOptions::with_interaction(Interaction::App(control));
-    opts.redirect = redirect;
+    opts.sign_in = sign_in;
+    // "Use a code" asks for the device sign-in alone: a saved token or an
+    // API key is not what the person chose.
+    opts.only = (sign_in == Some(SignIn::Device)).then_some(Step::Device);
     opts.open_browser = open_browser;
     opts.timeout = timeout;
     opts.on_prompt = Some(on_prompt);
@@ -131,20 +133,20 @@ pub async fn connect<R: Runtime>(
     paste: Option<bool>,
     device: Option<bool>,
 ) -> Result<()> {
-    let redirect = match (device, paste) {
-        (Some(true), _) => Some(RedirectMode::Device),
-        (_, Some(true)) => Some(RedirectMode::Paste),
+    let sign_in = match (device, paste) {
+        (Some(true), _) => Some(SignIn::Device),
+        (_, Some(true)) => Some(SignIn::Browser(RedirectMode::Paste)),
         _ => None,
     };
-    off_main(move || start_connect(app, service, redirect)).await
+    off_main(move || start_connect(app, service, sign_in)).await
 }
 
 fn start_connect<R: Runtime>(
     app: AppHandle<R>,
     service: String,
-    redirect: Option<RedirectMode>,
+    sign_in: Option<SignIn>,
 ) -> Result<()> {
-    let config = Registry::load()?.get(&service)?;
+    let config = Registry::load().get(&service)?;
     let state = app.state::<AppState>();
     let control = state.sessions.start(&service)?;
     state.set_notice(&service, None);
@@ -161,20 +163,13 @@ fn start_connect<R: Runtime>(
                 let state = prompt_app.state::<AppState>();
                 state
                     .sessions
-                    .prompted(&prompt_service, p.url, p.mode, p.user_code);
+                    .prompted(&prompt_service, p.url, p.sign_in, p.user_code);
                 publish(&prompt_app);
             });
             let manager = OAuthManager::new(config);
-            let result = run_connect(
-                &manager,
-                control,
-                redirect,
-                true,
-                DEFAULT_TIMEOUT,
-                on_prompt,
-            );
+            let result = run_connect(&manager, control, sign_in, true, DEFAULT_TIMEOUT, on_prompt);
             let state = worker.state::<AppState>();
-            state.set_notice(&name, connect_notice(&name, &result));
+            state.set_notice(&name, connect_notice(&result));
             state.sessions.finish(&name);
             publish(&worker);
         });
@@ -209,8 +204,8 @@ pub fn paste_code(state: tauri::State<'_, AppState>, service: String, text: Stri
 /// HTTP timeout), then deletes the token file and its keyring copy whatever
 /// the provider said. What the card says afterwards: nothing when all went
 /// as expected.
-pub fn disconnect_with(manager: &OAuthManager) -> Result<Option<Notice>> {
-    let out = manager.logout()?;
+pub fn disconnect_with(manager: &OAuthManager, scope: LogoutScope) -> Result<Option<Notice>> {
+    let out = manager.logout(scope)?;
     let mut words = Vec::new();
     if let Revocation::Failed(why) = &out.revocation {
         words.push(format!(
@@ -227,11 +222,15 @@ pub fn disconnect_with(manager: &OAuthManager) -> Result<Option<Notice>> {
 }
 
 /// Disconnect for `service`, its outcome on the card (used by the window and the tray).
-pub fn disconnect_and_publish<R: Runtime>(app: &AppHandle<R>, service: &str) -> Result<()> {
+pub fn disconnect_and_publish<R: Runtime>(
+    app: &AppHandle<R>,
+    service: &str,
+    scope: LogoutScope,
+) -> Result<()> {
     let outcome = Registry::load()
-        .and_then(|r| r.get(service))
+        .get(service)
         .map_err(Error::from)
-        .and_then(|config| disconnect_with(&OAuthManager::new(config)));
+        .and_then(|config| disconnect_with(&OAuthManager::new(config), scope));
     let state = app.state::<AppState>();
     let result = match outcome {
         Ok(notice) => {
@@ -247,10 +246,19 @@ pub fn disconnect_and_publish<R: Runtime>(app: &AppHandle<R>, service: &str) -> 
     result
 }
 
-/// Disconnect (after the window's confirmation).
+/// Disconnect (after the window's confirmation). `keep_grant`: only forget
+/// the token here, leaving the grant valid at the provider.
 #[tauri::command]
-pub async fn disconnect<R: Runtime>(app: AppHandle<R>, service: String) -> Result<()> {
-    off_main(move || disconnect_and_publish(&app, &service)).await
+pub async fn disconnect<R: Runtime>(
+    app: AppHandle<R>,
+    service: String,
+    keep_grant: Option<bool>,
+) -> Result<()> {
+    let scope = match keep_grant {
+        Some(true) => LogoutScope::KeepGrant,
+        _ => LogoutScope::Revoke,
+    };
+    off_main(move || disconnect_and_publish(&app, &service, scope)).await
 }
 
 /// Closes the notice on a card.
@@ -385,6 +393,7 @@ mod tests {
     use super::*;
     use crate::models::NoticeKind;
     use planopticon::{AuthConfig, Method};
+    use planopticon::{RedirectMode, SignIn};
     use std::sync::mpsc::{channel, Sender};
     use std::sync::Mutex;
 
@@ -400,14 +409,14 @@ mod tests {
     }
 
     type OnPrompt = Box<dyn Fn(&Prompt) + Send>;
-    type Prompts = std::sync::mpsc::Receiver<(String, RedirectMode)>;
+    type Prompts = std::sync::mpsc::Receiver<(String, SignIn)>;
 
     /// Records each prompt and forwards it on a channel.
     fn prompts() -> (OnPrompt, Prompts) {
         let (tx, rx) = channel();
         let tx = Mutex::new(tx);
         let f = Box::new(move |p: &Prompt| {
-            let _ = lock(&tx).send((p.url.to_string(), p.mode));
+            let _ = lock(&tx).send((p.url.to_string(), p.sign_in));
         });
         (f, rx)
     }
@@ -427,7 +436,7 @@ mod tests {
             run_connect(
                 &manager,
                 ctl_rx,
-                paste.then_some(RedirectMode::Paste),
+                paste.then_some(SignIn::Browser(RedirectMode::Paste)),
                 false,
                 Duration::from_secs(20),
                 on_prompt,
@@ -450,7 +459,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (ctl, prompts, handle) = start(acme(dir.path(), "http://127.0.0.1:9/token"), false);
         let (url, mode) = prompts.recv_timeout(Duration::from_secs(10)).unwrap();
-        assert_eq!(mode, RedirectMode::Loopback);
+        assert_eq!(mode, SignIn::Browser(RedirectMode::Loopback));
         assert!(url.starts_with("http://127.0.0.1:9/auth?"), "{url}");
         assert!(
             url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
@@ -458,9 +467,9 @@ mod tests {
         );
         ctl.send(Control::Cancel).unwrap();
         let result = handle.join().unwrap();
-        assert!(!result.success);
+        assert!(!result.success());
         assert_eq!(
-            connect_notice("acme", &result),
+            connect_notice(&result),
             Some(Notice::info("Sign-in cancelled."))
         );
         assert!(!dir.path().join("acme_token.json").exists());
@@ -471,13 +480,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (ctl, prompts, handle) = start(acme(dir.path(), "http://127.0.0.1:9/token"), true);
         let (_, mode) = prompts.recv_timeout(Duration::from_secs(10)).unwrap();
-        assert_eq!(mode, RedirectMode::Paste);
+        assert_eq!(mode, SignIn::Browser(RedirectMode::Paste));
         ctl.send(Control::Paste(
             "http://127.0.0.1/callback?code=x&state=not-the-one".into(),
         ))
         .unwrap();
         let result = handle.join().unwrap();
-        let notice = connect_notice("acme", &result).unwrap();
+        let notice = connect_notice(&result).unwrap();
         assert_eq!(notice.kind, NoticeKind::Error);
         assert!(!notice.text.starts_with("acme:"), "{}", notice.text);
         assert!(!notice.details.is_empty());
@@ -516,19 +525,22 @@ mod tests {
         ctl.send(Control::Paste(pasted)).unwrap();
         let result = handle.join().unwrap();
         let form = server.join().unwrap();
-        assert!(result.success, "{:?}", result.attempts);
-        assert_eq!(result.method, Some(Method::OauthPkce));
-        assert_eq!(connect_notice("acme", &result), None);
+        assert!(result.success(), "{:?}", result.attempts);
+        assert_eq!(result.method(), Some(Method::OauthPkce));
+        assert_eq!(connect_notice(&result), None);
         assert!(form.contains("code=the-code"), "{form}");
         assert!(form.contains("code_verifier="), "PKCE: {form}");
         let token_file = dir.path().join("acme_token.json");
         assert!(token_file.exists());
 
         let manager = OAuthManager::with_keyring(config, false);
-        assert_eq!(disconnect_with(&manager).unwrap(), None);
+        assert_eq!(
+            disconnect_with(&manager, LogoutScope::Revoke).unwrap(),
+            None
+        );
         assert!(!token_file.exists());
         assert_eq!(
-            disconnect_with(&manager).unwrap(),
+            disconnect_with(&manager, LogoutScope::Revoke).unwrap(),
             Some(Notice::info("There was no saved token to remove."))
         );
     }
@@ -543,7 +555,9 @@ mod tests {
         let token = r#"{"access_token":"at","refresh_token":"rt","expires_at":4102444800.0}"#;
         std::fs::write(&token_file, token).unwrap();
         let manager = OAuthManager::with_keyring(config, false);
-        let notice = disconnect_with(&manager).unwrap().expect("a notice");
+        let notice = disconnect_with(&manager, LogoutScope::Revoke)
+            .unwrap()
+            .expect("a notice");
         assert_eq!(notice.kind, NoticeKind::Info);
         assert!(
             notice
@@ -563,12 +577,50 @@ mod tests {
         c.api_key_env = Some("PLANOPTICON_APP_TEST_UNSET_KEY".into());
         let (_ctl, _prompts, handle) = start(c, false);
         let result = handle.join().unwrap();
-        let notice = connect_notice("acme", &result).unwrap();
+        let notice = connect_notice(&result).unwrap();
         assert_eq!(notice.kind, NoticeKind::Error);
         assert!(
             notice.text.contains("PLANOPTICON_APP_TEST_UNSET_KEY"),
             "{}",
             notice.text
+        );
+    }
+
+    #[test]
+    fn keep_grant_forgets_here_without_asking_the_provider() {
+        let dir = tempfile::tempdir().unwrap();
+        let (revoke_url, server) = token_endpoint("{}");
+        let mut config = acme(dir.path(), "http://127.0.0.1:9/token");
+        config.revocation_url = Some(revoke_url);
+        let token_file = dir.path().join("acme_token.json");
+        let token = r#"{"access_token":"at","refresh_token":"rt","expires_at":4102444800.0}"#;
+        std::fs::write(&token_file, token).unwrap();
+        let manager = OAuthManager::with_keyring(config, false);
+        assert_eq!(
+            disconnect_with(&manager, LogoutScope::KeepGrant).unwrap(),
+            None
+        );
+        assert!(!token_file.exists());
+        // The provider was not asked: its one-shot endpoint is still waiting.
+        assert!(!server.is_finished());
+    }
+
+    #[test]
+    fn a_listener_that_cannot_start_turns_into_a_paste() {
+        let dir = tempfile::tempdir().unwrap();
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let mut config = acme(dir.path(), "http://127.0.0.1:9/token");
+        config.redirect_uri = Some(format!("http://127.0.0.1:{port}/callback"));
+        let (ctl, prompts, handle) = start(config, false);
+        let (_, mode) = prompts.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(mode, SignIn::Browser(RedirectMode::Paste));
+        ctl.send(Control::Cancel).unwrap();
+        let result = handle.join().unwrap();
+        assert!(
+            result.notices.iter().any(|n| n.contains(&port.to_string())),
+            "{:?}",
+            result.notices
         );
     }
 
@@ -601,6 +653,7 @@ mod tests {
                 cards: vec![],
                 services_error: None,
                 services_file: "/x/services.toml".into(),
+                keyring: false,
             },
         };
         let v = serde_json::to_value(&p).unwrap();

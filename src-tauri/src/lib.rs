@@ -67,7 +67,7 @@ pub fn run() {
             let handle = app.handle().clone();
             let seen = state::observe(
                 &planopticon::Registry::path(),
-                planopticon::manager::system_clock()(),
+                planopticon::system_clock()(),
             );
             // No tray host (a bare X server, some desktops): the window still works.
             if let Err(e) = tray::create(&handle, &seen.statuses) {

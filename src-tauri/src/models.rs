@@ -1,18 +1,25 @@
 //! What the app sends to the UI: plain data, built from the library's
-//! `ServiceStatus` and `AuthResult` by pure functions (tested without a display).
+//! `ServiceStatus` and `AuthResult` by pure functions (tested without a
+//! display). This is where the engine's facts and hints become the app's
+//! words.
 
-use planopticon::manager::Outcome;
+use planopticon::chain::Outcome;
 use planopticon::services::BUILTIN;
-use planopticon::{AuthResult, Error as LibError, ServiceStatus, State};
+use planopticon::{
+    AuthResult, Error as LibError, Hint, ServiceStatus, SignIn as LibSignIn, State, Step,
+};
 use serde::Serialize;
 
 /// Everything the window shows, sent whole on every change (event `snapshot`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Snapshot {
     pub cards: Vec<Card>,
-    /// `services.toml` could not be used: its message (the built-ins are still shown).
+    /// What is wrong with `services.toml`, for a banner (every service its
+    /// mistakes do not touch still works).
     pub services_error: Option<String>,
     pub services_file: String,
+    /// Tokens are mirrored into the OS keyring (Disconnect says so).
+    pub keyring: bool,
 }
 
 /// One service's card.
@@ -27,13 +34,15 @@ pub struct Card {
     pub device: bool,
     pub state: State,
     pub state_label: &'static str,
-    /// `saved_token`, `client_credentials`, `oauth_pkce`, `api_key`.
+    /// The token file's `obtained_by` as written (`oauth_pkce`, ..., or another tool's word).
     pub method: Option<String>,
     pub method_label: Option<String>,
+    /// The connection is an API key from the environment, not a saved token.
+    pub method_from_env: bool,
     pub expires_at: Option<f64>,
     pub account: Option<String>,
     pub token_path: String,
-    /// The setup hint (nothing configured) or what is wrong with the token file.
+    /// What is wrong and what to do, in the app's words.
     pub detail: Option<String>,
     /// A token file is there to delete (Disconnect is offered).
     pub can_disconnect: bool,
@@ -43,14 +52,35 @@ pub struct Card {
     pub notice: Option<Notice>,
 }
 
+/// How a running sign-in gets its code back, for the card.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInMode {
+    /// The browser comes back to the app by itself.
+    Loopback,
+    /// The person pastes the code or the address.
+    Paste,
+    /// The person enters a code on another device.
+    Device,
+}
+
+impl From<LibSignIn> for SignInMode {
+    fn from(s: LibSignIn) -> Self {
+        match s {
+            LibSignIn::Browser(planopticon::RedirectMode::Loopback) => Self::Loopback,
+            LibSignIn::Browser(planopticon::RedirectMode::Paste) => Self::Paste,
+            LibSignIn::Device => Self::Device,
+        }
+    }
+}
+
 /// A running sign-in, as far as the UI needs to know.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct SignIn {
     /// The provider's authorization URL (or device verification page), once
     /// the library has built it.
     pub url: Option<String>,
-    /// `loopback` (the browser comes back by itself), `paste`, or `device`.
-    pub mode: Option<&'static str>,
+    pub mode: Option<SignInMode>,
     /// The code to enter at `url`, in a device sign-in.
     pub user_code: Option<String>,
 }
@@ -99,15 +129,50 @@ pub fn state_label(state: State) -> &'static str {
     }
 }
 
-pub fn method_label(method: &str) -> String {
-    match method {
-        "saved_token" => "Saved token".into(),
-        "client_credentials" => "Server-to-server".into(),
-        "oauth_pkce" => "OAuth (browser sign-in)".into(),
-        "api_key" => "API key".into(),
-        "device_code" => "Device sign-in".into(),
-        other => other.replace('_', " "),
+pub fn method_label(method: &planopticon::ObtainedBy) -> String {
+    use planopticon::Method;
+    match method.method() {
+        Some(Method::SavedToken) => "Saved token".into(),
+        Some(Method::ClientCredentials) => "Server-to-server".into(),
+        Some(Method::OauthPkce) => "OAuth (browser sign-in)".into(),
+        Some(Method::ApiKey) => "API key from the environment".into(),
+        Some(Method::DeviceCode) => "Device sign-in".into(),
+        None => "Other".into(),
     }
+}
+
+/// A hint in the app's words.
+pub fn hint_words(hint: &Hint) -> String {
+    match hint {
+        Hint::SignIn => "Click Connect to sign in.".into(),
+        Hint::UsePaste => "Use \"Paste code instead\".".into(),
+        Hint::UseLoopback => "Connect again and let the browser come back to the app.".into(),
+        Hint::Configure { step, vars } => format!(
+            "{} needs {} (in the environment the app starts with, or in services.toml).",
+            match step {
+                Step::Browser => "Signing in",
+                Step::Device => "Signing in with a code",
+                Step::Server => "Server-to-server",
+                Step::ApiKey => "An API key",
+                Step::Saved => "A saved token",
+            },
+            vars.join(" and ")
+        ),
+        Hint::CheckClient => "Check the client id and secret at the provider.".into(),
+        _ => String::new(),
+    }
+}
+
+/// The card's detail: the fact, then what to do.
+fn detail(s: &ServiceStatus) -> Option<String> {
+    let words: Vec<String> = s
+        .detail
+        .iter()
+        .map(|d| format!("{}.", capitalize(d).trim_end_matches('.')))
+        .chain(s.hints.iter().map(hint_words))
+        .filter(|w| !w.is_empty())
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// Whether the service has a token file that Disconnect would delete (an API
@@ -115,9 +180,7 @@ pub fn method_label(method: &str) -> String {
 pub fn has_saved_token(s: &ServiceStatus) -> bool {
     match s.state {
         State::NotConnected => false,
-        State::Connected | State::ExpiredRefreshable | State::NeedsReconnect => {
-            s.method.as_deref() != Some("api_key")
-        }
+        State::Connected | State::ExpiredRefreshable | State::NeedsReconnect => !s.is_api_key(),
         State::Error => s.token_path.exists(),
     }
 }
@@ -128,16 +191,17 @@ impl Card {
             service: s.service.clone(),
             display_name: s.display_name.clone(),
             builtin: BUILTIN.contains(&s.service.as_str()),
-            configured: false,
-            device: false,
+            configured: s.can_sign_in,
+            device: s.offers_device,
             state: s.state,
             state_label: state_label(s.state),
-            method: s.method.clone(),
-            method_label: s.method.as_deref().map(method_label),
+            method: s.method.as_ref().map(|m| m.as_str().to_string()),
+            method_label: s.method.as_ref().map(method_label),
+            method_from_env: s.is_api_key(),
             expires_at: s.expires_at,
             account: s.account.as_ref().and_then(planopticon::account::describe),
             token_path: s.token_path.display().to_string(),
-            detail: s.detail.as_deref().map(capitalize),
+            detail: detail(s),
             can_disconnect: has_saved_token(s),
             sign_in: None,
             notice: None,
@@ -158,29 +222,13 @@ pub fn card_order(a: &Card, b: &Card) -> std::cmp::Ordering {
         .then_with(|| a.service.cmp(&b.service))
 }
 
-/// A library message for a card: without the leading "service: " (the card
-/// names it already), in the app's words where the library speaks to a
-/// terminal user, first letter upper-cased.
-pub fn card_message(service: &str, e: &LibError) -> String {
-    let text = match e {
-        LibError::AuthorizationTimeout { secs, .. } => format!(
-            "no answer came back from the browser within {secs} s; click Connect to try again, or use \"Paste code instead\""
-        ),
-        LibError::Listener { cause, .. } => format!(
-            "could not listen on 127.0.0.1 for the browser's answer ({cause}); use \"Paste code instead\""
-        ),
-        LibError::ReconnectNeeded { description, .. } => format!(
-            "the provider no longer accepts the saved connection{}; click Connect to sign in again",
-            description
-                .as_deref()
-                .map(|d| format!(" ({d})"))
-                .unwrap_or_default()
-        ),
-        other => other.to_string(),
-    };
-    let prefix = format!("{service}: ");
-    let text = text.strip_prefix(&prefix).unwrap_or(&text);
-    capitalize(text)
+/// A library error for a card: its message, then what to do.
+pub fn card_message(e: &LibError) -> String {
+    let text = format!("{}.", capitalize(&e.to_string()).trim_end_matches('.'));
+    match e.hint() {
+        Some(h) => format!("{text} {}", hint_words(&h)),
+        None => text,
+    }
 }
 
 pub fn capitalize(s: &str) -> String {
@@ -194,23 +242,14 @@ pub fn capitalize(s: &str) -> String {
 /// What the card says after a Connect: nothing on a plain success (the card
 /// shows the connection), the library's notices, a cancellation, or the
 /// error that stopped the chain in plain words with each step's outcome.
-pub fn connect_notice(service: &str, result: &AuthResult) -> Option<Notice> {
+pub fn connect_notice(result: &AuthResult) -> Option<Notice> {
     let details: Vec<String> = result.attempts.iter().map(|a| a.to_string()).collect();
-    if result.success {
-        if result.notices.is_empty() {
-            return None;
-        }
-        return Some(Notice {
-            kind: NoticeKind::Info,
-            text: result
-                .notices
-                .iter()
-                .map(|n| capitalize(n))
-                .collect::<Vec<_>>()
-                .join(" "),
-            details: Vec::new(),
-        });
-    }
+    let notices = || result.notices.iter().map(|n| capitalize(n));
+    let failure = match &result.outcome {
+        Ok(_) if result.notices.is_empty() => return None,
+        Ok(_) => return Some(Notice::info(notices().collect::<Vec<_>>().join(" "))),
+        Err(f) => f,
+    };
     let failed = result.attempts.iter().find_map(|a| match &a.outcome {
         Outcome::Failed(e) => Some(e),
         _ => None,
@@ -219,14 +258,18 @@ pub fn connect_notice(service: &str, result: &AuthResult) -> Option<Notice> {
         return Some(Notice::info("Sign-in cancelled."));
     }
     let text = match failed {
-        Some(e) => card_message(service, e),
-        None => capitalize(result.error.as_deref().unwrap_or("the sign-in failed")),
+        Some(e) => card_message(e),
+        None => {
+            let hints: Vec<String> = failure.hints.iter().map(hint_words).collect();
+            std::iter::once(capitalize(&failure.message))
+                .chain(hints)
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
     };
     let mut notice = Notice::error(text);
     notice.details = details;
-    notice
-        .details
-        .extend(result.notices.iter().map(|n| capitalize(n)));
+    notice.details.extend(notices());
     Some(notice)
 }
 
@@ -270,10 +313,11 @@ pub struct Diagnostics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use planopticon::manager::{Attempt, Method};
+    use planopticon::chain::Attempt;
+    use planopticon::{Authenticated, Failure, Method};
     use std::path::PathBuf;
 
-    fn status(state: State, method: Option<&str>) -> ServiceStatus {
+    pub(crate) fn status(state: State, method: Option<&str>) -> ServiceStatus {
         ServiceStatus {
             service: "acme".into(),
             display_name: "Acme".into(),
@@ -283,6 +327,9 @@ mod tests {
             token_path: PathBuf::from("/nonexistent/acme_token.json"),
             account: None,
             detail: None,
+            hints: Vec::new(),
+            can_sign_in: true,
+            offers_device: false,
         }
     }
 
@@ -291,7 +338,7 @@ mod tests {
         let c = Card::new(&status(State::Connected, Some("oauth_pkce")));
         assert_eq!(c.state_label, "Connected");
         assert_eq!(c.method_label.as_deref(), Some("OAuth (browser sign-in)"));
-        assert!(c.can_disconnect);
+        assert!(c.can_disconnect && !c.method_from_env);
         assert!(!c.builtin);
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(v["state"], "connected");
@@ -300,11 +347,16 @@ mod tests {
         let c = Card::new(&status(State::ExpiredRefreshable, Some("saved_token")));
         assert_eq!(c.state_label, "Expired, refreshable");
         assert!(c.can_disconnect);
+        // Another tool's word is kept, and shown as "Other".
+        let c = Card::new(&status(State::Connected, Some("magic_link")));
+        assert_eq!(c.method.as_deref(), Some("magic_link"));
+        assert_eq!(c.method_label.as_deref(), Some("Other"));
     }
 
     #[test]
     fn an_api_key_or_nothing_has_nothing_to_disconnect() {
-        assert!(!Card::new(&status(State::Connected, Some("api_key"))).can_disconnect);
+        let key = Card::new(&status(State::Connected, Some("api_key")));
+        assert!(!key.can_disconnect && key.method_from_env);
         assert!(!Card::new(&status(State::NotConnected, None)).can_disconnect);
         // A broken file that is not there (e.g. unreadable folder) either.
         assert!(!Card::new(&status(State::Error, None)).can_disconnect);
@@ -318,6 +370,34 @@ mod tests {
         s.token_path = dir.path().join("acme_token.json");
         std::fs::write(&s.token_path, "not json").unwrap();
         assert!(Card::new(&s).can_disconnect);
+    }
+
+    #[test]
+    fn hints_become_the_apps_words() {
+        let mut s = status(State::NotConnected, None);
+        s.hints = vec![
+            Hint::Configure {
+                step: Step::Browser,
+                vars: vec!["ZOOM_CLIENT_ID".into(), "ZOOM_CLIENT_SECRET".into()],
+            },
+            Hint::Configure {
+                step: Step::Server,
+                vars: vec!["ZOOM_ACCOUNT_ID".into()],
+            },
+        ];
+        let d = Card::new(&s).detail.unwrap();
+        assert!(
+            d.starts_with("Signing in needs ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET"),
+            "{d}"
+        );
+        assert!(d.contains("Server-to-server needs ZOOM_ACCOUNT_ID"), "{d}");
+        let mut s = status(State::NeedsReconnect, Some("oauth_pkce"));
+        s.detail = Some("the token has expired and cannot be refreshed".into());
+        s.hints = vec![Hint::SignIn];
+        assert_eq!(
+            Card::new(&s).detail.as_deref(),
+            Some("The token has expired and cannot be refreshed. Click Connect to sign in.")
+        );
     }
 
     #[test]
@@ -340,34 +420,37 @@ mod tests {
         AuthResult {
             attempts: vec![
                 Attempt {
-                    step: Method::SavedToken,
-                    outcome: Outcome::Skipped("no saved token".into()),
+                    step: Step::Saved,
+                    outcome: Outcome::Skipped {
+                        reason: "no saved token".into(),
+                        hint: None,
+                    },
                 },
                 Attempt {
-                    step: Method::OauthPkce,
+                    step: Step::Browser,
                     outcome: Outcome::Failed(e),
                 },
             ],
-            error: Some("No auth method available for acme.".into()),
-            ..AuthResult::default()
+            outcome: Err(Failure {
+                message: "No auth method available for acme.".into(),
+                hints: Vec::new(),
+            }),
+            notices: Vec::new(),
         }
     }
 
     #[test]
     fn a_refusal_shows_the_providers_words() {
-        let n = connect_notice(
-            "acme",
-            &failed(LibError::AuthorizationDenied {
-                service: "acme".into(),
-                error: "access_denied".into(),
-                description: Some("End-User aborted interaction".into()),
-            }),
-        )
+        let n = connect_notice(&failed(LibError::AuthorizationDenied {
+            service: "acme".into(),
+            error: "access_denied".into(),
+            description: Some("End-User aborted interaction".into()),
+        }))
         .unwrap();
         assert_eq!(n.kind, NoticeKind::Error);
         assert_eq!(
             n.text,
-            "The sign-in was refused at the provider: access_denied: End-User aborted interaction"
+            "The sign-in was refused at the provider: access_denied: End-User aborted interaction."
         );
         assert_eq!(n.details.len(), 2);
         assert!(
@@ -379,39 +462,37 @@ mod tests {
 
     #[test]
     fn cancelling_is_not_an_error() {
-        let n = connect_notice(
-            "acme",
-            &failed(LibError::Cancelled {
-                service: "acme".into(),
-            }),
-        )
+        let n = connect_notice(&failed(LibError::Cancelled {
+            service: "acme".into(),
+        }))
         .unwrap();
         assert_eq!(n, Notice::info("Sign-in cancelled."));
     }
 
     #[test]
-    fn a_timeout_speaks_of_the_app_not_the_cli() {
-        let n = connect_notice(
-            "acme",
-            &failed(LibError::AuthorizationTimeout {
-                service: "acme".into(),
-                secs: 300,
-            }),
-        )
+    fn a_timeout_offers_the_paste() {
+        let n = connect_notice(&failed(LibError::AuthorizationTimeout {
+            service: "acme".into(),
+            secs: 300,
+        }))
         .unwrap();
-        assert!(n
-            .text
-            .starts_with("No answer came back from the browser within 300 s"));
-        assert!(!n.text.contains("--redirect"), "{}", n.text);
+        assert_eq!(
+            n.text,
+            "No answer came back from the browser within 300 s. Use \"Paste code instead\"."
+        );
     }
 
     #[test]
     fn nothing_configured_gives_the_chains_own_hint() {
         let r = AuthResult {
-            error: Some("No auth method available for github. (Set GITHUB_CLIENT_ID for OAuth and GITHUB_CLIENT_SECRET or set GITHUB_TOKEN for API key access)".into()),
-            ..AuthResult::default()
+            outcome: Err(Failure {
+                message: "No auth method available for github. (Set GITHUB_CLIENT_ID for OAuth and GITHUB_CLIENT_SECRET or set GITHUB_TOKEN for API key access)".into(),
+                hints: Vec::new(),
+            }),
+            attempts: Vec::new(),
+            notices: Vec::new(),
         };
-        let n = connect_notice("github", &r).unwrap();
+        let n = connect_notice(&r).unwrap();
         assert_eq!(n.kind, NoticeKind::Error);
         assert!(n.text.contains("GITHUB_CLIENT_ID"));
     }
@@ -419,15 +500,20 @@ mod tests {
     #[test]
     fn success_is_silent_unless_the_library_has_news() {
         let mut r = AuthResult {
-            success: true,
-            method: Some(Method::OauthPkce),
-            ..AuthResult::default()
+            outcome: Ok(Authenticated {
+                access_token: planopticon::AccessToken::new("at".into()),
+                method: Method::OauthPkce,
+                expires_at: None,
+                refresh_token: None,
+            }),
+            attempts: Vec::new(),
+            notices: Vec::new(),
         };
-        assert_eq!(connect_notice("acme", &r), None);
+        assert_eq!(connect_notice(&r), None);
         r.notices.push(
             "the OS keyring is not available (x); tokens are kept in the token files only".into(),
         );
-        let n = connect_notice("acme", &r).unwrap();
+        let n = connect_notice(&r).unwrap();
         assert_eq!(n.kind, NoticeKind::Info);
         assert!(n.text.starts_with("The OS keyring is not available"));
     }

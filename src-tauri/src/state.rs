@@ -2,12 +2,12 @@
 //! notice on each card, and the last snapshot sent to the UI. No Tauri types
 //! here, so all of it is tested without a display.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Mutex;
 
-use planopticon::{Control, RedirectMode, Registry, ServiceStatus};
+use planopticon::{Control, Registry, ServiceStatus, SignIn as LibSignIn};
 
 use crate::error::{Error, Result};
 use crate::models::{card_order, Card, Notice, SignIn, Snapshot};
@@ -44,14 +44,10 @@ impl Sessions {
     }
 
     /// The library built the authorization URL (its `on_prompt`).
-    pub fn prompted(&self, service: &str, url: &str, mode: RedirectMode, user_code: Option<&str>) {
+    pub fn prompted(&self, service: &str, url: &str, sign_in: LibSignIn, user_code: Option<&str>) {
         if let Some(s) = lock(&self.0).get_mut(service) {
             s.sign_in.url = Some(url.into());
-            s.sign_in.mode = Some(match mode {
-                RedirectMode::Loopback => "loopback",
-                RedirectMode::Paste => "paste",
-                RedirectMode::Device => "device",
-            });
+            s.sign_in.mode = Some(sign_in.into());
             s.sign_in.user_code = user_code.map(Into::into);
         }
     }
@@ -90,37 +86,21 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 pub struct Observed {
     pub statuses: Vec<ServiceStatus>,
-    /// Services for which something is configured that Connect can use.
-    pub configured: HashSet<String>,
-    /// Services that offer device sign-in (RFC 8628) with a client id set.
-    pub device: HashSet<String>,
-    /// `services.toml` could not be used (the built-ins alone are shown).
+    /// What is wrong with `services.toml` (the services it does not touch
+    /// work as usual).
     pub error: Option<String>,
+    /// Tokens are mirrored into the OS keyring.
+    pub keyring: bool,
 }
 
-/// Reads every service's status, with the built-ins alone and the error when
-/// `services.toml` cannot be used.
+/// Reads every service's status, and the problems of `services.toml`.
 pub fn observe(services_file: &Path, now: f64) -> Observed {
-    let (registry, error) = match Registry::load_from(services_file) {
-        Ok(r) => (r, None),
-        Err(e) => (Registry::builtins(), Some(e.to_string())),
-    };
+    let registry = Registry::load_from(services_file);
+    let problems: Vec<String> = registry.problems().iter().map(|e| e.to_string()).collect();
     Observed {
-        statuses: registry
-            .configs()
-            .map(|c| ServiceStatus::of(c, now))
-            .collect(),
-        configured: registry
-            .configs()
-            .filter(|c| c.can_sign_in())
-            .map(|c| c.service.clone())
-            .collect(),
-        device: registry
-            .configs()
-            .filter(|c| c.supports_device())
-            .map(|c| c.service.clone())
-            .collect(),
-        error,
+        statuses: registry.statuses(now),
+        error: (!problems.is_empty()).then(|| problems.join("\n")),
+        keyring: planopticon::Settings::load().keyring,
     }
 }
 
@@ -154,8 +134,6 @@ impl AppState {
             .iter()
             .map(|s| {
                 let mut c = Card::new(s);
-                c.configured = seen.configured.contains(&s.service);
-                c.device = seen.device.contains(&s.service);
                 c.sign_in = self.sessions.sign_in(&s.service);
                 c.notice = notices.get(&s.service).cloned();
                 c
@@ -166,6 +144,7 @@ impl AppState {
             cards,
             services_error: seen.error.clone(),
             services_file: services_file.display().to_string(),
+            keyring: seen.keyring,
         }
     }
 }
@@ -173,7 +152,8 @@ impl AppState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use planopticon::State;
+    use crate::models::SignInMode;
+    use planopticon::{RedirectMode, State};
 
     #[test]
     fn one_sign_in_per_service() {
@@ -216,29 +196,29 @@ mod tests {
         s.prompted(
             "acme",
             "http://127.0.0.1:9/auth?x",
-            RedirectMode::Loopback,
+            LibSignIn::Browser(RedirectMode::Loopback),
             None,
         );
         let si = s.sign_in("acme").unwrap();
         assert_eq!(si.url.as_deref(), Some("http://127.0.0.1:9/auth?x"));
-        assert_eq!(si.mode, Some("loopback"));
+        assert_eq!(si.mode, Some(SignInMode::Loopback));
         s.finish("acme");
         assert_eq!(s.sign_in("acme"), None);
         // A late prompt for a finished sign-in is ignored.
-        s.prompted("acme", "u", RedirectMode::Paste, None);
+        s.prompted("acme", "u", LibSignIn::Browser(RedirectMode::Paste), None);
         assert_eq!(s.sign_in("acme"), None);
         // A device sign-in: the code to enter rides along.
         let _rx = s.start("github").unwrap();
         s.prompted(
             "github",
             "https://x/device",
-            RedirectMode::Device,
+            LibSignIn::Device,
             Some("WDJB-MJHT"),
         );
         let si = s.sign_in("github").unwrap();
         assert_eq!(
             (si.mode, si.user_code.as_deref()),
-            (Some("device"), Some("WDJB-MJHT"))
+            (Some(SignInMode::Device), Some("WDJB-MJHT"))
         );
     }
 
@@ -316,7 +296,7 @@ token_path = "{tok}"
         assert_eq!(acme.state, State::NotConnected);
         assert_eq!(acme.display_name, "Acme");
         assert!(
-            acme.detail.as_deref().unwrap().contains("Connect"),
+            acme.detail.as_deref().unwrap().contains("Connect") && acme.configured,
             "{acme:?}"
         );
     }
@@ -352,6 +332,28 @@ token_path = "{tok}"
         assert_eq!(seen.statuses.len(), 7, "the built-ins are still there");
         let err = seen.error.expect("an error to show");
         assert!(err.contains("services.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_broken_table_shows_on_its_card_and_the_rest_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = services_toml(dir.path(), "");
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, format!("{text}\n[beta]\nclient_idd = \"x\"\n")).unwrap();
+        let seen = observe(&file, 0.0);
+        let err = seen.error.clone().expect("a banner");
+        assert!(err.contains("client_idd"), "{err}");
+        let snap = AppState::default().snapshot(&seen, &file);
+        let card = |s: &str| snap.cards.iter().find(|c| c.service == s).unwrap();
+        assert_eq!(card("beta").state, State::Error);
+        assert!(card("beta")
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("client_idd"));
+        assert!(!card("beta").configured);
+        assert_eq!(card("acme").state, State::NotConnected);
+        assert!(card("acme").configured);
     }
 
     #[test]

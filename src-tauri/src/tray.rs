@@ -64,8 +64,7 @@ pub fn action_for(id: &str) -> Option<TrayAction> {
 /// token that still works or refreshes. An API key from the environment is
 /// not something the app can log out of.
 fn offers_log_out(s: &ServiceStatus) -> bool {
-    matches!(s.state, State::Connected | State::ExpiredRefreshable)
-        && s.method.as_deref() != Some("api_key")
+    matches!(s.state, State::Connected | State::ExpiredRefreshable) && !s.is_api_key()
 }
 
 /// The tray menu for these statuses, top to bottom.
@@ -167,7 +166,13 @@ fn on_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
         TrayAction::LogOut(service) => {
             let app = app.clone();
             // The keyring copy's deletion may take up to its timeout: off the main thread.
-            std::thread::spawn(move || crate::commands::disconnect_and_publish(&app, &service));
+            std::thread::spawn(move || {
+                crate::commands::disconnect_and_publish(
+                    &app,
+                    &service,
+                    planopticon::LogoutScope::Revoke,
+                )
+            });
         }
     }
 }
@@ -187,6 +192,9 @@ mod tests {
             token_path: PathBuf::from(format!("/tmp/{service}_token.json")),
             account: None,
             detail: None,
+            hints: Vec::new(),
+            can_sign_in: true,
+            offers_device: false,
         }
     }
 

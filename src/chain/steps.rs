@@ -119,7 +119,10 @@ impl OAuthManager {
             }
         };
         if saved.is_fresh(self.now()) {
-            log::debug!("{}: another process refreshed the token", self.config().service);
+            log::debug!(
+                "{}: another process refreshed the token",
+                self.config().service
+            );
             return Ok(saved);
         }
         let Some(rt) = saved.refresh_token.clone() else {

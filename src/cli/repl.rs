@@ -14,7 +14,9 @@ const HELP: &str = "Commands:
 pub fn run(registry: &Registry) -> i32 {
     let tty = std::io::stdin().is_terminal();
     if tty {
-        println!("PlanOpticon companion. /auth SERVICE to connect, /help for commands, /quit to leave.");
+        println!(
+            "PlanOpticon companion. /auth SERVICE to connect, /help for commands, /quit to leave."
+        );
     }
     loop {
         if tty {
