@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod error;
 pub mod flow;
 pub mod manager;
+pub mod network;
 pub mod redirect;
 pub mod services;
 pub mod status;

@@ -41,13 +41,38 @@ impl Transport {
         Self::with_timeout(timeout)
     }
 
+    /// The one HTTP client every provider request goes through (token,
+    /// revocation, who-am-I, discovery). Besides no redirects and the timeout:
+    ///
+    /// * TLS is rustls. It trusts the bundled web roots, plus the operating
+    ///   system's store (where `update-ca-certificates` puts a company CA);
+    ///   when `SSL_CERT_FILE` (a PEM file) or `SSL_CERT_DIR` (`:`-separated
+    ///   directories of PEM files) is set, their certificates take the
+    ///   system store's place, as with OpenSSL. A refused certificate is
+    ///   worded by [`root_cause`], with how to add a CA.
+    /// * Proxies come from the environment, as curl reads it: `HTTPS_PROXY` /
+    ///   `HTTP_PROXY`, else `ALL_PROXY` (upper or lower case), minus the
+    ///   hosts in `NO_PROXY`. Loopback URLs are not special: a proxy applies
+    ///   to them too unless `NO_PROXY` names them. `http://user:pass@host:port`
+    ///   authenticates to the proxy (Basic); the password is never logged
+    ///   (`network::describe` redacts it) nor part of an error. The loopback
+    ///   listener is a server, so no proxy is ever involved there.
     pub fn with_timeout(timeout: Duration) -> Result<Self> {
+        let setup = crate::network::describe();
+        log::debug!("network: {}", setup.summary());
         let client = reqwest::blocking::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .user_agent(concat!("planopticon/", env!("CARGO_PKG_VERSION")))
+            .tls_built_in_webpki_certs(true)
+            .tls_built_in_native_certs(true)
             .build()
-            .map_err(|e| Error::Other(format!("could not start the HTTP client: {e}")))?;
+            .map_err(|e| {
+                Error::Other(format!(
+                    "could not start the HTTP client: {}",
+                    root_cause(&e)
+                ))
+            })?;
         Ok(Self {
             client,
             timeout,
@@ -264,6 +289,14 @@ impl Ctx<'_> {
         status: Option<u16>,
         detail: &str,
     ) -> Error {
+        if status == Some(407) {
+            return Error::Network {
+                service: self.config.service.clone(),
+                step,
+                url: self.token_url().unwrap_or_default(),
+                cause: PROXY_AUTH_ADVICE.into(),
+            };
+        }
         let detail = match status {
             Some(s) if (300..400).contains(&s) => format!(
                 "HTTP {s}: the token endpoint redirects, and token requests are not redirected; check oauth_token_url"
@@ -296,11 +329,90 @@ fn describe_body(body: &[u8], path: &str) -> String {
 }
 
 /// The innermost cause: "Connection refused (os error 111)" rather than
-/// reqwest's "error sending request".
+/// reqwest's "error sending request"; a refused certificate or a proxy
+/// asking for credentials in words that say what to do.
 pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
+    loop {
+        if let Some(words) = known_cause(cur) {
+            return words;
+        }
+        match cur.source() {
+            Some(next) => cur = next,
+            None => return cur.to_string(),
+        }
     }
-    cur.to_string()
+}
+
+/// What to do about a certificate the client refuses, front-end neutral.
+pub const ADD_CA_ADVICE: &str = "if your network inspects TLS, add its CA: install it with update-ca-certificates, or set SSL_CERT_FILE to a PEM file holding it";
+
+/// What to do about a proxy that wants credentials.
+pub const PROXY_AUTH_ADVICE: &str = "the proxy asks for credentials (HTTP 407): put them in the proxy URL, e.g. HTTPS_PROXY=http://user:password@host:port";
+
+/// A proxy that answered CONNECT with neither 200 nor 407 (tinyproxy
+/// answers a wrong password with 401, others 403 for a port they block).
+pub const PROXY_REFUSED_TUNNEL: &str = "the proxy refused to open a tunnel to this host: check the credentials in the proxy URL, and that the proxy allows this host and port";
+
+fn known_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    // rustls' error reaches us wrapped in io::Errors (two, today), whose
+    // source() skips the error they wrap.
+    let mut tls = e.downcast_ref::<rustls::Error>();
+    let mut io = e.downcast_ref::<std::io::Error>();
+    while let (None, Some(wrapper)) = (tls, io) {
+        let inner = wrapper.get_ref();
+        tls = inner.and_then(|i| i.downcast_ref::<rustls::Error>());
+        io = inner.and_then(|i| i.downcast_ref::<std::io::Error>());
+    }
+    if let Some(rustls::Error::InvalidCertificate(c)) = tls {
+        return Some(certificate_words(c, &crate::network::describe()));
+    }
+    // hyper-util's CONNECT tunnel errors, for an https URL through a proxy
+    // (an http URL gets the proxy's reply itself: see `Ctx::reply_error`).
+    match e.to_string().as_str() {
+        "tunnel error: proxy authorization required" => Some(PROXY_AUTH_ADVICE.into()),
+        "tunnel error: unsuccessful" => Some(PROXY_REFUSED_TUNNEL.into()),
+        _ => None,
+    }
+}
+
+/// "the server's certificate is not trusted (UnknownIssuer); if your ...".
+pub(crate) fn certificate_words(
+    c: &rustls::CertificateError,
+    setup: &crate::network::NetworkSetup,
+) -> String {
+    use rustls::CertificateError as C;
+    let (problem, name) = match c {
+        C::UnknownIssuer => ("is not trusted", "UnknownIssuer"),
+        C::Expired | C::ExpiredContext { .. } => ("has expired", "Expired"),
+        C::NotValidYet | C::NotValidYetContext { .. } => ("is not valid yet", "NotValidYet"),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            ("is for another host name", "NotValidForName")
+        }
+        C::Revoked => ("has been revoked", "Revoked"),
+        C::BadSignature => ("is not trusted", "BadSignature"),
+        _ => ("was refused", ""),
+    };
+    // The variant's name without its fields, e.g. "InvalidPurposeContext".
+    let debug;
+    let name = if name.is_empty() {
+        debug = format!("{c:?}");
+        debug
+            .split(|ch: char| !ch.is_alphanumeric())
+            .next()
+            .unwrap_or("")
+    } else {
+        name
+    };
+    let mut words = format!("the server's certificate {problem} ({name}). ");
+    if let Some(missing) = setup.missing_ca() {
+        words.push_str(&missing);
+        words.push_str(". ");
+    }
+    let mut advice = ADD_CA_ADVICE.chars();
+    if let Some(first) = advice.next() {
+        words.extend(first.to_uppercase());
+        words.push_str(advice.as_str());
+    }
+    words
 }
