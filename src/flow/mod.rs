@@ -416,3 +416,71 @@ pub(crate) fn certificate_words(
     }
     words
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::CertificateError as C;
+
+    /// As reqwest hands it over: the rustls error inside two io::Errors.
+    fn wrapped(c: C) -> std::io::Error {
+        let tls = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(c),
+        );
+        std::io::Error::other(tls)
+    }
+
+    #[test]
+    fn a_refused_certificate_is_named_with_how_to_add_a_ca() {
+        let words = root_cause(&wrapped(C::UnknownIssuer));
+        assert_eq!(
+            words,
+            "the server's certificate is not trusted (UnknownIssuer). If your network inspects TLS, \
+             add its CA: install it with update-ca-certificates, or set SSL_CERT_FILE to a PEM file holding it"
+        );
+        for (c, start) in [
+            (
+                C::Expired,
+                "the server's certificate has expired (Expired). If",
+            ),
+            (
+                C::NotValidForName,
+                "the server's certificate is for another host name (NotValidForName). If",
+            ),
+            (
+                C::InvalidPurpose,
+                "the server's certificate was refused (InvalidPurpose). If",
+            ),
+        ] {
+            let words = root_cause(&wrapped(c));
+            assert!(words.starts_with(start), "{words}");
+        }
+    }
+
+    #[test]
+    fn a_missing_ssl_cert_file_is_named() {
+        let setup = crate::network::describe_from(|name| {
+            (name == "SSL_CERT_FILE").then(|| "/nonexistent/ca.pem".to_string())
+        });
+        let words = certificate_words(&C::UnknownIssuer, &setup);
+        assert!(
+            words.starts_with(
+                "the server's certificate is not trusted (UnknownIssuer). SSL_CERT_FILE names \
+                 /nonexistent/ca.pem, which is not a file. If your network"
+            ),
+            "{words}"
+        );
+    }
+
+    #[test]
+    fn other_causes_are_the_innermost_error() {
+        let e = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        ));
+        assert_eq!(root_cause(&e), "Connection refused (os error 111)");
+        let e = std::io::Error::other(rustls::Error::General("x".into()));
+        assert_eq!(root_cause(&e), "unexpected error: x");
+    }
+}
