@@ -105,6 +105,23 @@ impl NetworkSetup {
         s
     }
 
+    /// `SSL_CERT_FILE=...` and `SSL_CERT_DIR=...`, those set, for a message.
+    pub fn extra_ca_variables(&self) -> Option<String> {
+        let mut set = Vec::new();
+        if let Some(f) = &self.ca_file {
+            set.push(format!("SSL_CERT_FILE={}", f.path.display()));
+        }
+        if !self.ca_dirs.is_empty() {
+            let dirs: Vec<String> = self
+                .ca_dirs
+                .iter()
+                .map(|d| d.path.display().to_string())
+                .collect();
+            set.push(format!("SSL_CERT_DIR={}", dirs.join(":")));
+        }
+        (!set.is_empty()).then(|| set.join(" and "))
+    }
+
     /// Whether `SSL_CERT_FILE` or `SSL_CERT_DIR` names something that is
     /// not there, and which: for an error about an untrusted certificate.
     pub fn missing_ca(&self) -> Option<String> {
@@ -350,6 +367,14 @@ mod tests {
             ))
         );
         assert!(s.summary().contains("(missing)"), "{}", s.summary());
+        assert_eq!(
+            s.extra_ca_variables(),
+            Some(format!(
+                "SSL_CERT_FILE={} and SSL_CERT_DIR={dirs}",
+                pem.display()
+            ))
+        );
+        assert_eq!(setup(&[]).extra_ca_variables(), None);
 
         let s = setup(&[("SSL_CERT_FILE", missing.to_str().unwrap())]);
         assert!(!s.ca_file.as_ref().unwrap().exists);

@@ -447,6 +447,30 @@ fn an_ssl_cert_file_that_is_not_there_is_named() {
     );
 }
 
+#[test]
+fn an_ssl_cert_file_without_a_usable_certificate_is_named() {
+    let pki = Pki::new();
+    let provider = TlsProvider::start(&pki);
+    let home = s2s_home(&provider.url("/token"));
+    let bad = pki.dir.path().join("bad.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let run = auth(&home, &[], &[("SSL_CERT_FILE", bad.to_str().unwrap())]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.stderr.contains(&format!(
+            "could not start the HTTP client: zero valid certificates found in native root store; \
+             check the PEM certificates in SSL_CERT_FILE={}",
+            bad.display()
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Proxies
 // ---------------------------------------------------------------------------
@@ -670,7 +694,7 @@ fn proxy_credentials_in_the_url_work_and_the_password_is_never_shown() {
 /// The library's description of the setup, for the app's Network section,
 /// with the same environment the CLI runs got.
 #[test]
-fn the_network_description_matches_what_the_client_does() {
+fn the_network_description_for_the_app() {
     let pki = Pki::new();
     let env = [
         (

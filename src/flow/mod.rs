@@ -68,8 +68,13 @@ impl Transport {
             .tls_built_in_native_certs(true)
             .build()
             .map_err(|e| {
+                // A CA file or directory with no usable certificate in it.
+                let hint = setup
+                    .extra_ca_variables()
+                    .map(|v| format!("; check the PEM certificates in {v}"))
+                    .unwrap_or_default();
                 Error::Other(format!(
-                    "could not start the HTTP client: {}",
+                    "could not start the HTTP client: {}{hint}",
                     root_cause(&e)
                 ))
             })?;
