@@ -429,6 +429,71 @@ fn ssl_cert_dir_adds_the_certificates_of_its_files() {
     assert_eq!(provider.requests(), 1);
 }
 
+/// A company CA installed the Debian way (`update-ca-certificates`) is
+/// trusted with no variable set. The install happens in a private mount
+/// namespace (`unshare --mount`, root only): a copy of /etc/ssl/certs, the
+/// local CA folder and an empty hooks folder are mounted over the real
+/// ones for the one CLI run, so the machine's store is never changed.
+#[test]
+fn a_ca_installed_in_the_system_store_is_trusted() {
+    let probe = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "true"])
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: needs `unshare --mount` (root) to install a CA in a private namespace");
+        return;
+    }
+    let pki = Pki::new();
+    let provider = TlsProvider::start(&pki);
+    let home = s2s_home(&provider.url("/token"));
+    let work = pki.dir.path();
+    for d in ["certs", "local", "hooks"] {
+        std::fs::create_dir(work.join(d)).unwrap();
+    }
+    let script = r#"set -e
+W="$1"
+cp -a /etc/ssl/certs/. "$W/certs/"
+cp -a /usr/local/share/ca-certificates/. "$W/local/"
+cp "$W/inspection-ca.pem" "$W/local/planopticon-test-inspection-ca.crt"
+mount --bind "$W/certs" /etc/ssl/certs
+mount --bind "$W/local" /usr/local/share/ca-certificates
+if [ -d /etc/ca-certificates/update.d ]; then mount --bind "$W/hooks" /etc/ca-certificates/update.d; fi
+update-ca-certificates >/dev/null
+grep -c 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt >/dev/null
+exec "$2" auth acme
+"#;
+    let out = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(work)
+        .arg(env!("CARGO_BIN_EXE_planopticon"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("PLANOPTICON_HTTP_TIMEOUT", "10")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let run = Run {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    run.assert_success();
+    assert_eq!(provider.requests(), 1);
+    // Outside the namespace the CA is still unknown.
+    let run = auth(&s2s_home(&provider.url("/token")), &[], &[]);
+    assert!(run.stderr.contains("(UnknownIssuer)"), "{}", run.all());
+}
+
 #[test]
 fn an_ssl_cert_file_that_is_not_there_is_named() {
     let pki = Pki::new();
