@@ -207,6 +207,24 @@ pub fn describe_from(env: impl Fn(&str) -> Option<String>) -> NetworkSetup {
     }
 }
 
+/// The proxy a request to `url` goes through, if any: the client's own
+/// rules (NO_PROXY included), with the password redacted.
+pub fn proxy_for(url: &str) -> Option<ProxyInUse> {
+    let uri = url.parse::<http::Uri>().ok()?;
+    let intercept = hyper_util::client::proxy::matcher::Matcher::from_system().intercept(&uri)?;
+    let setup = describe();
+    let configured = match uri.scheme_str() {
+        Some("https") => setup.https_proxy,
+        _ => setup.http_proxy,
+    };
+    // Set by a variable, as a rule; otherwise by the system's settings.
+    Some(configured.unwrap_or_else(|| ProxyInUse {
+        url: redact_userinfo(&intercept.uri().to_string()),
+        variable: "system settings".into(),
+        with_credentials: intercept.basic_auth().is_some(),
+    }))
+}
+
 /// Whether the client takes `value` as a proxy: an http, https or socks
 /// URL, or `host:port` (taken as http).
 fn is_proxy_url(value: &str) -> bool {

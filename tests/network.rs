@@ -628,9 +628,10 @@ fn a_proxy_asking_for_credentials_is_said_so() {
     let provider = TlsProvider::start(&pki);
     let wrong = proxy.url_with_credentials("wrong-password");
     let refused = "the proxy refused to open a tunnel to this host: check the credentials in the proxy URL, and that the proxy allows this host and port";
-    for (args, proxy_url, words) in [
-        (&[][..], proxy.url(), PROXY_AUTH_ADVICE),
-        (&["-v"][..], wrong, refused),
+    let shown = format!("http://{PROXY_USER}:***@127.0.0.1:{}", proxy.port);
+    for (args, proxy_url, shown, words) in [
+        (&[][..], proxy.url(), proxy.url(), PROXY_AUTH_ADVICE),
+        (&["-v"][..], wrong, shown, refused),
     ] {
         let home = s2s_home(&provider.url("/token"));
         let run = auth(
@@ -641,7 +642,8 @@ fn a_proxy_asking_for_credentials_is_said_so() {
         assert!(!run.ok, "{}", run.all());
         assert!(
             run.stderr.contains(&format!(
-                "could not reach {} for the client credentials grant: {words}",
+                "could not reach {} for the client credentials grant: {words} \
+                 (via the proxy {shown} from HTTPS_PROXY).",
                 provider.url("/token")
             )),
             "{}",
@@ -657,6 +659,41 @@ fn a_proxy_asking_for_credentials_is_said_so() {
         tunnels.iter().all(|r| r.starts_with("CONNECT ")),
         "{tunnels:?}"
     );
+}
+
+/// A proxy that is not there is named, its password hidden; NO_PROXY
+/// still goes direct.
+#[test]
+fn an_unreachable_proxy_is_named_without_its_password() {
+    let provider = http_provider();
+    // A port nothing listens on: bound, then released.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let proxy_url = format!("http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{port}");
+    let home = s2s_home(&provider.url("/token"));
+    let run = auth(&home, &["-v"], &[("all_proxy", &proxy_url)]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.stderr.contains(&format!(
+            "could not reach {} for the client credentials grant: Connection refused (os error 111) \
+             (via the proxy http://{PROXY_USER}:***@127.0.0.1:{port} from all_proxy).",
+            provider.url("/token")
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all().contains(PROXY_PASSWORD), "{}", run.all());
+    assert_eq!(provider.count("/token"), 0);
+
+    let run = auth(
+        &home,
+        &[],
+        &[("all_proxy", &proxy_url), ("no_proxy", "127.0.0.1")],
+    );
+    run.assert_success();
 }
 
 /// http through a proxy wanting credentials: the proxy answers the request
@@ -680,8 +717,10 @@ fn a_407_reply_to_a_proxied_http_request_is_said_so() {
     assert!(!run.ok, "{}", run.all());
     assert!(
         run.stderr.contains(&format!(
-            "could not reach {} for the client credentials grant: {PROXY_AUTH_ADVICE}",
-            provider.url("/token")
+            "could not reach {} for the client credentials grant: {PROXY_AUTH_ADVICE} \
+             (via the proxy {} from http_proxy).",
+            provider.url("/token"),
+            proxy.url("")
         )),
         "{}",
         run.stderr

@@ -295,11 +295,19 @@ impl Ctx<'_> {
         detail: &str,
     ) -> Error {
         if status == Some(407) {
+            let url = self.token_url().unwrap_or_default();
+            let cause = match crate::network::proxy_for(&url) {
+                Some(p) => format!(
+                    "{PROXY_AUTH_ADVICE} (via the proxy {} from {})",
+                    p.url, p.variable
+                ),
+                None => PROXY_AUTH_ADVICE.into(),
+            };
             return Error::Network {
                 service: self.config.service.clone(),
                 step,
-                url: self.token_url().unwrap_or_default(),
-                cause: PROXY_AUTH_ADVICE.into(),
+                url,
+                cause,
             };
         }
         let detail = match status {
@@ -336,16 +344,25 @@ fn describe_body(body: &[u8], path: &str) -> String {
 /// The innermost cause: "Connection refused (os error 111)" rather than
 /// reqwest's "error sending request"; a refused certificate or a proxy
 /// asking for credentials in words that say what to do.
+/// A request that went through a proxy says which (password redacted).
 pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
-    loop {
+    let cause = loop {
         if let Some(words) = known_cause(cur) {
-            return words;
+            break words;
         }
         match cur.source() {
             Some(next) => cur = next,
-            None => return cur.to_string(),
+            None => break cur.to_string(),
         }
+    };
+    let proxy = e
+        .downcast_ref::<reqwest::Error>()
+        .and_then(|e| e.url())
+        .and_then(|url| crate::network::proxy_for(url.as_str()));
+    match proxy {
+        Some(p) => format!("{cause} (via the proxy {} from {})", p.url, p.variable),
+        None => cause,
     }
 }
 
