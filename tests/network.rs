@@ -18,7 +18,7 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -821,5 +821,4 @@ fn the_network_description_for_the_app() {
     let json = serde_json::to_value(&setup).unwrap();
     assert_eq!(json["https_proxy"]["variable"], "HTTPS_PROXY");
     assert!(!json.to_string().contains(PROXY_PASSWORD));
-    let _ = Path::new(pki.ca_pem()); // keep pki alive until here
 }

@@ -343,8 +343,8 @@ fn describe_body(body: &[u8], path: &str) -> String {
 
 /// The innermost cause: "Connection refused (os error 111)" rather than
 /// reqwest's "error sending request"; a refused certificate or a proxy
-/// asking for credentials in words that say what to do.
-/// A request that went through a proxy says which (password redacted).
+/// asking for credentials in words that say what to do. A request that
+/// went through a proxy says which (its password redacted).
 pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     let cause = loop {
@@ -398,7 +398,7 @@ fn known_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     }
 }
 
-/// "the server's certificate is not trusted (UnknownIssuer); if your ...".
+/// "the server's certificate is not trusted (UnknownIssuer). If your ...".
 pub(crate) fn certificate_words(
     c: &rustls::CertificateError,
     setup: &crate::network::NetworkSetup,
