@@ -1,7 +1,7 @@
 //! Sign-in from behind a company proxy and TLS inspection: the CLI's token
 //! request against an HTTPS provider whose certificate comes from a private
-//! CA (trusted through SSL_CERT_FILE / SSL_CERT_DIR, refused with advice
-//! otherwise), and through a real proxy (Debian's tinyproxy, which
+//! CA (trusted once installed with update-ca-certificates, or named by
+//! SSL_CERT_FILE / SSL_CERT_DIR; refused with advice otherwise), and through a real proxy (Debian's tinyproxy, which
 //! scripts/install-deps.sh installs): HTTP_PROXY / HTTPS_PROXY / ALL_PROXY
 //! in either case, NO_PROXY, and a proxy that wants a password.
 //!
