@@ -24,6 +24,8 @@ DEB_PACKAGES=(
   gnome-keyring libsecret-1-dev libsecret-tools keyutils
   # script and benchmark tools
   hyperfine time jq curl
+  # a real HTTP proxy for tests/network.rs (run in the foreground by the test)
+  tinyproxy
 )
 
 step() { printf '[install-deps] %s\n' "$*"; }

@@ -27,6 +27,7 @@ pub mod discovery;
 pub mod error;
 pub(crate) mod flow;
 pub mod method;
+pub mod network;
 pub mod redirect;
 pub mod services;
 pub mod status;

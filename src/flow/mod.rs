@@ -52,13 +52,43 @@ impl Transport {
         Self::with_timeout(timeout)
     }
 
+    /// The one HTTP client every provider request goes through (token,
+    /// revocation, who-am-I, discovery). Besides no redirects and the timeout:
+    ///
+    /// * TLS is rustls. It trusts the bundled web roots, plus the operating
+    ///   system's store (where `update-ca-certificates` puts a company CA);
+    ///   when `SSL_CERT_FILE` (a PEM file) or `SSL_CERT_DIR` (`:`-separated
+    ///   directories of PEM files) is set, their certificates take the
+    ///   system store's place, as with OpenSSL. A refused certificate is
+    ///   worded by [`root_cause`], with how to add a CA.
+    /// * Proxies come from the environment, as curl reads it: `HTTPS_PROXY` /
+    ///   `HTTP_PROXY`, else `ALL_PROXY` (upper or lower case), minus the
+    ///   hosts in `NO_PROXY`. Loopback URLs are not special: a proxy applies
+    ///   to them too unless `NO_PROXY` names them. `http://user:pass@host:port`
+    ///   authenticates to the proxy (Basic); the password is never logged
+    ///   (`network::describe` redacts it) nor part of an error. The loopback
+    ///   listener is a server, so no proxy is ever involved there.
     pub fn with_timeout(timeout: Duration) -> Result<Self> {
+        let setup = crate::network::describe();
+        log::debug!("network: {}", setup.summary());
         let client = reqwest::blocking::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .user_agent(concat!("planopticon/", env!("CARGO_PKG_VERSION")))
+            .tls_built_in_webpki_certs(true)
+            .tls_built_in_native_certs(true)
             .build()
-            .map_err(|e| Error::Other(format!("could not start the HTTP client: {e}")))?;
+            .map_err(|e| {
+                // A CA file or directory with no usable certificate in it.
+                let hint = setup
+                    .extra_ca_variables()
+                    .map(|v| format!("; check the PEM certificates in {v}"))
+                    .unwrap_or_default();
+                Error::Other(format!(
+                    "could not start the HTTP client: {}{hint}",
+                    root_cause(&e)
+                ))
+            })?;
         Ok(Self {
             client,
             timeout,
@@ -337,6 +367,22 @@ impl<'a> Ctx<'a> {
         status: Option<u16>,
         detail: &str,
     ) -> Error {
+        if status == Some(407) {
+            let url = self.token_url().unwrap_or_default();
+            let cause = match crate::network::proxy_for(&url) {
+                Some(p) => format!(
+                    "{PROXY_AUTH_ADVICE} (via the proxy {} from {})",
+                    p.url, p.variable
+                ),
+                None => PROXY_AUTH_ADVICE.into(),
+            };
+            return Error::Network {
+                service: self.config.service.clone(),
+                step,
+                url,
+                cause,
+            };
+        }
         let detail = match status {
             Some(s) if (300..400).contains(&s) => format!(
                 "HTTP {s}: the token endpoint redirects, and token requests are not redirected; check oauth_token_url"
@@ -369,11 +415,167 @@ fn describe_body(body: &[u8], path: &str) -> String {
 }
 
 /// The innermost cause: "Connection refused (os error 111)" rather than
-/// reqwest's "error sending request".
+/// reqwest's "error sending request"; a refused certificate or a proxy
+/// asking for credentials in words that say what to do. A request that
+/// went through a proxy says which (its password redacted).
 pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
+    let cause = loop {
+        if let Some(words) = known_cause(cur) {
+            break words;
+        }
+        match cur.source() {
+            Some(next) => cur = next,
+            None => break cur.to_string(),
+        }
+    };
+    let proxy = e
+        .downcast_ref::<reqwest::Error>()
+        .and_then(|e| e.url())
+        .and_then(|url| crate::network::proxy_for(url.as_str()));
+    match proxy {
+        Some(p) => format!("{cause} (via the proxy {} from {})", p.url, p.variable),
+        None => cause,
     }
-    cur.to_string()
+}
+
+/// What to do about a certificate the client refuses, front-end neutral.
+pub const ADD_CA_ADVICE: &str = "if your network inspects TLS, add its CA: install it with update-ca-certificates, or set SSL_CERT_FILE to a PEM file holding it";
+
+/// What to do about a proxy that wants credentials.
+pub const PROXY_AUTH_ADVICE: &str = "the proxy asks for credentials (HTTP 407): put them in the proxy URL, e.g. HTTPS_PROXY=http://user:password@host:port";
+
+/// A proxy that answered CONNECT with neither 200 nor 407 (tinyproxy
+/// answers a wrong password with 401, others 403 for a port they block).
+pub const PROXY_REFUSED_TUNNEL: &str = "the proxy refused to open a tunnel to this host: check the credentials in the proxy URL, and that the proxy allows this host and port";
+
+fn known_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    // rustls' error reaches us wrapped in io::Errors (two, today), whose
+    // source() skips the error they wrap.
+    let mut tls = e.downcast_ref::<rustls::Error>();
+    let mut io = e.downcast_ref::<std::io::Error>();
+    while let (None, Some(wrapper)) = (tls, io) {
+        let inner = wrapper.get_ref();
+        tls = inner.and_then(|i| i.downcast_ref::<rustls::Error>());
+        io = inner.and_then(|i| i.downcast_ref::<std::io::Error>());
+    }
+    if let Some(rustls::Error::InvalidCertificate(c)) = tls {
+        return Some(certificate_words(c, &crate::network::describe()));
+    }
+    // hyper-util's CONNECT tunnel errors, for an https URL through a proxy
+    // (an http URL gets the proxy's reply itself: see `Ctx::reply_error`).
+    match e.to_string().as_str() {
+        "tunnel error: proxy authorization required" => Some(PROXY_AUTH_ADVICE.into()),
+        "tunnel error: unsuccessful" => Some(PROXY_REFUSED_TUNNEL.into()),
+        _ => None,
+    }
+}
+
+/// "the server's certificate is not trusted (UnknownIssuer). If your ...".
+pub(crate) fn certificate_words(
+    c: &rustls::CertificateError,
+    setup: &crate::network::NetworkSetup,
+) -> String {
+    use rustls::CertificateError as C;
+    let (problem, name) = match c {
+        C::UnknownIssuer => ("is not trusted", "UnknownIssuer"),
+        C::Expired | C::ExpiredContext { .. } => ("has expired", "Expired"),
+        C::NotValidYet | C::NotValidYetContext { .. } => ("is not valid yet", "NotValidYet"),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            ("is for another host name", "NotValidForName")
+        }
+        C::Revoked => ("has been revoked", "Revoked"),
+        C::BadSignature => ("is not trusted", "BadSignature"),
+        _ => ("was refused", ""),
+    };
+    // The variant's name without its fields, e.g. "InvalidPurposeContext".
+    let debug;
+    let name = if name.is_empty() {
+        debug = format!("{c:?}");
+        debug
+            .split(|ch: char| !ch.is_alphanumeric())
+            .next()
+            .unwrap_or("")
+    } else {
+        name
+    };
+    let mut words = format!("the server's certificate {problem} ({name}). ");
+    if let Some(missing) = setup.missing_ca() {
+        words.push_str(&missing);
+        words.push_str(". ");
+    }
+    let mut advice = ADD_CA_ADVICE.chars();
+    if let Some(first) = advice.next() {
+        words.extend(first.to_uppercase());
+        words.push_str(advice.as_str());
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::CertificateError as C;
+
+    /// As reqwest hands it over: the rustls error inside two io::Errors.
+    fn wrapped(c: C) -> std::io::Error {
+        let tls = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(c),
+        );
+        std::io::Error::other(tls)
+    }
+
+    #[test]
+    fn a_refused_certificate_is_named_with_how_to_add_a_ca() {
+        let words = root_cause(&wrapped(C::UnknownIssuer));
+        assert_eq!(
+            words,
+            "the server's certificate is not trusted (UnknownIssuer). If your network inspects TLS, \
+             add its CA: install it with update-ca-certificates, or set SSL_CERT_FILE to a PEM file holding it"
+        );
+        for (c, start) in [
+            (
+                C::Expired,
+                "the server's certificate has expired (Expired). If",
+            ),
+            (
+                C::NotValidForName,
+                "the server's certificate is for another host name (NotValidForName). If",
+            ),
+            (
+                C::InvalidPurpose,
+                "the server's certificate was refused (InvalidPurpose). If",
+            ),
+        ] {
+            let words = root_cause(&wrapped(c));
+            assert!(words.starts_with(start), "{words}");
+        }
+    }
+
+    #[test]
+    fn a_missing_ssl_cert_file_is_named() {
+        let setup = crate::network::describe_from(|name| {
+            (name == "SSL_CERT_FILE").then(|| "/nonexistent/ca.pem".to_string())
+        });
+        let words = certificate_words(&C::UnknownIssuer, &setup);
+        assert!(
+            words.starts_with(
+                "the server's certificate is not trusted (UnknownIssuer). SSL_CERT_FILE names \
+                 /nonexistent/ca.pem, which is not a file. If your network"
+            ),
+            "{words}"
+        );
+    }
+
+    #[test]
+    fn other_causes_are_the_innermost_error() {
+        let e = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        ));
+        assert_eq!(root_cause(&e), "Connection refused (os error 111)");
+        let e = std::io::Error::other(rustls::Error::General("x".into()));
+        assert_eq!(root_cause(&e), "unexpected error: x");
+    }
 }
