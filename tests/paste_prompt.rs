@@ -173,10 +173,7 @@ fn recording_browser(home: &Home) -> (String, PathBuf) {
     let script = home.path().join("browser.sh");
     std::fs::write(
         &script,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n",
-            log.display()
-        ),
+        format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", log.display()),
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -234,7 +231,10 @@ fn the_prompt_and_what_is_shown_before_it() {
         .unwrap_or_else(|| panic!("{shown}"));
     let prompt = shown.find(PROMPT).unwrap();
     assert!(heading < hint && hint < prompt, "{shown}");
-    assert!(shown.ends_with(PROMPT), "nothing after the prompt: {shown:?}");
+    assert!(
+        shown.ends_with(PROMPT),
+        "nothing after the prompt: {shown:?}"
+    );
 
     // The URL is the authorization request of this sign-in, in paste mode:
     // the redirect_uri is the configured one, with no listener's port.

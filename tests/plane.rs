@@ -85,13 +85,14 @@ fn fake_plane() -> FakeServer {
                 200,
                 json!({"access_token": ACCESS, "refresh_token": REFRESH, "expires_in": LIFETIME as u64, "token_type": "Bearer", "scope": "read write"}),
             ),
-            ("GET", "/api/v1/users/me/")
-                if bearer || req.header("x-api-key") == Some(API_KEY) =>
-            {
+            ("GET", "/api/v1/users/me/") if bearer || req.header("x-api-key") == Some(API_KEY) => {
                 Reply::Json(200, plane_user())
             }
             ("GET", "/auth/o/app-installation/") if bearer => Reply::Json(200, installations()),
-            ("GET", _) => Reply::Json(401, json!({"detail": "Authentication credentials were not provided."})),
+            ("GET", _) => Reply::Json(
+                401,
+                json!({"detail": "Authentication credentials were not provided."}),
+            ),
             ("POST", "/auth/o/revoke-token/") => Reply::Json(200, json!({})),
             _ => Reply::Json(404, json!({})),
         }
@@ -238,7 +239,10 @@ fn self_hosted_sign_in_by_loopback_then_logout_revokes() {
 
     // Who signed in, and in which workspace, both with the new token.
     let me = only(&reqs, "GET", "/plane/api/v1/users/me/");
-    assert_eq!(me.header("authorization"), Some(&*format!("Bearer {ACCESS}")));
+    assert_eq!(
+        me.header("authorization"),
+        Some(&*format!("Bearer {ACCESS}"))
+    );
     assert_eq!(me.header("x-api-key"), None);
     let inst = only(&reqs, "GET", "/plane/auth/o/app-installation/");
     assert_eq!(
@@ -290,7 +294,11 @@ fn self_hosted_sign_in_by_loopback_then_logout_revokes() {
         Some("application/x-www-form-urlencoded")
     );
     assert_eq!(revoke.header("accept"), Some("application/json"));
-    assert_eq!(revoke.form("client_secret"), None, "the secret is in Basic only");
+    assert_eq!(
+        revoke.form("client_secret"),
+        None,
+        "the secret is in Basic only"
+    );
     assert_eq!(revoke.query, "");
 }
 

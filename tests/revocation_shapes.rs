@@ -60,7 +60,8 @@ fn logout(home: &Home, service: &str, path: &std::path::Path) {
         "{r:?}"
     );
     assert!(
-        r.err().contains(&format!("Revoked the token at {service}.")),
+        r.err()
+            .contains(&format!("Revoked the token at {service}.")),
         "{r:?}"
     );
     assert!(!path.exists(), "{service}: the local copy is deleted");

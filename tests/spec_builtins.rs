@@ -34,7 +34,11 @@ fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 /// (they come from the environment), the default token path.
 fn assert_no_baked_in_credentials(c: &AuthConfig) {
     assert_eq!(c.client_id, None, "{}: client id comes from env", c.service);
-    assert_eq!(c.client_secret, None, "{}: secret comes from env", c.service);
+    assert_eq!(
+        c.client_secret, None,
+        "{}: secret comes from env",
+        c.service
+    );
     assert_eq!(c.account_id, None, "{}", c.service);
     assert_eq!(
         c.token_path, None,
@@ -117,7 +121,10 @@ fn dropbox() {
         c.revocation_url,
         s("https://api.dropboxapi.com/2/auth/token/revoke")
     );
-    assert_eq!(c.device_authorization_url, None, "Dropbox has no device grant");
+    assert_eq!(
+        c.device_authorization_url, None,
+        "Dropbox has no device grant"
+    );
     assert_no_baked_in_credentials(&c);
 }
 
@@ -344,12 +351,20 @@ fn plane_in_child(base_url: Option<&str>) -> serde_json::Value {
     serde_json::from_str(line).unwrap()
 }
 
+/// service, client id, client secret, API key, account id
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
 /// The spec's environment-variable table, all rows at once: a renamed
 /// variable anywhere breaks scripts written for the Python tool.
 #[test]
 fn environment_variable_table() {
-    // service, client id, client secret, API key, account id
-    let table: [(&str, &str, &str, Option<&str>, Option<&str>); 7] = [
+    let table: [Row; 7] = [
         (
             "google",
             "GOOGLE_CLIENT_ID",

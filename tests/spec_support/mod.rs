@@ -27,10 +27,7 @@ pub fn closed_port() -> u16 {
 /// of reaching the internet. The fakes are plain http on 127.0.0.1, which
 /// this does not touch.
 pub fn offline_guard() -> (&'static str, String) {
-    (
-        "HTTPS_PROXY",
-        format!("http://127.0.0.1:{}", closed_port()),
-    )
+    ("HTTPS_PROXY", format!("http://127.0.0.1:{}", closed_port()))
 }
 
 /// One finished CLI run.
