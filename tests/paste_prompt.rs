@@ -1,0 +1,332 @@
+//! The CLI's paste prompt under a real pseudo-terminal: the lines shown, a
+//! bare code, a whole redirected address, and one from another sign-in.
+//!
+//! The service signs in at the test suite's real OAuth server; the test
+//! plays the user there (`play_user`) and types into the terminal what a
+//! person would copy from the browser. BROWSER only records the URL: the
+//! sign-in is never completed by a browser.
+
+mod spec_support;
+mod support;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::FromRawFd;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use spec_support::*;
+use support::*;
+
+/// How long to wait for text the CLI is expected to show. A bound for a
+/// hang, not a timing assertion: the text normally comes within milliseconds.
+const WAIT: Duration = Duration::from_secs(60);
+
+const PROMPT: &str = "Enter the authorization code: ";
+
+/// A child process whose stdin, stdout and stderr are the slave side of a
+/// pseudo-terminal; the test holds the master side.
+struct Pty {
+    master: File,
+    child: Child,
+    output: mpsc::Receiver<Vec<u8>>,
+    /// Everything read so far, `\r\n` turned into `\n` (the terminal's ONLCR).
+    seen: String,
+}
+
+/// Marks `fd` close-on-exec, so that no other process this test binary
+/// spawns (tests run in parallel) keeps a copy of the terminal open.
+fn cloexec(fd: libc::c_int) {
+    // SAFETY: fcntl on a descriptor we own, no pointers involved.
+    let rc = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    assert_eq!(rc, 0, "fcntl: {}", std::io::Error::last_os_error());
+}
+
+impl Pty {
+    fn spawn(mut cmd: Command) -> Pty {
+        let (mut master, mut slave): (libc::c_int, libc::c_int) = (-1, -1);
+        // SAFETY: openpty writes the two descriptors it opens; the name,
+        // termios and winsize pointers may be null (defaults).
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        cloexec(master);
+        cloexec(slave);
+        // SAFETY: both descriptors were just opened and are owned by nothing else.
+        let (master, slave) = unsafe { (File::from_raw_fd(master), File::from_raw_fd(slave)) };
+        // The child gets the terminal as 0, 1 and 2 (dup2 clears close-on-exec).
+        cmd.stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        let child = cmd.spawn().expect("spawn the planopticon CLI");
+        // Our copies of the slave go with `cmd`: once the child (and what it
+        // spawned) exits, reading the master ends.
+        drop(cmd);
+        let mut reader = master.try_clone().unwrap();
+        let (tx, output) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // EIO once no process holds the slave any more.
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Pty {
+            master,
+            child,
+            output,
+            seen: String::new(),
+        }
+    }
+
+    /// Takes in what has arrived within `wait`; false when nothing did.
+    fn pump(&mut self, wait: Duration) -> bool {
+        match self.output.recv_timeout(wait) {
+            Ok(bytes) => {
+                self.seen
+                    .push_str(&String::from_utf8_lossy(&bytes).replace("\r\n", "\n"));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Reads until the output contains `text`; returns all output so far.
+    fn expect(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        while !self.seen.contains(text) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no {text:?} within {WAIT:?}; the terminal showed:\n{}",
+                self.seen
+            );
+            self.pump(left.min(Duration::from_millis(200)));
+        }
+        self.seen.clone()
+    }
+
+    /// Types `line` and Enter.
+    fn type_line(&mut self, line: &str) {
+        self.master
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap();
+        self.master.flush().unwrap();
+    }
+
+    /// Waits for the child to exit; returns its exit code and all output.
+    fn finish(&mut self) -> (i32, String) {
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the CLI did not exit within {WAIT:?}; the terminal showed:\n{}",
+                self.seen
+            );
+            self.pump(Duration::from_millis(100));
+        };
+        // The rest of the output, until the terminal closes (or a short
+        // quiet spell, should a grandchild still hold it).
+        while self.pump(Duration::from_millis(500)) {}
+        (status.code().unwrap_or(-1), self.seen.clone())
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        // A failed test must not leave the CLI waiting at its prompt.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A HOME whose `[acme]` signs in at the shared test server as its public
+/// native client, with the loopback redirect the server has registered.
+fn acme_home(server: &OidcServer) -> Home {
+    Home::with_services(&format!(
+        "[acme]\noauth_authorize_url = \"{0}/auth\"\noauth_token_url = \"{0}/token\"\nclient_id = \"{1}\"\nscopes = [\"openid\", \"email\"]\nredirect_uri = \"{2}\"\nissuer = \"{0}\"\n",
+        server.issuer(),
+        PUBLIC_CLIENT,
+        REGISTERED_REDIRECT_URI
+    ))
+}
+
+/// A BROWSER that only writes down the URL it is given, in `browser.log`.
+fn recording_browser(home: &Home) -> (String, PathBuf) {
+    let log = home.path().join("browser.log");
+    let script = home.path().join("browser.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", log.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script.to_str().unwrap().to_string(), log)
+}
+
+/// `planopticon auth acme --redirect paste` in a terminal, up to its prompt.
+/// Returns the session, the authorization URL it showed, and the HOME.
+fn start_paste_sign_in(server: &OidcServer) -> (Pty, String, Home, PathBuf) {
+    let home = acme_home(server);
+    let (browser, log) = recording_browser(&home);
+    let (proxy_var, proxy) = offline_guard();
+    let mut cmd = home.cmd(
+        &["auth", "acme", "--redirect", "paste"],
+        &[("BROWSER", browser.as_str()), ("TERM", "dumb")],
+    );
+    cmd.env(proxy_var, proxy);
+    let mut pty = Pty::spawn(cmd);
+    let shown = pty.expect(PROMPT);
+    let url = shown
+        .lines()
+        .skip_while(|l| *l != "Open this URL to authorize PlanOpticon (acme):")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no URL under the heading:\n{shown}"))
+        .to_string();
+    (pty, url, home, log)
+}
+
+/// What the browser's address bar shows after the user approved.
+fn approve(url: &str) -> url::Url {
+    url::Url::parse(&play_user(url)).unwrap()
+}
+
+fn param(u: &url::Url, key: &str) -> String {
+    u.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no {key} in {u}"))
+}
+
+#[test]
+fn the_prompt_and_what_is_shown_before_it() {
+    let server = OidcServer::shared();
+    let (mut pty, url, home, log) = start_paste_sign_in(server);
+    let shown = pty.seen.clone();
+
+    // In order: the heading and the URL (stdout), how to answer (stderr),
+    // then the prompt, left open on its line for the answer.
+    let heading = shown
+        .find("\nOpen this URL to authorize PlanOpticon (acme):\n")
+        .unwrap_or_else(|| panic!("{shown}"));
+    let hint = shown
+        .find("After approving, paste the code, or the whole address the browser shows (even if that page does not load).\n")
+        .unwrap_or_else(|| panic!("{shown}"));
+    let prompt = shown.find(PROMPT).unwrap();
+    assert!(heading < hint && hint < prompt, "{shown}");
+    assert!(
+        shown.ends_with(PROMPT),
+        "nothing after the prompt: {shown:?}"
+    );
+
+    // The URL is the authorization request of this sign-in, in paste mode:
+    // the redirect_uri is the configured one, with no listener's port.
+    let u = url::Url::parse(&url).unwrap();
+    assert_eq!(u.as_str().split('?').next(), Some(&*server.url("/auth")));
+    assert_eq!(param(&u, "redirect_uri"), REGISTERED_REDIRECT_URI);
+    assert_eq!(param(&u, "client_id"), PUBLIC_CLIENT);
+    assert_eq!(param(&u, "code_challenge_method"), "S256");
+    // The browser was handed the same URL.
+    let deadline = Instant::now() + WAIT;
+    let opened = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if !text.is_empty() || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(opened.trim_end(), url);
+
+    // Ctrl-D at the prompt: nothing pasted, the sign-in is given up.
+    pty.master.write_all(&[4]).unwrap();
+    let (code, all) = pty.finish();
+    assert_eq!(code, 1, "{all}");
+    assert!(all.contains("acme: the sign-in was cancelled"), "{all}");
+    assert!(!home.po().join("acme_token.json").exists());
+}
+
+#[test]
+fn a_bare_code_signs_in() {
+    let server = OidcServer::shared();
+    let (mut pty, url, home, _) = start_paste_sign_in(server);
+    let back = approve(&url);
+    pty.type_line(&param(&back, "code"));
+    let (code, all) = pty.finish();
+    assert_eq!(code, 0, "{all}");
+    assert!(
+        all.ends_with("Acme authentication successful (oauth_pkce).\n"),
+        "{all}"
+    );
+    let saved = read_json(&home.po().join("acme_token.json"));
+    assert_python_fields(&saved);
+    assert_eq!(saved["obtained_by"], "oauth_pkce");
+    assert_eq!(saved["client_id"], PUBLIC_CLIENT);
+}
+
+#[test]
+fn the_whole_redirected_address_signs_in() {
+    let server = OidcServer::shared();
+    let (mut pty, url, home, _) = start_paste_sign_in(server);
+    let back = approve(&url);
+    // What the address bar shows: http://127.0.0.1/callback?code=..&state=..&iss=..
+    assert_eq!(back.path(), "/callback");
+    pty.type_line(back.as_str());
+    let (code, all) = pty.finish();
+    assert_eq!(code, 0, "{all}");
+    assert!(
+        all.ends_with("Acme authentication successful (oauth_pkce).\n"),
+        "{all}"
+    );
+    assert_eq!(
+        read_json(&home.po().join("acme_token.json"))["obtained_by"],
+        "oauth_pkce"
+    );
+}
+
+#[test]
+fn an_address_from_another_sign_in_is_refused() {
+    let server = OidcServer::shared();
+    let (mut pty, url, home, _) = start_paste_sign_in(server);
+    let back = approve(&url);
+    // A real code, but the state of some other sign-in: a forged or stale
+    // address must not be exchanged.
+    let mut forged = back.clone();
+    forged.query_pairs_mut().clear();
+    for (k, v) in back.query_pairs() {
+        let v = if k == "state" {
+            "state-of-another-sign-in".into()
+        } else {
+            v.into_owned()
+        };
+        forged.query_pairs_mut().append_pair(&k, &v);
+    }
+    pty.type_line(forged.as_str());
+    let (code, all) = pty.finish();
+    assert_eq!(code, 1, "{all}");
+    assert!(
+        all.contains("not from this sign-in (wrong state)"),
+        "names the state: {all}"
+    );
+    assert!(
+        all.contains("Acme authentication failed: No auth method available for acme."),
+        "{all}"
+    );
+    assert!(!home.po().join("acme_token.json").exists());
+}
