@@ -258,7 +258,7 @@ fn the_prompt_and_what_is_shown_before_it() {
     pty.master.write_all(&[4]).unwrap();
     let (code, all) = pty.finish();
     assert_eq!(code, 1, "{all}");
-    assert!(all.contains("acme: the sign-in was cancelled"), "{all}");
+    assert!(all.contains("failed: the sign-in was cancelled"), "{all}");
     assert!(!home.po().join("acme_token.json").exists());
 }
 

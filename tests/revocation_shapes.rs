@@ -139,7 +139,6 @@ fn notion_revokes_with_a_json_body_and_basic_auth() {
 /// answers 400 and the logout reports "Could not revoke". The identity call
 /// sends it (`notion_identity_sends_notion_version`); revocation does not yet.
 #[test]
-#[ignore = "bug: src/account.rs revoke() sends no Notion-Version to Notion's revoke endpoint"]
 fn notion_revocation_sends_notion_version() {
     let fake = revocation_server();
     let home = revocation_home(&fake);
