@@ -8,12 +8,12 @@
 # throw-away HOME whose services.toml adds a service `acme` pointing at that
 # server and points the built-in Zoom at it too (its client in ZOOM_CLIENT_ID
 # and ZOOM_CLIENT_SECRET), and then, inside its own D-Bus session
-# (dbus-run-session, with an unlocked throw-away keyring), runs tests/e2e/e2e.mjs, which drives the app
-# through tauri-driver: Connect, the browser's round trip, Disconnect, the
-# CLI's changes seen by the open window, the tray menu, Settings, About, a
-# second launch, closing to the tray, Quit, the app again in a dark theme, and
-# once more for the built-in Zoom card: Connect, then "Log out of Zoom" in the
-# tray menu.
+# (dbus-run-session, with an unlocked throw-away keyring), runs
+# tests/e2e/e2e.mjs, which drives the app through tauri-driver: Connect, the
+# browser's round trip, Disconnect, the CLI's changes seen by the open window,
+# the tray menu, Settings, About, a second launch, closing to the tray, Quit,
+# the app again in a dark theme, and once more for the built-in Zoom card:
+# Connect, then "Log out of Zoom" in the tray menu.
 #
 # Screenshots go to $ARTIFACTS_DIR (default target/artifacts/e2e). Prints
 # "N passed, N failed" last; exits non-zero on any failure. Everything it
