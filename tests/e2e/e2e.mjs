@@ -20,6 +20,7 @@ const SHOTS = env.E2E_SHOTS;
 const TMP = env.E2E_TMP;
 const HOME = env.HOME;
 const TOKEN = path.join(HOME, '.planopticon', 'acme_token.json');
+const ZOOM_TOKEN = path.join(HOME, '.planopticon', 'zoom_token.json');
 
 let passed = 0;
 let failed = 0;
@@ -235,8 +236,9 @@ const TITLE = 'PlanOpticon Auth';
 const windowShown = () => xdotool('search', '--onlyvisible', '--name', `^${TITLE}$`).stdout.trim() !== '';
 
 /** Opens the tray menu with a click on the app's icon (the only one in the
- *  tray host, trayer) and picks an item by keyboard: 'Down' is the first
- *  enabled item, 'Up' the last (Quit). */
+ *  tray host, trayer) and picks an item by keyboard: `key` is one key or a
+ *  list pressed in turn; 'Down' is the first enabled item, 'Up' the last
+ *  (Quit). */
 async function trayPick(key, shot) {
   const win = xdotool('search', '--onlyvisible', '--class', 'trayer').stdout.trim().split('\n')[0];
   if (!win) throw new Error('the tray host (trayer) is not on the display');
@@ -245,9 +247,29 @@ async function trayPick(key, shot) {
   xdotool('mousemove', String(+geo.X + 12), String(+geo.Y + Math.floor(+geo.HEIGHT / 2)), 'click', '1');
   await sleep(800);
   if (shot) await screenshot(shot);
-  xdotool('key', key);
-  await sleep(150);
+  for (const k of [].concat(key)) {
+    xdotool('key', k);
+    await sleep(150);
+  }
   xdotool('key', 'Return');
+}
+
+/** Picks "Log out of NAME" in the tray menu. The menu starts with one such
+ *  item per connected service (connected or expired-refreshable, not an API
+ *  key), sorted by display name (tray::tray_items); the item's position is
+ *  worked out the same way from the cards the window shows, so it holds
+ *  whichever services are connected. The caller checks the effect (that
+ *  service, and only it, logged out), which catches a wrong position. */
+async function trayLogOut(name, shot) {
+  const connected = await exec(`
+    return [...document.querySelectorAll('article[data-service]')]
+      .filter((e) => ['connected', 'expired_refreshable'].includes(e.dataset.state) && e.dataset.method !== 'api_key')
+      .map((e) => (e.querySelector('h2')?.firstChild?.textContent ?? e.dataset.service).trim());`);
+  const sorted = [...connected].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const at = sorted.indexOf(name);
+  if (at < 0) throw new Error(`no "Log out of ${name}" in the tray menu: connected ${JSON.stringify(sorted)}`);
+  info(`tray menu: "Log out of ${name}" is item ${at + 1} of ${JSON.stringify(sorted)}`);
+  await trayPick(Array(at + 1).fill('Down'), shot);
 }
 
 // ---- the test -----------------------------------------------------------
@@ -454,12 +476,15 @@ async function main() {
 
   // --- a dark system theme ---
   await darkTheme();
+
+  // --- a built-in service: Zoom, connected in the window, logged out from the tray ---
+  await zoom();
 }
 
 /** The tray menu (trayer as the tray host): seen, and acme logged out from it. */
 async function trayChecks() {
-  // With acme connected the first item is "Log out of Acme".
-  await trayPick('Down', 'tray-menu');
+  // Only acme is connected here: "Log out of Acme" is the first item.
+  await trayLogOut('Acme', 'tray-menu');
   const acme = await waitFor(async () => { const c = await card('acme'); return c?.state === 'not_connected' && c; }, 5000);
   check('the tray menu\'s "Log out of Acme" logs acme out', !!acme && !fs.existsSync(TOKEN), JSON.stringify(await card('acme')));
   // Connect again for the window's own Disconnect test.
@@ -513,6 +538,83 @@ async function darkTheme() {
       && getComputedStyle(document.body).backgroundColor;`), 15000, 50);
   check('with a dark system theme the window is dark', bg === 'rgb(22, 24, 29)', String(bg));
   await screenshot('dark-theme', 'google');
+  await wd('DELETE', `/session/${sid}`).catch(() => {});
+  sid = '';
+  await stop(driver);
+}
+
+/** The built-in Zoom card, its endpoints pointed at the test server by the
+ *  `[zoom]` table run.sh writes and its client given by ZOOM_CLIENT_ID and
+ *  ZOOM_CLIENT_SECRET (the confidential client; no ZOOM_ACCOUNT_ID, so not
+ *  server-to-server): Connect goes through the browser and the loopback
+ *  redirect; then, with acme connected too (two "Log out" items in the tray
+ *  menu), the tray's "Log out of Zoom" logs out Zoom and only Zoom. Zoom's
+ *  revocation points at a closed port (see run.sh), so the logout must
+ *  remove the token anyway and say the provider was not told. Its own launch
+ *  of the app, after the others (their screenshots keep their numbers). */
+async function zoom() {
+  // The previous app must be gone, or this launch would be its second instance.
+  await waitFor(() => appProcesses().app.length === 0, 10000, 100);
+  const driver = await startDriver();
+  if (!check('tauri-driver answers (Zoom)', !!driver)) return;
+  sid = await newSession();
+  const ready = await waitFor(() => exec(
+    'return document.body.dataset.ready === "true" && document.querySelectorAll("article[data-service]").length',
+  ), 15000, 20);
+  check('the window shows the same 8 cards again', ready === 8, `cards: ${ready}`);
+
+  let zoomCard = await card('zoom');
+  check('the built-in Zoom card, configured by ZOOM_CLIENT_ID/ZOOM_CLIENT_SECRET, starts not connected with Connect',
+    zoomCard?.state === 'not_connected' && zoomCard.actions.includes('connect') && !zoomCard.signingIn, JSON.stringify(zoomCard));
+
+  // acme connected first (by the CLI), so that the tray lists two services.
+  browserDoes('normal');
+  const cli = spawnSync(CLI, ['auth', 'acme'], { encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'] });
+  const acmeOn = await waitFor(async () => (await card('acme'))?.state === 'connected', 5000);
+  check('acme is connected too (by the CLI)', cli.status === 0 && !!acmeOn, `${cli.status} ${cli.stderr}`);
+
+  const codesBefore = (await stats()).token.authorization_code ?? 0;
+  await click(`${CARD('zoom')} button[data-action="connect"]`);
+  zoomCard = await waitFor(async () => { const c = await card('zoom'); return c?.state === 'connected' && !c.signingIn && c; }, 30000);
+  check('Connect on the Zoom card: the browser comes back and the card turns connected', !!zoomCard, JSON.stringify(await card('zoom')));
+  check('with the method oauth_pkce (not server-to-server)', zoomCard?.method === 'oauth_pkce', zoomCard?.method);
+  check('and the account that signed in', /alice@example\.test/.test(zoomCard?.account ?? ''), zoomCard?.account);
+  check('Zoom\'s token file exists with mode 0600', fileMode(ZOOM_TOKEN) === '600', `mode ${fileMode(ZOOM_TOKEN)}`);
+  const browsed = fs.existsSync(env.E2E_BROWSER_LOG) ? fs.readFileSync(env.E2E_BROWSER_LOG, 'utf8').trim() : '';
+  let opened = null;
+  try {
+    opened = new URL(browsed.split('\n').pop());
+  } catch {}
+  check('the browser was sent to the test server with ZOOM_CLIENT_ID and Zoom\'s loopback redirect',
+    opened?.origin === env.E2E_ISSUER && opened.pathname === '/auth'
+      && opened.searchParams.get('client_id') === 'confidential-native'
+      && /^http:\/\/127\.0\.0\.1:\d+\/callback$/.test(opened.searchParams.get('redirect_uri') ?? ''), browsed);
+  // The confidential client authenticates at the token endpoint with its
+  // secret (client_secret_basic): without ZOOM_CLIENT_SECRET no token.
+  check('the code was exchanged at the test server\'s token endpoint',
+    ((await stats()).token.authorization_code ?? 0) === codesBefore + 1, JSON.stringify((await stats()).token));
+  await sleep(200);
+  await screenshot('zoom-connected', 'zoom');
+
+  // The tray: "Log out of Acme", "Log out of Zoom" (sorted by name); Zoom's is picked.
+  await trayLogOut('Zoom', 'tray-menu-acme-and-zoom');
+  zoomCard = await waitFor(async () => { const c = await card('zoom'); return c?.state === 'not_connected' && c; }, 5000);
+  check('the tray menu\'s "Log out of Zoom" returns the Zoom card to not connected, with Connect',
+    !!zoomCard && zoomCard.actions.includes('connect'), JSON.stringify(await card('zoom')));
+  check('and Zoom\'s token file is gone', !fs.existsSync(ZOOM_TOKEN));
+  // Zoom's revocation URL is a closed port: the library deletes the local
+  // copy whatever the provider answers, and the card says it was not told.
+  const notice = await waitFor(() => exec(
+    'const n = document.querySelector(arguments[0] + \' [data-role="notice"]\'); return n && { kind: n.className, text: n.textContent.trim() };',
+    CARD('zoom')), 3000);
+  check('though the provider could not be reached to revoke it (an information on the card, not an error)',
+    !!notice && /\binfo\b/.test(notice.kind), JSON.stringify(notice));
+  const acme = await card('acme');
+  check('and acme stays connected (only Zoom logged out)', acme?.state === 'connected' && fs.existsSync(TOKEN), JSON.stringify(acme));
+  await screenshot('zoom-logged-out', 'zoom');
+
+  await click(`${CARD('zoom')} button[data-action="dismiss"]`).catch(() => {});
+  spawnSync(CLI, ['auth', 'acme', '--logout'], { encoding: 'utf8', timeout: 30000, stdio: 'ignore' });
   await wd('DELETE', `/session/${sid}`).catch(() => {});
   sid = '';
   await stop(driver);

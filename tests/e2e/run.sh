@@ -6,11 +6,14 @@
 # Builds the CLI and the app (debug, with the bundled UI), starts the test
 # OAuth server (tests/oidc/server.mjs) and a virtual display (Xvfb), writes a
 # throw-away HOME whose services.toml adds a service `acme` pointing at that
-# server, and then, inside its own D-Bus session (dbus-run-session, with an
-# unlocked throw-away keyring), runs tests/e2e/e2e.mjs, which drives the app
-# through tauri-driver: Connect, the browser's round trip, Disconnect, the
-# CLI's changes seen by the open window, the tray menu, Settings, About, a
-# second launch, closing to the tray, Quit, and the app again in a dark theme.
+# server and points the built-in Zoom at it too (its client in ZOOM_CLIENT_ID
+# and ZOOM_CLIENT_SECRET), and then, inside its own D-Bus session
+# (dbus-run-session, with an unlocked throw-away keyring), runs
+# tests/e2e/e2e.mjs, which drives the app through tauri-driver: Connect, the
+# browser's round trip, Disconnect, the CLI's changes seen by the open window,
+# the tray menu, Settings, About, a second launch, closing to the tray, Quit,
+# the app again in a dark theme, and once more for the built-in Zoom card:
+# Connect, then "Log out of Zoom" in the tray menu.
 #
 # Screenshots go to $ARTIFACTS_DIR (default target/artifacts/e2e). Prints
 # "N passed, N failed" last; exits non-zero on any failure. Everything it
@@ -91,7 +94,13 @@ ISSUER="$(head -n1 "$TMP/oidc.out" | node -e 'let s="";process.stdin.on("data",d
   die "the OAuth server did not start: $(cat "$TMP/oidc.err")"
 say "OAuth server at $ISSUER"
 
-# A throw-away HOME with the custom service.
+# A port nothing listens on, for Zoom's revocation (see services.toml below).
+CLOSED_PORT=9
+if (exec 3<>"/dev/tcp/127.0.0.1/$CLOSED_PORT") 2>/dev/null; then
+  die "something listens on 127.0.0.1:$CLOSED_PORT; the Zoom logout check needs it closed"
+fi
+
+# A throw-away HOME with the custom service and the test server's Zoom.
 export HOME="$TMP/home"
 mkdir -p "$HOME/.planopticon"
 chmod 700 "$HOME/.planopticon"
@@ -109,6 +118,22 @@ userinfo_url = "$ISSUER/me"
 revocation_url = "$ISSUER/token/revocation"
 # The third way to connect: a code entered on another device (RFC 8628).
 device_authorization_url = "$ISSUER/device/auth"
+
+# The built-in Zoom, its endpoints at the test server; everything else is
+# Zoom's own (the loopback redirect_uri, the client from ZOOM_CLIENT_ID and
+# ZOOM_CLIENT_SECRET below). Scopes openid and email, so that /me names
+# the account.
+[zoom]
+oauth_authorize_url = "$ISSUER/auth"
+oauth_token_url = "$ISSUER/token"
+scopes = ["openid", "email"]
+userinfo_url = "$ISSUER/me"
+# Zoom's revocation request (POST ?token=ACCESS_TOKEN with Basic auth, no
+# body) is not RFC 7009's: oidc-provider answers it 400 "missing required
+# parameter 'token'". So it goes to a closed loopback port instead (no test
+# reaches the internet), and the e2e checks what matters then: the tray's
+# "Log out of Zoom" still removes the token and says the provider was not told.
+revocation_url = "http://127.0.0.1:$CLOSED_PORT/revoke"
 EOF
 
 # A virtual display on a free number.
@@ -137,6 +162,11 @@ export E2E_BROWSER_CTL="$TMP/browser.ctl"
 export E2E_BROWSER_LOG="$TMP/browser.log"
 export E2E_APP="$APP" E2E_CLI="$CLI" E2E_SHOTS="$SHOTS" E2E_TMP="$TMP" E2E_ISSUER="$ISSUER"
 export NO_AT_BRIDGE=1 # no accessibility bus processes that outlive the app
+# The app (started by tauri-driver, through WebKitWebDriver, with this
+# environment) signs in to Zoom as the test server's confidential client.
+# No ZOOM_ACCOUNT_ID: with it Zoom would connect server-to-server.
+export ZOOM_CLIENT_ID=confidential-native ZOOM_CLIENT_SECRET=confidential-secret
+unset ZOOM_ACCOUNT_ID
 unset DBUS_SESSION_BUS_ADDRESS
 
 say "driving the app on $DISPLAY (screenshots in $SHOTS)"
