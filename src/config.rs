@@ -14,6 +14,20 @@ pub const OOB_REDIRECT_URI: &str = "urn:ietf:wg:oauth:2.0:oob";
 /// The loopback redirect: a listener on 127.0.0.1 with a port the OS picks.
 pub const LOOPBACK_REDIRECT_URI: &str = "http://127.0.0.1/callback";
 
+/// The loopback redirect on `localhost` (Microsoft's app registrations
+/// refuse `http://127.0.0.1` for desktop apps and accept `http://localhost`
+/// with any port): a port the OS picks.
+pub const LOCALHOST_REDIRECT_URI: &str = "http://localhost/callback";
+
+/// The fixed port of the loopback redirect for providers that match the
+/// registered URI exactly, port included (Dropbox, Notion): below the
+/// ephemeral ranges of Linux (32768-60999) and Windows (49152-65535, where
+/// Hyper-V and WSL reserve blocks), and used by no well-known service.
+pub const FIXED_LOOPBACK_PORT: u16 = 27431;
+
+/// [`FIXED_LOOPBACK_PORT`]'s redirect URI, to register at the provider as it is.
+pub const FIXED_LOOPBACK_REDIRECT_URI: &str = "http://127.0.0.1:27431/callback";
+
 /// Which server-to-server grant a service speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,6 +101,10 @@ pub struct AuthConfig {
     /// `http://127.0.0.1[:port]/path` (loopback), `urn:ietf:wg:oauth:2.0:oob`
     /// (paste), or `""` (paste, and no redirect_uri sent: Dropbox then shows the code).
     pub redirect_uri: Option<String>,
+    /// The redirect URI sent when the code is pasted (`--redirect paste`, or
+    /// when no listener can be started); `""` sends none (Dropbox then shows
+    /// the code). Unset: `redirect_uri` itself.
+    pub paste_redirect_uri: Option<String>,
     pub account_id: Option<String>,
     pub account_id_env: Option<String>,
     pub token_path: Option<PathBuf>,
@@ -131,6 +149,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("api_key_env", &self.api_key_env)
             .field("scopes", &self.scopes)
             .field("redirect_uri", &self.redirect_uri)
+            .field("paste_redirect_uri", &self.paste_redirect_uri)
             .field("account_id_env", &self.account_id_env)
             .field("token_path", &self.token_path)
             .field("revocation_style", &self.revocation_style)
@@ -279,6 +298,13 @@ impl AuthConfig {
         self.redirect_uri.as_deref().unwrap_or(OOB_REDIRECT_URI)
     }
 
+    /// The redirect URI sent when the code is pasted; `""`: none is sent.
+    pub fn paste_redirect_uri(&self) -> &str {
+        self.paste_redirect_uri
+            .as_deref()
+            .unwrap_or_else(|| self.redirect_uri())
+    }
+
     /// "GitHub" for display; the Python tool's `str.title()` is [`title_case`].
     pub fn display_name(&self) -> String {
         self.display_name
@@ -300,6 +326,7 @@ impl AuthConfig {
             api_key_env,
             scopes,
             redirect_uri,
+            paste_redirect_uri,
             account_id,
             account_id_env,
             token_path,
@@ -329,6 +356,7 @@ impl AuthConfig {
             client_secret_env,
             api_key_env,
             redirect_uri,
+            paste_redirect_uri,
             account_id,
             account_id_env,
             token_path,

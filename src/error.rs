@@ -27,6 +27,9 @@ pub enum Hint {
     },
     /// Check the client id and secret registered at the provider.
     CheckClient,
+    /// Register this redirect URI at the provider, for the client used (the
+    /// provider refused the one sent: `redirect_uri_mismatch`).
+    RegisterRedirect { uri: String },
 }
 
 /// Which client a token request was sent as, to explain a refusal.
@@ -123,6 +126,23 @@ pub enum Error {
         description: Option<String>,
     },
 
+    #[error("the provider refused the redirect URI {} in the {step} ({}); register {register} at the provider for this client", sent.as_deref().map(|u| format!("{u:?} that was sent")).unwrap_or_else(|| "(none was sent)".into()), provider_words(error, description.as_deref(), None))]
+    RedirectRefused {
+        service: String,
+        /// `authorization request` or the token step's name.
+        step: &'static str,
+        error: String,
+        description: Option<String>,
+        /// The redirect URI sent, byte for byte (`None`: none was sent).
+        sent: Option<String>,
+        /// What to register at the provider: the configured URI (a loopback
+        /// one without the port the OS picked, where any port is accepted).
+        register: String,
+    },
+
+    #[error("could not open a browser ({cause}), and nobody is at a terminal to paste the address instead")]
+    BrowserFailed { service: String, cause: String },
+
     #[error("no answer came back from the browser within {secs} s")]
     AuthorizationTimeout { service: String, secs: u64 },
 
@@ -161,6 +181,8 @@ impl Error {
             | Self::BadReply { service, .. }
             | Self::ReconnectNeeded { service, .. }
             | Self::AuthorizationDenied { service, .. }
+            | Self::RedirectRefused { service, .. }
+            | Self::BrowserFailed { service, .. }
             | Self::AuthorizationTimeout { service, .. }
             | Self::Cancelled { service }
             | Self::BadCode { service, .. } => Some(service),
@@ -176,7 +198,51 @@ impl Error {
             Self::Provider {
                 client: Some(_), ..
             } => Some(Hint::CheckClient),
+            Self::RedirectRefused { register, .. } => Some(Hint::RegisterRedirect {
+                uri: register.clone(),
+            }),
             _ => None,
+        }
+    }
+}
+
+/// The provider's error codes for a redirect URI it does not accept.
+pub(crate) fn is_redirect_refusal(error: &str) -> bool {
+    matches!(error, "redirect_uri_mismatch" | "invalid_redirect_uri")
+}
+
+impl Error {
+    /// A refusal of the redirect URI, told with the URI sent and what to
+    /// register; any other error as it is.
+    pub(crate) fn with_redirect(self, sent: Option<&str>, register: &str) -> Self {
+        match self {
+            Self::AuthorizationDenied {
+                service,
+                error,
+                description,
+            } if is_redirect_refusal(&error) => Self::RedirectRefused {
+                service,
+                step: "authorization request",
+                error,
+                description,
+                sent: sent.map(str::to_string),
+                register: register.to_string(),
+            },
+            Self::Provider {
+                service,
+                step,
+                error,
+                description,
+                ..
+            } if is_redirect_refusal(&error) => Self::RedirectRefused {
+                service,
+                step,
+                error,
+                description,
+                sent: sent.map(str::to_string),
+                register: register.to_string(),
+            },
+            other => other,
         }
     }
 }

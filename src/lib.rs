@@ -35,8 +35,8 @@ pub mod store;
 
 pub use account::{Logout, LogoutScope, Revocation};
 pub use chain::{
-    system_clock, AuthOptions, AuthResult, Authenticated, Clock, Failure, Interaction,
-    OAuthManager, Prompt, SignIn, Step,
+    system_clock, AuthOptions, AuthResult, Authenticated, Choice, Clock, Failure, Interaction,
+    OAuthManager, Place, Prompt, SignIn, Step, Way, Whereabouts,
 };
 pub use config::{AuthConfig, Settings};
 pub use error::{Error, Hint, Result};

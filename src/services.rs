@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::{
-    config_dir, env_value, AuthConfig, IdentityMethod, RevocationStyle, LOOPBACK_REDIRECT_URI,
+    config_dir, env_value, AuthConfig, IdentityMethod, RevocationStyle,
+    FIXED_LOOPBACK_REDIRECT_URI, LOCALHOST_REDIRECT_URI, LOOPBACK_REDIRECT_URI,
 };
 use crate::{Error, Result};
 
@@ -61,9 +62,11 @@ pub fn builtin(service: &str) -> Option<AuthConfig> {
             c.client_id_env = env("DROPBOX_APP_KEY");
             c.client_secret_env = env("DROPBOX_APP_SECRET");
             c.api_key_env = env("DROPBOX_ACCESS_TOKEN");
-            // Dropbox wants the exact registered URI for a redirect; with none
-            // it shows the code for the user to paste.
-            c.redirect_uri = Some(String::new());
+            // Dropbox matches the registered redirect URI exactly, port
+            // included: one fixed port. Pasting sends no redirect URI, and
+            // Dropbox shows the code to paste.
+            c.redirect_uri = env(FIXED_LOOPBACK_REDIRECT_URI);
+            c.paste_redirect_uri = Some(String::new());
             // Without it Dropbox issues no refresh token.
             c.authorize_params
                 .insert("token_access_type".into(), "offline".into());
@@ -92,6 +95,8 @@ pub fn builtin(service: &str) -> Option<AuthConfig> {
             c.client_secret_env = env("NOTION_CLIENT_SECRET");
             c.api_key_env = env("NOTION_API_KEY");
             c.authorize_params.insert("owner".into(), "user".into());
+            // Notion documents no loopback rule: the exact URI, one fixed port.
+            c.redirect_uri = env(FIXED_LOOPBACK_REDIRECT_URI);
             c.userinfo_url = env("https://api.notion.com/v1/users/me");
             c.revocation_url = env("https://api.notion.com/v1/oauth/revoke");
             c.revocation_style = Some(RevocationStyle::JsonToken);
@@ -127,8 +132,10 @@ pub fn builtin(service: &str) -> Option<AuthConfig> {
                 "https://graph.microsoft.com/OnlineMeetings.Read",
                 "https://graph.microsoft.com/Files.Read",
             ]);
-            // Microsoft rejects the OOB redirect.
-            c.redirect_uri = env(LOOPBACK_REDIRECT_URI);
+            // Microsoft rejects the OOB redirect, and its app registrations
+            // refuse http://127.0.0.1 for desktop apps; http://localhost with
+            // any port is accepted.
+            c.redirect_uri = env(LOCALHOST_REDIRECT_URI);
             c.userinfo_url = env("https://graph.microsoft.com/v1.0/me");
             c.device_authorization_url =
                 env("https://login.microsoftonline.com/common/oauth2/v2.0/devicecode");

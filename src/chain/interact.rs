@@ -7,7 +7,9 @@ use std::sync::mpsc::Receiver;
 use oauth2::AuthorizationCode;
 
 use super::{AuthOptions, SignIn};
-use crate::redirect::{paste::parse_pasted, Control, Expect, LoopbackListener, WaitError};
+use crate::redirect::{
+    paste::parse_pasted, BrowserLaunch, Control, Expect, LoopbackListener, OpenError, WaitError,
+};
 use crate::{Error, Result};
 
 /// Who can take part in a sign-in.
@@ -44,6 +46,13 @@ pub struct Prompt<'a> {
     pub sign_in: SignIn,
     /// The code to enter at `url`, in a device sign-in.
     pub user_code: Option<&'a str>,
+    /// The remote way: no browser was opened here; `url` is to be opened on
+    /// any machine, and the address the browser ends on (its page does not
+    /// load) pasted back.
+    pub remote: bool,
+    /// Why this way: where the person is (when the chain chose), or the
+    /// browser that could not be opened (when a paste follows instead).
+    pub why: Option<&'a str>,
 }
 
 /// Told the authorization URL before the browser opens.
@@ -55,14 +64,24 @@ pub(super) fn tell(opts: &AuthOptions, prompt: &Prompt) {
     }
 }
 
+/// How a wait for the code ended well.
+pub(super) enum Waited {
+    Code(AuthorizationCode),
+    /// The browser could not be opened, so no callback will come (not
+    /// said to the app, where the person can paste or cancel anyway).
+    NoBrowser(OpenError),
+}
+
 /// Waits for the code: from the listener (where the app may also paste or
-/// cancel), or as pasted at the terminal or in the app.
+/// cancel), or as pasted at the terminal or in the app. A browser being
+/// opened that fails ends a listener's wait at once.
 pub(super) fn wait_for_code(
     service: &str,
     listener: Option<&LoopbackListener>,
     expect: &Expect,
     opts: &mut AuthOptions,
-) -> Result<AuthorizationCode> {
+    browser: Option<&BrowserLaunch>,
+) -> Result<Waited> {
     let timeout = opts.timeout;
     let ended = |e: WaitError| match e {
         WaitError::Provider { error, description } => Error::AuthorizationDenied {
@@ -86,12 +105,28 @@ pub(super) fn wait_for_code(
             cause,
         },
     };
-    let pasted = |text: &str| parse_pasted(text, expect).map_err(|m| ended(WaitError::BadPaste(m)));
+    let pasted = |text: &str| {
+        parse_pasted(text, expect)
+            .map(Waited::Code)
+            .map_err(|m| ended(WaitError::BadPaste(m)))
+    };
     match (listener, &mut opts.interaction) {
         (Some(l), Interaction::App(rx)) => l
             .wait(expect, timeout, &mut || rx.try_recv().ok())
+            .map(Waited::Code)
             .map_err(ended),
-        (Some(l), _) => l.wait(expect, timeout, &mut || None).map_err(ended),
+        (Some(l), _) => {
+            // The listener's wait is ended by a cancel; a failed browser is
+            // told apart afterwards.
+            let failed = || browser.and_then(BrowserLaunch::failed);
+            match l.wait(expect, timeout, &mut || failed().map(|_| Control::Cancel)) {
+                Ok(code) => Ok(Waited::Code(code)),
+                Err(WaitError::Cancelled) if failed().is_some() => {
+                    Ok(Waited::NoBrowser(failed().expect("just seen")))
+                }
+                Err(e) => Err(ended(e)),
+            }
+        }
         (None, Interaction::Terminal(read)) => {
             let text = read().ok_or_else(|| ended(WaitError::Cancelled))?;
             pasted(&text)

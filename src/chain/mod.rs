@@ -9,6 +9,7 @@
 //! [`steps`] holds each step; [`interact`] what a person does during one.
 
 mod interact;
+mod place;
 mod steps;
 
 use std::cell::OnceCell;
@@ -20,6 +21,7 @@ use oauth2::{AccessToken, RefreshToken};
 use serde::Serialize;
 
 pub use interact::{Interaction, Prompt, PromptFn};
+pub use place::{Choice, Place, Way, Whereabouts};
 
 use crate::config::{AuthConfig, Settings};
 use crate::error::Hint;
@@ -207,6 +209,11 @@ pub struct AuthOptions {
     pub timeout: Duration,
     pub open_browser: bool,
     pub on_prompt: Option<PromptFn>,
+    /// Where the person is, for the chain to choose the way of signing in
+    /// by it (the CLI: a browser here, device code, or the remote way);
+    /// `sign_in` and `only` still win. `None`: as the service's
+    /// redirect_uri implies (the app makes its own choices).
+    pub place: Option<Whereabouts>,
 }
 
 impl AuthOptions {
@@ -218,6 +225,7 @@ impl AuthOptions {
             timeout: crate::redirect::DEFAULT_TIMEOUT,
             open_browser: true,
             on_prompt: None,
+            place: None,
         }
     }
 
@@ -234,6 +242,21 @@ impl AuthOptions {
             (Some(Step::Device), _) | (None, Some(SignIn::Device)) => Step::Device,
             _ => Step::Browser,
         }
+    }
+
+    /// The way chosen for where the person is, when the front end asked
+    /// for that and did not say how itself (`sign_in`, or a step alone).
+    fn choice(&self, config: &AuthConfig) -> Option<Choice> {
+        let place = self.place.as_ref()?;
+        if self.sign_in.is_some() || !matches!(self.only, None | Some(Step::Browser)) {
+            return None;
+        }
+        let mut choice = place.choose(config);
+        // The browser step alone: no device sign-in instead.
+        if self.only == Some(Step::Browser) && choice.way == Way::Device {
+            choice.way = Way::Remote;
+        }
+        Some(choice)
     }
 }
 
@@ -364,12 +387,28 @@ impl OAuthManager {
     pub fn authenticate(&self, mut opts: AuthOptions) -> AuthResult {
         let mut notices = Vec::new();
         let mut attempts: Vec<Attempt> = Vec::new();
-        let steps = [Step::Saved, Step::Server, opts.sign_in_step(), Step::ApiKey];
+        let choice = opts.choice(&self.config);
+        if let Some(c) = &choice {
+            log::debug!("{}: {}: {}", self.config.service, c.way.describe(), c.reason);
+        }
+        let mut steps = vec![Step::Saved, Step::Server, opts.sign_in_step(), Step::ApiKey];
+        if choice.as_ref().is_some_and(|c| c.way == Way::Device) {
+            steps.insert(3, Step::Device);
+        }
         for step in steps {
             if opts.only.is_some_and(|only| only != step) {
                 continue;
             }
-            let result = self.run_step(step, &mut opts, &mut notices);
+            let result = match (step, &choice) {
+                // The browser step gives way to the device sign-in chosen.
+                (Step::Browser, Some(c)) if c.way == Way::Device => {
+                    Err(steps::StepEnd::Skipped {
+                        reason: format!("{} instead: {}", c.way.describe(), c.reason),
+                        hint: None,
+                    })
+                }
+                _ => self.run_step(step, &mut opts, &mut notices, choice.as_ref()),
+            };
             let (outcome, token) = match result {
                 Ok(token) => (Outcome::Succeeded, Some(token)),
                 Err(steps::StepEnd::Skipped { reason, hint }) => {
@@ -393,6 +432,10 @@ impl OAuthManager {
                     notices,
                 };
             }
+        }
+        // Why the sign-in went the way it did, for "What was tried".
+        if let Some(c) = choice.filter(|c| c.way == Way::Remote) {
+            notices.push(format!("{}: {}", c.way.describe(), c.reason));
         }
         let mut hints = Vec::new();
         for hint in attempts.iter().filter_map(Attempt::hint) {

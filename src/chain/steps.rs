@@ -6,7 +6,7 @@
 use oauth2::AccessToken;
 
 use super::interact::{self, Interaction, Prompt};
-use super::{AuthOptions, OAuthManager, SignIn, Step};
+use super::{AuthOptions, Choice, OAuthManager, SignIn, Step, Way};
 use crate::config::{ServerCredential, ServerGrant, LOOPBACK_REDIRECT_URI};
 use crate::error::Hint;
 use crate::flow::{authorization_code::Pending, client_credentials, refresh};
@@ -48,12 +48,13 @@ impl OAuthManager {
         step: Step,
         opts: &mut AuthOptions,
         notices: &mut Vec<String>,
+        choice: Option<&Choice>,
     ) -> StepResult {
         match step {
             Step::Saved => self.saved_token(notices),
             Step::Server => self.server_to_server(opts, notices),
-            Step::Browser => self.browser_sign_in(opts, notices),
-            Step::Device => self.device_sign_in(opts, notices),
+            Step::Browser => self.browser_sign_in(opts, notices, choice),
+            Step::Device => self.device_sign_in(opts, notices, choice),
             Step::ApiKey => self.api_key(),
         }
     }
@@ -241,12 +242,19 @@ impl OAuthManager {
     }
 
     /// Step 3, in a browser: the code comes back to a loopback listener, or
-    /// is pasted.
-    fn browser_sign_in(&self, opts: &mut AuthOptions, notices: &mut Vec<String>) -> StepResult {
+    /// is pasted; in the remote way, from a browser on another machine.
+    fn browser_sign_in(
+        &self,
+        opts: &mut AuthOptions,
+        notices: &mut Vec<String>,
+        choice: Option<&Choice>,
+    ) -> StepResult {
         let client_id = self.sign_in_client()?;
         let c = self.config();
+        let remote = opts.sign_in.is_none() && choice.is_some_and(|c| c.way == Way::Remote);
         let mut mode = match opts.sign_in {
             Some(SignIn::Browser(mode)) => mode,
+            _ if remote => RedirectMode::Paste,
             _ => RedirectMode::for_uri(c.redirect_uri()),
         };
         let someone_can_paste = opts.interaction.can_paste();
@@ -287,14 +295,26 @@ impl OAuthManager {
             }
             RedirectMode::Paste => None,
         };
-        let redirect_uri = match (&listener, c.redirect_uri()) {
+        // The remote way sends the service's own redirect URI (a loopback
+        // one the provider accepts), as does pasting unless the service
+        // pastes with another (or none: Dropbox then shows the code).
+        let redirect_uri = match (&listener, remote) {
             (Some(l), _) => Some(l.redirect_uri().to_string()),
-            (None, "") => None,
+            (None, true) => Some(c.redirect_uri()).filter(|u| !u.is_empty()).map(str::to_string),
             // A loopback URI in paste mode: the browser lands on a page that
             // does not load, and the user pastes the address it shows.
-            (None, uri) => Some(uri.to_string()),
+            (None, false) => Some(c.paste_redirect_uri())
+                .filter(|u| !u.is_empty())
+                .map(str::to_string),
         };
-        let pending = Pending::new(c, &client_id, redirect_uri)?;
+        // What to register when the provider refuses it: the configured URI.
+        let register = match (&listener, remote) {
+            (Some(_), _) | (None, true) => c.redirect_uri().to_string(),
+            (None, false) => c.paste_redirect_uri().to_string(),
+        };
+        let refused = |e: Error| e.with_redirect(redirect_uri.as_deref(), &register);
+        let pending = Pending::new(c, &client_id, redirect_uri.clone())?;
+        let why = choice.filter(|_| remote).map(|ch| ch.reason.as_str());
         interact::tell(
             opts,
             &Prompt {
@@ -302,29 +322,76 @@ impl OAuthManager {
                 url: &pending.url,
                 sign_in: SignIn::Browser(mode),
                 user_code: None,
+                remote,
+                why,
             },
         );
-        if opts.open_browser {
-            if let Err(e) = crate::redirect::open_browser(&pending.url) {
-                notices.push(format!(
-                    "could not open a browser ({e}); open the address above yourself"
-                ));
-            }
-        }
+        let browser = (opts.open_browser && !remote)
+            .then(|| crate::redirect::launch_browser(&pending.url));
         let expect = Expect {
             state: pending.state().clone(),
             issuer: c.issuer.clone(),
             require_iss,
         };
-        let code = interact::wait_for_code(&c.service, listener.as_ref(), &expect, opts)?;
+        let waited = interact::wait_for_code(
+            &c.service,
+            listener.as_ref(),
+            &expect,
+            opts,
+            browser.as_ref(),
+        )
+        .map_err(refused)?;
         drop(listener);
-        let token = pending.exchange(&self.ctx()?, code);
+        let code = match waited {
+            interact::Waited::Code(code) => code,
+            // No callback can come: a person at a terminal pastes instead;
+            // with nobody to paste, the sign-in ends now, not at the timeout.
+            interact::Waited::NoBrowser(e) => {
+                if !someone_can_paste {
+                    return Err(Error::BrowserFailed {
+                        service: c.service.clone(),
+                        cause: e.to_string(),
+                    }
+                    .into());
+                }
+                let why = format!("could not open a browser: {e}");
+                interact::tell(
+                    opts,
+                    &Prompt {
+                        service: &c.service,
+                        url: &pending.url,
+                        sign_in: SignIn::Browser(RedirectMode::Paste),
+                        user_code: None,
+                        remote: false,
+                        why: Some(&why),
+                    },
+                );
+                match interact::wait_for_code(&c.service, None, &expect, opts, None)? {
+                    interact::Waited::Code(code) => code,
+                    interact::Waited::NoBrowser(_) => unreachable!("no browser was waited for"),
+                }
+            }
+        };
+        if let Some(e) = browser.as_ref().and_then(|b| b.failed()) {
+            notices.push(format!(
+                "could not open a browser ({e}); open the address above yourself"
+            ));
+        }
+        let token = pending.exchange(&self.ctx()?, code).map_err(refused);
         self.finish(token, notices)
     }
 
     /// Step 3 by device code (RFC 8628), when asked for: the person may be at
     /// another machine, so no terminal is needed here.
-    fn device_sign_in(&self, opts: &mut AuthOptions, notices: &mut Vec<String>) -> StepResult {
+    fn device_sign_in(
+        &self,
+        opts: &mut AuthOptions,
+        notices: &mut Vec<String>,
+        choice: Option<&Choice>,
+    ) -> StepResult {
+        let why = choice
+            .filter(|c| c.way == Way::Device)
+            .map(|c| c.reason.clone());
         let client_id = self.sign_in_client()?;
         let (c, _) = self.effective_config()?;
         if c.device_authorization_url.is_none() {
@@ -348,6 +415,8 @@ impl OAuthManager {
                     url: d.verification_uri,
                     sign_in: SignIn::Device,
                     user_code: Some(d.user_code),
+                    remote: false,
+                    why: why.as_deref(),
                 });
             }
         };

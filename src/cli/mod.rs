@@ -212,6 +212,12 @@ pub(crate) fn hint_words(service: &str, hint: &Hint) -> String {
         Hint::CheckClient => {
             "check the client id and secret against the app registered at the provider.".into()
         }
+        Hint::RegisterRedirect { uri } if uri.is_empty() => format!(
+            "register a redirect URI at the provider, and set it as redirect_uri in [{service}] of ~/.planopticon/services.toml."
+        ),
+        Hint::RegisterRedirect { uri } => format!(
+            "register {uri} as a redirect URI of the app at the provider (or set redirect_uri in [{service}] of ~/.planopticon/services.toml to one registered there)."
+        ),
     }
 }
 
@@ -350,39 +356,57 @@ fn relative(secs: f64) -> String {
 }
 
 /// Who can take part here: a terminal can paste; without one a browser can
-/// still come back to the loopback listener when one can be opened.
+/// still come back to the loopback listener when one can be opened. The
+/// chain chooses how to sign in by where the person is (`Whereabouts`).
 fn options(prompts_on_stdout: bool) -> AuthOptions {
+    let place = crate::Whereabouts::from_env();
     let interaction = if std::io::stdin().is_terminal() {
         Interaction::Terminal(Box::new(move || read_code(prompts_on_stdout)))
-    } else if ["BROWSER", "DISPLAY", "WAYLAND_DISPLAY"]
-        .iter()
-        .any(|v| crate::config::env_value(v).is_some())
-    {
+    } else if place.browser_opens_here() {
         Interaction::Browser
     } else {
         Interaction::None
     };
     let mut opts = AuthOptions::with_interaction(interaction);
+    opts.place = Some(place);
     opts.on_prompt = Some(Box::new(move |p: &Prompt| {
         // The Python tool prints these on stdout; `token` keeps stdout for the token.
-        let text = match p.user_code {
-            Some(code) => format!(
-                "\nTo authorize PlanOpticon ({}), open {} and enter the code {code}\n",
-                p.service, p.url
+        let say = |text: &str| match prompts_on_stdout {
+            true => println!("{text}"),
+            false => eprintln!("{text}"),
+        };
+        match (p.user_code, p.remote, p.why) {
+            (Some(code), _, why) => {
+                if let Some(why) = why {
+                    eprintln!("Signing in with a code: {why}.");
+                }
+                say(&format!(
+                    "\nTo authorize PlanOpticon ({}), open {} and enter the code {code}\n",
+                    p.service, p.url
+                ));
+            }
+            (None, true, why) => {
+                if let Some(why) = why {
+                    eprintln!("No browser can be opened here: {why}.");
+                }
+                say(&format!(
+                    "\nOpen this URL in a browser on any machine to authorize PlanOpticon ({}):\n{}\n",
+                    p.service, p.url
+                ));
+            }
+            // A browser that could not be opened: the address is above.
+            (None, false, Some(why)) => eprintln!(
+                "\nNote: {why}. Open the address above in a browser yourself, on this or any machine."
             ),
-            None => format!(
+            (None, false, None) => say(&format!(
                 "\nOpen this URL to authorize PlanOpticon ({}):\n{}\n",
                 p.service, p.url
-            ),
-        };
-        if prompts_on_stdout {
-            println!("{text}");
-        } else {
-            eprintln!("{text}");
+            )),
         }
         eprintln!(
             "{}",
             match p.sign_in {
+                _ if p.remote => "After approving, the browser goes to an address whose page does not load; that is expected. Copy that whole address from the address bar and paste it here (or the code, if the page shows one).",
                 SignIn::Browser(RedirectMode::Loopback) => "Waiting for the browser to return here (Ctrl-C to cancel)...",
                 SignIn::Browser(RedirectMode::Paste) => "After approving, paste the code, or the whole address the browser shows (even if that page does not load).",
                 SignIn::Device => "Waiting for the code to be approved (Ctrl-C to cancel)...",

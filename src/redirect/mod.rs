@@ -4,6 +4,8 @@
 pub mod loopback;
 pub mod paste;
 
+use std::time::{Duration, Instant};
+
 use constant_time_eq::constant_time_eq;
 use oauth2::{AuthorizationCode, CsrfToken};
 
@@ -129,40 +131,261 @@ pub fn check_callback<'a>(
     }
 }
 
-/// Opens `url` in the user's browser: `BROWSER` when set (a program, `%s`
-/// replaced by the URL or the URL appended), else the desktop's default.
-pub fn open_browser(url: &str) -> Result<(), String> {
-    if let Some(browser) = crate::config::env_value("BROWSER") {
-        let mut last_err = String::new();
-        // The Unix convention: a ':'-separated list, the first that runs wins.
-        for cmd in browser.split(':').filter(|c| !c.trim().is_empty()) {
+/// How long a browser program (BROWSER, xdg-open, wslview, cmd.exe) has to
+/// fail: one that exits with an error within this time did not open the
+/// page; one still running after it (a browser itself) is taken as opened.
+pub const BROWSER_CHECK: Duration = Duration::from_secs(2);
+
+/// WSL's marker of Windows interop (the Windows side's programs run here).
+pub const WSL_INTEROP: &str = "/proc/sys/fs/binfmt_misc/WSLInterop";
+
+/// A program to run to open a URL: the program, its arguments, and the
+/// folder to run it in (cmd.exe warns about a Linux folder as a UNC path).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrowserCommand {
+    pub program: String,
+    pub args: Vec<String>,
+    pub dir: Option<std::path::PathBuf>,
+}
+
+impl BrowserCommand {
+    fn new(program: &str, args: Vec<String>) -> Self {
+        Self {
+            program: program.into(),
+            args,
+            dir: None,
+        }
+    }
+}
+
+/// The programs that open `url` per a `BROWSER` value: the Unix convention
+/// of a ':'-separated list, each a command where `%s` is the URL (or the URL
+/// is appended), tried in order.
+pub fn browser_var_commands(browser: &str, url: &str) -> Vec<BrowserCommand> {
+    browser
+        .split(':')
+        .filter(|c| !c.trim().is_empty())
+        .filter_map(|cmd| {
             let mut words = cmd.split_whitespace().map(|w| w.replace("%s", url));
-            let Some(program) = words.next() else {
-                continue;
-            };
+            let program = words.next()?;
             let mut args: Vec<String> = words.collect();
             if !cmd.contains("%s") {
                 args.push(url.to_string());
             }
-            match std::process::Command::new(&program)
-                .args(&args)
-                .stdin(std::process::Stdio::null())
-                .spawn()
-            {
-                Ok(child) => {
-                    // Reap it in the background so it does not linger as a zombie.
-                    std::thread::spawn(move || {
-                        let mut child = child;
-                        let _ = child.wait();
-                    });
-                    return Ok(());
-                }
-                Err(e) => last_err = format!("BROWSER program {program:?}: {e}"),
+            Some(BrowserCommand::new(&program, args))
+        })
+        .collect()
+}
+
+/// Escapes what cmd.exe reads as its own syntax outside quotes (`&` would
+/// end the command, `^|<>()` and `%` too), each with `^`.
+///
+/// Why not quote the URL instead: WSL's interop builds the Windows command
+/// line from argv and quotes only arguments holding a space or a tab (or
+/// empty ones), escaping an embedded `"` as `\"`, which cmd does not read;
+/// a URL (no spaces) therefore reaches cmd unquoted, where `^` is cmd's
+/// escape. The empty argument arrives as `""`: `start`'s window title, so
+/// that the URL is not taken for one.
+pub fn cmd_escape(url: &str) -> String {
+    let mut out = String::with_capacity(url.len() + 8);
+    for ch in url.chars() {
+        if matches!(ch, '^' | '&' | '|' | '<' | '>' | '(' | ')' | '%' | '!') {
+            out.push('^');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// The Windows side's programs that open `url` from WSL, in order:
+/// `wslview` (wslu) when installed, else `cmd.exe /c start "" URL` with the
+/// URL escaped for cmd (see [`cmd_escape`]). `explorer.exe` is not used: it
+/// opens a file window instead of a URL with a query (microsoft/WSL#3832)
+/// and exits 1 even when it worked. A URL with a space or a quote (never
+/// one of ours: they are percent-encoded) is not given to cmd.exe.
+pub fn wsl_commands(url: &str, has_wslview: bool) -> Vec<BrowserCommand> {
+    let mut out = Vec::new();
+    if has_wslview {
+        out.push(BrowserCommand::new("wslview", vec![url.to_string()]));
+    }
+    if !url.chars().any(|c| c.is_whitespace() || c == '"') {
+        let mut cmd = BrowserCommand::new(
+            "cmd.exe",
+            vec![
+                "/c".into(),
+                "start".into(),
+                String::new(),
+                cmd_escape(url),
+            ],
+        );
+        cmd.dir = Some("/mnt/c".into());
+        out.push(cmd);
+    }
+    out
+}
+
+/// Whether this is WSL: `WSL_DISTRO_NAME` set, or WSL's interop marker.
+pub fn is_wsl(var: impl Fn(&str) -> Option<String>, interop_marker: bool) -> bool {
+    var("WSL_DISTRO_NAME").is_some() || interop_marker
+}
+
+/// Why a browser could not be opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenError {
+    /// The program could not be started (not found, not executable).
+    NotStarted { program: String, cause: String },
+    /// It ended with an error within [`BROWSER_CHECK`].
+    Exited { program: String, status: String },
+    /// The desktop's opener (xdg-open and its kin) failed.
+    Desktop(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotStarted { program, cause } => {
+                write!(f, "{program:?} could not be started: {cause}")
+            }
+            Self::Exited { program, status } => write!(f, "{program:?} failed ({status})"),
+            Self::Desktop(why) => f.write_str(why),
+        }
+    }
+}
+
+/// A browser being opened: the outcome arrives within about
+/// [`BROWSER_CHECK`] per program tried.
+pub struct BrowserLaunch {
+    rx: std::sync::mpsc::Receiver<Result<(), OpenError>>,
+    outcome: std::cell::RefCell<Option<Result<(), OpenError>>>,
+}
+
+impl BrowserLaunch {
+    /// The outcome when known, without waiting.
+    pub fn poll(&self) -> Option<Result<(), OpenError>> {
+        let mut known = self.outcome.borrow_mut();
+        if known.is_none() {
+            *known = self.rx.try_recv().ok();
+        }
+        known.clone()
+    }
+
+    /// Waits for the outcome.
+    pub fn wait(self) -> Result<(), OpenError> {
+        if let Some(o) = self.poll() {
+            return o;
+        }
+        self.rx.recv().unwrap_or(Ok(()))
+    }
+
+    /// The failure, when it is known to have failed.
+    pub fn failed(&self) -> Option<OpenError> {
+        self.poll().and_then(|o| o.err())
+    }
+}
+
+/// Opens `url` in the user's browser in the background: `BROWSER` when set,
+/// else on WSL the Windows browser ([`wsl_commands`]), else the desktop's
+/// default (xdg-open and its kin). A program that cannot start, or exits
+/// with an error within [`BROWSER_CHECK`], counts as a failure, and the next
+/// one is tried.
+pub fn launch_browser(url: &str) -> BrowserLaunch {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let url = url.to_string();
+    let browser = crate::config::env_value("BROWSER");
+    let wsl = is_wsl(
+        crate::config::env_value,
+        std::path::Path::new(WSL_INTEROP).exists(),
+    );
+    std::thread::spawn(move || {
+        let outcome = match browser {
+            Some(b) => run_first(&browser_var_commands(&b, &url)),
+            None if wsl => {
+                let has_wslview = which("wslview");
+                run_first(&wsl_commands(&url, has_wslview)).or_else(|e| {
+                    log::debug!("WSL browser: {e}; trying the desktop's opener");
+                    desktop(&url)
+                })
+            }
+            None => desktop(&url),
+        };
+        let _ = tx.send(outcome);
+    });
+    BrowserLaunch {
+        rx,
+        outcome: std::cell::RefCell::new(None),
+    }
+}
+
+/// Opens `url` and waits to know whether that worked (up to about
+/// [`BROWSER_CHECK`] per program tried).
+pub fn open_browser(url: &str) -> Result<(), OpenError> {
+    launch_browser(url).wait()
+}
+
+fn desktop(url: &str) -> Result<(), OpenError> {
+    open::that_detached_with_timeout(url, BROWSER_CHECK)
+        .map_err(|e| OpenError::Desktop(format!("no browser could be opened: {e}")))
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file())
+        })
+    })
+}
+
+/// Runs each in turn until one does not fail; the last failure otherwise.
+fn run_first(commands: &[BrowserCommand]) -> Result<(), OpenError> {
+    let mut last = OpenError::Desktop("no browser program to run".into());
+    for c in commands {
+        match run(c) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                log::debug!("browser: {e}");
+                last = e;
             }
         }
-        return Err(last_err);
     }
-    open::that_detached(url).map_err(|e| e.to_string())
+    Err(last)
+}
+
+fn run(c: &BrowserCommand) -> Result<(), OpenError> {
+    let mut cmd = std::process::Command::new(&c.program);
+    cmd.args(&c.args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    if let Some(dir) = c.dir.as_ref().filter(|d| d.is_dir()) {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd.spawn().map_err(|e| OpenError::NotStarted {
+        program: c.program.clone(),
+        cause: e.to_string(),
+    })?;
+    let deadline = Instant::now() + BROWSER_CHECK;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => {
+                return Err(OpenError::Exited {
+                    program: c.program.clone(),
+                    status: status.to_string(),
+                })
+            }
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(25))
+            }
+            // Still running (a browser itself): opened. Reap it later so
+            // it does not linger as a zombie.
+            _ => {
+                std::thread::spawn(move || {
+                    let _ = child.wait();
+                });
+                return Ok(());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -231,5 +454,65 @@ mod tests {
             RedirectMode::for_uri("https://example.com/cb"),
             RedirectMode::Paste
         );
+    }
+
+    #[test]
+    fn wsl_opens_the_windows_browser_with_the_url_whole() {
+        let url = "https://login.example/authorize?client_id=a&state=b%2Fc&scope=x(y)";
+        let with = wsl_commands(url, true);
+        assert_eq!(with[0].program, "wslview");
+        assert_eq!(with[0].args, vec![url.to_string()]);
+        assert_eq!(with[1].program, "cmd.exe");
+        assert_eq!(
+            with[1].args,
+            vec![
+                "/c".to_string(),
+                "start".into(),
+                "".into(),
+                "https://login.example/authorize?client_id=a^&state=b^%2Fc^&scope=x^(y^)".into()
+            ]
+        );
+        assert_eq!(with[1].dir.as_deref(), Some(std::path::Path::new("/mnt/c")));
+        let without = wsl_commands(url, false);
+        assert_eq!(without.len(), 1);
+        assert_eq!(without[0].program, "cmd.exe");
+        // Never explorer.exe; never cmd.exe with what it would split.
+        assert!(wsl_commands("http://x/a b", false).is_empty());
+        assert!(wsl_commands("http://x/\"a", true).iter().all(|c| c.program == "wslview"));
+    }
+
+    #[test]
+    fn cmd_escape_leaves_plain_urls_alone() {
+        assert_eq!(cmd_escape("http://127.0.0.1:5/cb"), "http://127.0.0.1:5/cb");
+        assert_eq!(cmd_escape("a&b|c<d>e^f!g"), "a^&b^|c^<d^>e^^f^!g");
+    }
+
+    #[test]
+    fn wsl_is_told_by_its_variable_or_its_interop_marker() {
+        let none = |_: &str| None;
+        let distro = |v: &str| (v == "WSL_DISTRO_NAME").then(|| "Ubuntu".to_string());
+        assert!(!is_wsl(none, false));
+        assert!(is_wsl(none, true));
+        assert!(is_wsl(distro, false));
+    }
+
+    #[test]
+    fn browser_variable_commands() {
+        let c = browser_var_commands("firefox --new-tab:echo %s here", "http://u");
+        assert_eq!(c[0].program, "firefox");
+        assert_eq!(c[0].args, vec!["--new-tab".to_string(), "http://u".into()]);
+        assert_eq!(c[1].program, "echo");
+        assert_eq!(c[1].args, vec!["http://u".to_string(), "here".into()]);
+    }
+
+    #[test]
+    fn a_browser_program_that_fails_is_noticed() {
+        let fail = BrowserCommand::new("false", vec![]);
+        assert!(matches!(run(&fail), Err(OpenError::Exited { .. })));
+        let missing = BrowserCommand::new("/nonexistent/browser", vec![]);
+        assert!(matches!(run(&missing), Err(OpenError::NotStarted { .. })));
+        let ok = BrowserCommand::new("true", vec![]);
+        assert_eq!(run(&ok), Ok(()));
+        assert_eq!(run_first(&[fail, ok]), Ok(()));
     }
 }
