@@ -14,6 +14,8 @@ use planopticon::AuthConfig;
 
 /// The loopback redirect: a listener on 127.0.0.1, the port picked at run time.
 const LOOPBACK: &str = "http://127.0.0.1/callback";
+/// One fixed port, for providers that match the registered URI exactly.
+const FIXED_LOOPBACK: &str = "http://127.0.0.1:27431/callback";
 
 fn cfg(name: &str) -> AuthConfig {
     builtin(name).unwrap_or_else(|| panic!("{name} is a built-in service"))
@@ -105,9 +107,10 @@ fn dropbox() {
     assert_eq!(c.api_key_env, s("DROPBOX_ACCESS_TOKEN"));
     assert!(c.scopes.is_empty(), "{:?}", c.scopes);
     assert_eq!(c.account_id_env, None);
-    // "": no redirect_uri is sent at all, and Dropbox shows the code to paste
-    // (it wants the exact registered URI for any redirect, so no loopback).
-    assert_eq!(c.redirect_uri, s(""));
+    // Dropbox wants the exact registered URI, port included: one fixed port.
+    // Pasting sends no redirect_uri at all, and Dropbox shows the code.
+    assert_eq!(c.redirect_uri, s(FIXED_LOOPBACK));
+    assert_eq!(c.paste_redirect_uri, s(""));
     // Without it Dropbox issues no refresh token.
     assert_eq!(
         c.authorize_params,
@@ -165,9 +168,9 @@ fn notion() {
     assert_eq!(c.api_key_env, s("NOTION_API_KEY"));
     assert!(c.scopes.is_empty(), "{:?}", c.scopes);
     assert_eq!(c.account_id_env, None);
-    // None: the Python tool's OOB default, the code pasted (Notion documents
-    // no loopback redirect).
-    assert_eq!(c.redirect_uri, None);
+    // Notion documents no loopback rule (and no OOB): the exact URI, one
+    // fixed port.
+    assert_eq!(c.redirect_uri, s(FIXED_LOOPBACK));
     // Notion's authorize URL wants owner=user for a public integration.
     assert_eq!(c.authorize_params, params(&[("owner", "user")]));
     assert_eq!(c.userinfo_url, s("https://api.notion.com/v1/users/me"));
@@ -236,8 +239,9 @@ fn microsoft() {
         ]
     );
     assert_eq!(c.account_id_env, None);
-    // Microsoft rejects the OOB redirect.
-    assert_eq!(c.redirect_uri, s(LOOPBACK));
+    // Microsoft rejects the OOB redirect, and http://127.0.0.1 for desktop
+    // apps; http://localhost with any port is accepted.
+    assert_eq!(c.redirect_uri, s("http://localhost/callback"));
     assert!(c.authorize_params.is_empty(), "{:?}", c.authorize_params);
     assert_eq!(c.userinfo_url, s("https://graph.microsoft.com/v1.0/me"));
     assert_eq!(

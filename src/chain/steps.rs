@@ -276,6 +276,7 @@ impl OAuthManager {
         }
         let (c, require_iss) = self.effective_config()?;
 
+        let mut no_listener: Option<String> = None;
         let listener = match mode {
             RedirectMode::Loopback => {
                 let uri = match RedirectMode::for_uri(c.redirect_uri()) {
@@ -284,9 +285,13 @@ impl OAuthManager {
                 };
                 match LoopbackListener::bind(uri) {
                     Ok(l) => Some(l),
-                    // Someone can paste: the sign-in goes on that way.
+                    // Someone can paste: the sign-in goes on that way, and
+                    // the prompt says why.
                     Err(e) if someone_can_paste => {
-                        notices.push(format!("{e}; paste the code instead"));
+                        if matches!(opts.interaction, Interaction::App(_)) {
+                            notices.push(format!("{e}; paste the code instead"));
+                        }
+                        no_listener = Some(format!("{e}; paste the code instead"));
                         mode = RedirectMode::Paste;
                         None
                     }
@@ -314,7 +319,11 @@ impl OAuthManager {
         };
         let refused = |e: Error| e.with_redirect(redirect_uri.as_deref(), &register);
         let pending = Pending::new(c, &client_id, redirect_uri.clone())?;
-        let why = choice.filter(|_| remote).map(|ch| ch.reason.as_str());
+        let why = match (&no_listener, choice.filter(|_| remote)) {
+            (Some(why), _) => Some(why.as_str()),
+            (None, Some(ch)) => Some(ch.reason.as_str()),
+            (None, None) => None,
+        };
         interact::tell(
             opts,
             &Prompt {

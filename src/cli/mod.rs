@@ -394,14 +394,16 @@ fn options(prompts_on_stdout: bool) -> AuthOptions {
                     p.service, p.url
                 ));
             }
-            // A browser that could not be opened: the address is above.
-            (None, false, Some(why)) => eprintln!(
-                "\nNote: {why}. Open the address above in a browser yourself, on this or any machine."
-            ),
-            (None, false, None) => say(&format!(
-                "\nOpen this URL to authorize PlanOpticon ({}):\n{}\n",
-                p.service, p.url
-            )),
+            // A browser that could not be opened, or no listener: say why first.
+            (None, false, why) => {
+                if let Some(why) = why {
+                    eprintln!("\nNote: {why}. Open the address below in a browser yourself, on this or any machine.");
+                }
+                say(&format!(
+                    "\nOpen this URL to authorize PlanOpticon ({}):\n{}\n",
+                    p.service, p.url
+                ));
+            }
         }
         eprintln!(
             "{}",
