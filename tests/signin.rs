@@ -222,11 +222,10 @@ fn over_ssh_without_a_display_a_service_with_device_sign_in_uses_it() {
     let home = acme_home(
         server,
         &format!(
-            "{}\ndevice_authorization_url = \"{}/device/auth\"\nuserinfo_url = \"{0}/me\"",
+            "{}\ndevice_authorization_url = \"{1}/device/auth\"\nuserinfo_url = \"{1}/me\"",
             loopback(),
             server.issuer()
-        )
-        .replace("{0}", server.issuer()),
+        ),
     );
     let mut child = home
         .cmd(
