@@ -126,19 +126,8 @@ pub enum Error {
         description: Option<String>,
     },
 
-    #[error("the provider refused the redirect URI {} in the {step} ({}); register {register} at the provider for this client", sent.as_deref().map(|u| format!("{u:?} that was sent")).unwrap_or_else(|| "(none was sent)".into()), provider_words(error, description.as_deref(), None))]
-    RedirectRefused {
-        service: String,
-        /// `authorization request` or the token step's name.
-        step: &'static str,
-        error: String,
-        description: Option<String>,
-        /// The redirect URI sent, byte for byte (`None`: none was sent).
-        sent: Option<String>,
-        /// What to register at the provider: the configured URI (a loopback
-        /// one without the port the OS picked, where any port is accepted).
-        register: String,
-    },
+    #[error("{0}")]
+    RedirectRefused(Box<RedirectRefusal>),
 
     #[error("could not open a browser ({cause}), and nobody is at a terminal to paste the address instead")]
     BrowserFailed { service: String, cause: String },
@@ -181,11 +170,11 @@ impl Error {
             | Self::BadReply { service, .. }
             | Self::ReconnectNeeded { service, .. }
             | Self::AuthorizationDenied { service, .. }
-            | Self::RedirectRefused { service, .. }
             | Self::BrowserFailed { service, .. }
             | Self::AuthorizationTimeout { service, .. }
             | Self::Cancelled { service }
             | Self::BadCode { service, .. } => Some(service),
+            Self::RedirectRefused(r) => Some(&r.service),
             _ => None,
         }
     }
@@ -198,12 +187,30 @@ impl Error {
             Self::Provider {
                 client: Some(_), ..
             } => Some(Hint::CheckClient),
-            Self::RedirectRefused { register, .. } => Some(Hint::RegisterRedirect {
-                uri: register.clone(),
+            Self::RedirectRefused(r) => Some(Hint::RegisterRedirect {
+                uri: r.register.clone(),
             }),
             _ => None,
         }
     }
+}
+
+/// The provider refused the redirect URI (`redirect_uri_mismatch`,
+/// `invalid_redirect_uri`), on the authorization callback or at the token
+/// endpoint: the URI sent, and what to register.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the provider refused the redirect URI {} in the {step} ({}); register {register} at the provider for this client", sent.as_deref().map(|u| format!("{u:?} that was sent")).unwrap_or_else(|| "(none was sent)".into()), provider_words(error, description.as_deref(), None))]
+pub struct RedirectRefusal {
+    pub service: String,
+    /// `authorization request`, or the token step's name.
+    pub step: &'static str,
+    pub error: String,
+    pub description: Option<String>,
+    /// The redirect URI sent, byte for byte (`None`: none was sent).
+    pub sent: Option<String>,
+    /// What to register at the provider: the configured URI (a loopback one
+    /// without the port the OS picked, where any port is accepted).
+    pub register: String,
 }
 
 /// The provider's error codes for a redirect URI it does not accept.
@@ -220,28 +227,28 @@ impl Error {
                 service,
                 error,
                 description,
-            } if is_redirect_refusal(&error) => Self::RedirectRefused {
+            } if is_redirect_refusal(&error) => Self::RedirectRefused(Box::new(RedirectRefusal {
                 service,
                 step: "authorization request",
                 error,
                 description,
                 sent: sent.map(str::to_string),
                 register: register.to_string(),
-            },
+            })),
             Self::Provider {
                 service,
                 step,
                 error,
                 description,
                 ..
-            } if is_redirect_refusal(&error) => Self::RedirectRefused {
+            } if is_redirect_refusal(&error) => Self::RedirectRefused(Box::new(RedirectRefusal {
                 service,
                 step,
                 error,
                 description,
                 sent: sent.map(str::to_string),
                 register: register.to_string(),
-            },
+            })),
             other => other,
         }
     }

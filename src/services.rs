@@ -360,7 +360,7 @@ fn table_at(text: &str, at: usize) -> Option<String> {
     while !text.is_char_boundary(start) {
         start -= 1;
     }
-    text[..start].lines().filter_map(header_name).last()
+    text[..start].lines().filter_map(header_name).next_back()
 }
 
 /// `acme` for `[acme]`, `[acme.authorize_params]` or `["acme"]`.

@@ -249,7 +249,11 @@ fn over_ssh_without_a_display_a_service_with_device_sign_in_uses_it() {
         .args(["--device", uri, code])
         .output()
         .unwrap();
-    assert!(approve.status.success(), "{}", String::from_utf8_lossy(&approve.stderr));
+    assert!(
+        approve.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approve.stderr)
+    );
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -260,10 +264,19 @@ fn over_ssh_without_a_display_a_service_with_device_sign_in_uses_it() {
         "{err}"
     );
     let why = "over SSH without a display (SSH_CONNECTION is set), and acme offers device sign-in";
-    assert!(err.contains(&format!("Signing in with a code: {why}.")), "{err}");
+    assert!(
+        err.contains(&format!("Signing in with a code: {why}.")),
+        "{err}"
+    );
     // -v: the choice and the browser step giving way, in the debug log.
-    assert!(err.contains(&format!("signing in by device code: {why}")), "{err}");
-    assert!(err.contains("browser sign-in (OAuth PKCE): skipped: signing in by device code instead"), "{err}");
+    assert!(
+        err.contains(&format!("signing in by device code: {why}")),
+        "{err}"
+    );
+    assert!(
+        err.contains("browser sign-in (OAuth PKCE): skipped: signing in by device code instead"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -296,7 +309,10 @@ fn over_ssh_without_device_sign_in_the_address_is_pasted_back() {
     pty.type_line(&landed);
     let (code, all) = pty.finish();
     assert_eq!(code, 0, "{all}");
-    assert!(all.contains("Acme authentication successful (oauth_pkce)."), "{all}");
+    assert!(
+        all.contains("Acme authentication successful (oauth_pkce)."),
+        "{all}"
+    );
 }
 
 #[test]
@@ -309,7 +325,10 @@ fn a_browser_that_fails_goes_on_to_the_paste_prompt_at_once() {
         &[("BROWSER", browser.as_str()), ("TERM", "dumb")],
     ));
     let shown = pty.expect(PROMPT);
-    assert!(shown.contains("Note: could not open a browser: "), "{shown}");
+    assert!(
+        shown.contains("Note: could not open a browser: "),
+        "{shown}"
+    );
     assert!(shown.contains("failed (exit status: 1)"), "{shown}");
     let url = url_under(&shown, "Open this URL to authorize PlanOpticon (acme):");
     assert_eq!(wait_for_file(&log).lines().next(), Some(url.as_str()));
@@ -319,7 +338,10 @@ fn a_browser_that_fails_goes_on_to_the_paste_prompt_at_once() {
     pty.type_line(&landed);
     let (code, all) = pty.finish();
     assert_eq!(code, 0, "{all}");
-    assert!(all.contains("Acme authentication successful (oauth_pkce)."), "{all}");
+    assert!(
+        all.contains("Acme authentication successful (oauth_pkce)."),
+        "{all}"
+    );
     assert!(!all.contains(TIMED_OUT), "{all}");
 }
 
@@ -357,7 +379,10 @@ fn microsoft_signs_in_on_localhost_with_a_port_the_os_picks() {
     let child = home
         .cmd(
             &["auth", "microsoft"],
-            &[("BROWSER", browser.as_str()), ("MICROSOFT_CLIENT_ID", "cid")],
+            &[
+                ("BROWSER", browser.as_str()),
+                ("MICROSOFT_CLIENT_ID", "cid"),
+            ],
         )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -407,12 +432,18 @@ fn a_fixed_port_that_is_taken_is_named_and_the_paste_prompt_follows() {
     assert!(shown.contains("paste the code instead"), "{shown}");
     let url = url_under(&shown, "Open this URL to authorize PlanOpticon (acme):");
     // The exact registered URI is sent, port included.
-    assert_eq!(param(&url::Url::parse(&url).unwrap(), "redirect_uri"), fixed);
+    assert_eq!(
+        param(&url::Url::parse(&url).unwrap(), "redirect_uri"),
+        fixed
+    );
     let landed = play_user(&url);
     pty.type_line(&landed);
     let (code, all) = pty.finish();
     assert_eq!(code, 0, "{all}");
-    assert!(all.contains("Acme authentication successful (oauth_pkce)."), "{all}");
+    assert!(
+        all.contains("Acme authentication successful (oauth_pkce)."),
+        "{all}"
+    );
     drop(held);
 }
 
@@ -449,12 +480,12 @@ fn refused(result: &planopticon::AuthResult) -> (&'static str, Option<String>, S
         })
         .unwrap_or_else(|| panic!("{:?}", result.attempts));
     match failed {
-        Error::RedirectRefused {
-            step,
-            sent,
-            register,
-            ..
-        } => (step, sent.clone(), register.clone(), failed.to_string()),
+        Error::RedirectRefused(r) => (
+            r.step,
+            r.sent.clone(),
+            r.register.clone(),
+            failed.to_string(),
+        ),
         other => panic!("not a redirect refusal: {other:?}"),
     }
 }
@@ -481,7 +512,10 @@ fn a_redirect_uri_the_token_endpoint_refuses_is_reported_with_the_uri_sent() {
     assert_eq!(step, "authorization code exchange");
     assert_eq!(uri.as_deref(), Some(sent.as_str()));
     assert_eq!(register, REGISTERED_REDIRECT_URI);
-    assert!(message.contains(&format!("{sent:?} that was sent")), "{message}");
+    assert!(
+        message.contains(&format!("{sent:?} that was sent")),
+        "{message}"
+    );
     assert!(message.contains("redirect_uri_mismatch"), "{message}");
     let hints = &result.outcome.as_ref().unwrap_err().hints;
     assert!(
@@ -509,5 +543,10 @@ fn a_redirect_uri_refused_on_the_callback_is_reported_with_the_uri_sent() {
     assert_eq!(step, "authorization request");
     assert!(uri.unwrap().starts_with("http://127.0.0.1:"));
     assert_eq!(register, REGISTERED_REDIRECT_URI);
-    assert!(message.contains(&format!("register {REGISTERED_REDIRECT_URI} at the provider")), "{message}");
+    assert!(
+        message.contains(&format!(
+            "register {REGISTERED_REDIRECT_URI} at the provider"
+        )),
+        "{message}"
+    );
 }

@@ -389,7 +389,12 @@ impl OAuthManager {
         let mut attempts: Vec<Attempt> = Vec::new();
         let choice = opts.choice(&self.config);
         if let Some(c) = &choice {
-            log::debug!("{}: {}: {}", self.config.service, c.way.describe(), c.reason);
+            log::debug!(
+                "{}: {}: {}",
+                self.config.service,
+                c.way.describe(),
+                c.reason
+            );
         }
         let mut steps = vec![Step::Saved, Step::Server, opts.sign_in_step(), Step::ApiKey];
         if choice.as_ref().is_some_and(|c| c.way == Way::Device) {
@@ -401,12 +406,10 @@ impl OAuthManager {
             }
             let result = match (step, &choice) {
                 // The browser step gives way to the device sign-in chosen.
-                (Step::Browser, Some(c)) if c.way == Way::Device => {
-                    Err(steps::StepEnd::Skipped {
-                        reason: format!("{} instead: {}", c.way.describe(), c.reason),
-                        hint: None,
-                    })
-                }
+                (Step::Browser, Some(c)) if c.way == Way::Device => Err(steps::StepEnd::Skipped {
+                    reason: format!("{} instead: {}", c.way.describe(), c.reason),
+                    hint: None,
+                }),
                 _ => self.run_step(step, &mut opts, &mut notices, choice.as_ref()),
             };
             let (outcome, token) = match result {

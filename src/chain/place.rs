@@ -41,7 +41,10 @@ impl Whereabouts {
         let set = |name: &str| var(name).is_some_and(|v| !v.is_empty());
         let at = |place: Place, reason: String| Self { place, reason };
         if set("BROWSER") {
-            return at(Place::Desktop, "a browser program is set (BROWSER is set)".into());
+            return at(
+                Place::Desktop,
+                "a browser program is set (BROWSER is set)".into(),
+            );
         }
         let display = ["DISPLAY", "WAYLAND_DISPLAY"].into_iter().find(|v| set(v));
         let ssh = ["SSH_CONNECTION", "SSH_TTY", "SSH_CLIENT"]
@@ -156,11 +159,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Whereabouts::detect(
-            move |name| {
-                vars.iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-            },
+            move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
             interop,
         )
     }
@@ -170,19 +169,45 @@ mod tests {
         let d = at(&[("DISPLAY", ":0")], false);
         assert_eq!(d.place, Place::Desktop);
         assert_eq!(d.reason, "a desktop session (DISPLAY is set)");
-        assert_eq!(at(&[("WAYLAND_DISPLAY", "wayland-0")], false).place, Place::Desktop);
-        assert_eq!(at(&[("BROWSER", "firefox"), ("SSH_TTY", "/dev/pts/1")], false).place, Place::Desktop);
+        assert_eq!(
+            at(&[("WAYLAND_DISPLAY", "wayland-0")], false).place,
+            Place::Desktop
+        );
+        assert_eq!(
+            at(&[("BROWSER", "firefox"), ("SSH_TTY", "/dev/pts/1")], false).place,
+            Place::Desktop
+        );
         let ssh = at(&[("SSH_CONNECTION", "10.0.0.2 5 10.0.0.1 22")], false);
         assert_eq!(ssh.place, Place::RemoteShell);
-        assert_eq!(ssh.reason, "over SSH without a display (SSH_CONNECTION is set)");
+        assert_eq!(
+            ssh.reason,
+            "over SSH without a display (SSH_CONNECTION is set)"
+        );
         // X forwarding: the browser opens remotely and reaches the listener here.
-        assert_eq!(at(&[("SSH_TTY", "/dev/pts/1"), ("DISPLAY", "localhost:10.0")], false).place, Place::Desktop);
+        assert_eq!(
+            at(
+                &[("SSH_TTY", "/dev/pts/1"), ("DISPLAY", "localhost:10.0")],
+                false
+            )
+            .place,
+            Place::Desktop
+        );
         let wsl = at(&[("WSL_DISTRO_NAME", "Ubuntu"), ("DISPLAY", ":0")], false);
         assert_eq!(wsl.place, Place::Wsl);
         assert_eq!(wsl.reason, "in WSL (WSL_DISTRO_NAME is set)");
         assert_eq!(at(&[], true).place, Place::Wsl);
-        assert_eq!(at(&[("SSH_TTY", "/dev/pts/1")], true).place, Place::RemoteShell);
-        assert_eq!(at(&[("DISPLAY", "")], false).place, if cfg!(any(target_os = "macos", target_os = "windows")) { Place::Desktop } else { Place::Headless });
+        assert_eq!(
+            at(&[("SSH_TTY", "/dev/pts/1")], true).place,
+            Place::RemoteShell
+        );
+        assert_eq!(
+            at(&[("DISPLAY", "")], false).place,
+            if cfg!(any(target_os = "macos", target_os = "windows")) {
+                Place::Desktop
+            } else {
+                Place::Headless
+            }
+        );
     }
 
     #[test]
@@ -203,7 +228,10 @@ mod tests {
             choice.reason,
             "over SSH without a display (SSH_TTY is set), and acme offers device sign-in"
         );
-        assert_eq!(at(&[("DISPLAY", ":0")], false).choose(&c).way, Way::BrowserHere);
+        assert_eq!(
+            at(&[("DISPLAY", ":0")], false).choose(&c).way,
+            Way::BrowserHere
+        );
         assert_eq!(at(&[], true).choose(&c).way, Way::BrowserHere);
         // No client id: no device sign-in to offer.
         c.client_id = None;

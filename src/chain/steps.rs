@@ -305,7 +305,9 @@ impl OAuthManager {
         // pastes with another (or none: Dropbox then shows the code).
         let redirect_uri = match (&listener, remote) {
             (Some(l), _) => Some(l.redirect_uri().to_string()),
-            (None, true) => Some(c.redirect_uri()).filter(|u| !u.is_empty()).map(str::to_string),
+            (None, true) => Some(c.redirect_uri())
+                .filter(|u| !u.is_empty())
+                .map(str::to_string),
             // A loopback URI in paste mode: the browser lands on a page that
             // does not load, and the user pastes the address it shows.
             (None, false) => Some(c.paste_redirect_uri())
@@ -335,8 +337,8 @@ impl OAuthManager {
                 why,
             },
         );
-        let browser = (opts.open_browser && !remote)
-            .then(|| crate::redirect::launch_browser(&pending.url));
+        let browser =
+            (opts.open_browser && !remote).then(|| crate::redirect::launch_browser(&pending.url));
         let expect = Expect {
             state: pending.state().clone(),
             issuer: c.issuer.clone(),

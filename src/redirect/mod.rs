@@ -211,12 +211,7 @@ pub fn wsl_commands(url: &str, has_wslview: bool) -> Vec<BrowserCommand> {
     if !url.chars().any(|c| c.is_whitespace() || c == '"') {
         let mut cmd = BrowserCommand::new(
             "cmd.exe",
-            vec![
-                "/c".into(),
-                "start".into(),
-                String::new(),
-                cmd_escape(url),
-            ],
+            vec!["/c".into(), "start".into(), String::new(), cmd_escape(url)],
         );
         cmd.dir = Some("/mnt/c".into());
         out.push(cmd);
@@ -329,9 +324,8 @@ fn desktop(url: &str) -> Result<(), OpenError> {
 
 fn which(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            std::fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file())
-        })
+        std::env::split_paths(&path)
+            .any(|dir| std::fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file()))
     })
 }
 
@@ -373,9 +367,7 @@ fn run(c: &BrowserCommand) -> Result<(), OpenError> {
                     status: status.to_string(),
                 })
             }
-            Ok(None) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(25))
-            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(25)),
             // Still running (a browser itself): opened. Reap it later so
             // it does not linger as a zombie.
             _ => {
@@ -478,7 +470,9 @@ mod tests {
         assert_eq!(without[0].program, "cmd.exe");
         // Never explorer.exe; never cmd.exe with what it would split.
         assert!(wsl_commands("http://x/a b", false).is_empty());
-        assert!(wsl_commands("http://x/\"a", true).iter().all(|c| c.program == "wslview"));
+        assert!(wsl_commands("http://x/\"a", true)
+            .iter()
+            .all(|c| c.program == "wslview"));
     }
 
     #[test]
