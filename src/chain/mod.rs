@@ -436,8 +436,12 @@ impl OAuthManager {
                 };
             }
         }
-        // Why the sign-in went the way it did, for "What was tried".
-        if let Some(c) = choice.filter(|c| c.way == Way::Remote) {
+        // Why the sign-in went the way it did, for "What was tried", when
+        // the remote way was tried and did not work.
+        let remote_failed = attempts
+            .iter()
+            .any(|a| a.step == Step::Browser && matches!(a.outcome, Outcome::Failed(_)));
+        if let Some(c) = choice.filter(|c| c.way == Way::Remote && remote_failed) {
             notices.push(format!("{}: {}", c.way.describe(), c.reason));
         }
         let mut hints = Vec::new();
