@@ -397,19 +397,32 @@ impl OAuthManager {
             );
         }
         let mut steps = vec![Step::Saved, Step::Server, opts.sign_in_step(), Step::ApiKey];
+        // Device sign-in chosen: it goes first, and the browser step (the
+        // remote way) only when it failed and someone can paste.
+        let mut choice = choice;
         if choice.as_ref().is_some_and(|c| c.way == Way::Device) {
-            steps.insert(3, Step::Device);
+            steps.insert(2, Step::Device);
         }
         for step in steps {
             if opts.only.is_some_and(|only| only != step) {
                 continue;
             }
-            let result = match (step, &choice) {
-                // The browser step gives way to the device sign-in chosen.
-                (Step::Browser, Some(c)) if c.way == Way::Device => Err(steps::StepEnd::Skipped {
-                    reason: format!("{} instead: {}", c.way.describe(), c.reason),
-                    hint: None,
-                }),
+            let device_failed = attempts
+                .iter()
+                .any(|a| a.step == Step::Device && matches!(a.outcome, Outcome::Failed(_)));
+            let result = match (step, &mut choice) {
+                (Step::Browser, Some(c)) if c.way == Way::Device => {
+                    if device_failed && opts.interaction.can_paste() {
+                        c.way = Way::Remote;
+                        c.reason = format!("{}, but the device sign-in failed", c.reason);
+                        self.run_step(step, &mut opts, &mut notices, Some(&*c))
+                    } else {
+                        Err(steps::StepEnd::Skipped {
+                            reason: format!("{} instead: {}", Way::Device.describe(), c.reason),
+                            hint: None,
+                        })
+                    }
+                }
                 _ => self.run_step(step, &mut opts, &mut notices, choice.as_ref()),
             };
             let (outcome, token) = match result {
