@@ -592,3 +592,37 @@ fn a_redirect_uri_refused_on_the_callback_is_reported_with_the_uri_sent() {
         "{message}"
     );
 }
+
+#[test]
+fn dropbox_loopback_is_its_fixed_port_and_its_paste_way_sends_no_redirect_uri() {
+    let dropbox = planopticon::services::builtin("dropbox").unwrap();
+    assert_eq!(dropbox.redirect_uri(), "http://127.0.0.1:27431/callback");
+    assert_eq!(dropbox.paste_redirect_uri(), "");
+    // Pasting, as `--redirect paste` asks: no redirect_uri in the request.
+    let fake = FakeServer::start(|_| Reply::Json(404, serde_json::json!({})));
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = dropbox;
+    c.oauth_authorize_url = Some(fake.url("/authorize"));
+    c.oauth_token_url = Some(fake.url("/token"));
+    c.client_id = Some("app-key".into());
+    c.token_path = Some(dir.path().join("dropbox_token.json"));
+    let (mut opts, ctl, urls) = app_options(WAIT);
+    opts.sign_in = Some(planopticon::SignIn::Browser(
+        planopticon::RedirectMode::Paste,
+    ));
+    let player = std::thread::spawn(move || {
+        let (url, how) = urls.recv_timeout(WAIT).unwrap();
+        ctl.send(Control::Cancel).unwrap();
+        (url, how)
+    });
+    let result = OAuthManager::with_keyring(c, false).authenticate(opts);
+    let (url, how) = player.join().unwrap();
+    assert!(!result.success());
+    assert_eq!(
+        how,
+        planopticon::SignIn::Browser(planopticon::RedirectMode::Paste)
+    );
+    let u = url::Url::parse(&url).unwrap();
+    assert!(u.query_pairs().all(|(k, _)| k != "redirect_uri"), "{url}");
+    assert_eq!(param(&u, "token_access_type"), "offline");
+}
