@@ -279,11 +279,14 @@ impl Registry {
                 None => {
                     let mut c = AuthConfig::new(&name);
                     c.apply(over);
-                    if c.oauth_authorize_url.is_some() != c.oauth_token_url.is_some()
+                    // A token URL alone is a server-to-server service; an
+                    // authorize URL alone can do nothing.
+                    if c.oauth_authorize_url.is_some()
+                        && c.oauth_token_url.is_none()
                         && c.issuer.is_none()
                     {
                         self.set_broken(name, format!(
-                            "[{}]: set both oauth_authorize_url and oauth_token_url (or issuer), or neither",
+                            "[{}]: oauth_authorize_url needs oauth_token_url (or set issuer)",
                             c.service
                         ));
                         continue;
