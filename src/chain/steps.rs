@@ -173,44 +173,54 @@ impl OAuthManager {
                 );
             }
         }
-        let (c, _) = self.effective_config()?;
         let token = match credential {
             ServerCredential::ServiceAccount(key_path) => {
                 client_credentials::service_account(&self.ctx()?, &key_path)
             }
             ServerCredential::Grant { grant, account_id } => {
-                if c.oauth_token_url.is_none() {
-                    return skip(
-                        "no oauth_token_url is configured",
-                        configure(Step::Server, vec!["oauth_token_url".into()]),
-                    );
-                }
-                let id_name = || Self::var_name(&c.client_id_env, "client_id");
-                let secret_name = || Self::var_name(&c.client_secret_env, "client_secret");
-                let (Some(id), Some(secret)) = (c.resolved_client_id(), c.resolved_client_secret())
-                else {
-                    let missing: Vec<String> = [
-                        c.resolved_client_id().is_none().then(id_name),
-                        c.resolved_client_secret().is_none().then(secret_name),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                    return Err(StepEnd::Skipped {
-                        reason: format!("server-to-server sign-in needs {}", missing.join(" and ")),
-                        hint: configure(Step::Server, missing),
-                    });
-                };
-                let ctx = self.ctx()?;
-                match (grant, account_id) {
-                    (ServerGrant::AccountCredentials, Some(acct)) => {
-                        client_credentials::account_credentials(&ctx, &id, &secret, &acct)
-                    }
-                    _ => client_credentials::client_credentials(&ctx, &id, &secret),
-                }
+                self.server_grant(grant, account_id)?
             }
         };
         self.finish(token, notices)
+    }
+
+    /// The grant with the client id and secret (Zoom's shape with an account id).
+    fn server_grant(
+        &self,
+        grant: ServerGrant,
+        account_id: Option<String>,
+    ) -> std::result::Result<Result<StoredToken>, StepEnd> {
+        let (c, _) = self.effective_config()?;
+        if c.oauth_token_url.is_none() {
+            return Err(StepEnd::Skipped {
+                reason: "no oauth_token_url is configured".into(),
+                hint: configure(Step::Server, vec!["oauth_token_url".into()]),
+            });
+        }
+        let (Some(id), Some(secret)) = (c.resolved_client_id(), c.resolved_client_secret()) else {
+            let missing: Vec<String> = [
+                c.resolved_client_id()
+                    .is_none()
+                    .then(|| Self::var_name(&c.client_id_env, "client_id")),
+                c.resolved_client_secret()
+                    .is_none()
+                    .then(|| Self::var_name(&c.client_secret_env, "client_secret")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            return Err(StepEnd::Skipped {
+                reason: format!("server-to-server sign-in needs {}", missing.join(" and ")),
+                hint: configure(Step::Server, missing),
+            });
+        };
+        let ctx = self.ctx()?;
+        Ok(match (grant, account_id) {
+            (ServerGrant::AccountCredentials, Some(acct)) => {
+                client_credentials::account_credentials(&ctx, &id, &secret, &acct)
+            }
+            _ => client_credentials::client_credentials(&ctx, &id, &secret),
+        })
     }
 
     /// An environment variable's name, else the services.toml key.
@@ -249,44 +259,9 @@ impl OAuthManager {
             Some(SignIn::Browser(mode)) => mode,
             _ => RedirectMode::for_uri(c.redirect_uri()),
         };
-        let someone_can_paste = opts.interaction.can_paste();
-        match (&opts.interaction, mode) {
-            (Interaction::None, _) => {
-                return skip("nobody is at a terminal to sign in in a browser", None)
-            }
-            (Interaction::Browser, RedirectMode::Paste) => {
-                return skip(
-                    "pasting a code needs a terminal (stdin is not one)",
-                    Some(Hint::UseLoopback),
-                )
-            }
-            _ => {}
-        }
-        // Never make someone who is not there wait when a key will do.
-        if !someone_can_paste && c.resolved_api_key().is_some() {
-            return skip("no terminal, and an API key is set", None);
-        }
+        Self::someone_signs_in(opts, mode, c)?;
         let (c, require_iss) = self.effective_config()?;
-
-        let listener = match mode {
-            RedirectMode::Loopback => {
-                let uri = match RedirectMode::for_uri(c.redirect_uri()) {
-                    RedirectMode::Loopback => c.redirect_uri(),
-                    RedirectMode::Paste => LOOPBACK_REDIRECT_URI,
-                };
-                match LoopbackListener::bind(uri) {
-                    Ok(l) => Some(l),
-                    // Someone can paste: the sign-in goes on that way.
-                    Err(e) if someone_can_paste => {
-                        notices.push(format!("{e}; paste the code instead"));
-                        mode = RedirectMode::Paste;
-                        None
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            RedirectMode::Paste => None,
-        };
+        let listener = Self::listener(c, &mut mode, opts.interaction.can_paste(), notices)?;
         let redirect_uri = match (&listener, c.redirect_uri()) {
             (Some(l), _) => Some(l.redirect_uri().to_string()),
             (None, "") => None,
@@ -320,6 +295,58 @@ impl OAuthManager {
         drop(listener);
         let token = pending.exchange(&self.ctx()?, code);
         self.finish(token, notices)
+    }
+
+    /// Whether a person can take part in a browser sign-in by `mode`.
+    fn someone_signs_in(
+        opts: &AuthOptions,
+        mode: RedirectMode,
+        c: &crate::AuthConfig,
+    ) -> std::result::Result<(), StepEnd> {
+        let reason = match (&opts.interaction, mode) {
+            (Interaction::None, _) => "nobody is at a terminal to sign in in a browser",
+            (Interaction::Browser, RedirectMode::Paste) => {
+                return Err(StepEnd::Skipped {
+                    reason: "pasting a code needs a terminal (stdin is not one)".into(),
+                    hint: Some(Hint::UseLoopback),
+                })
+            }
+            // Never make someone who is not there wait when a key will do.
+            _ if !opts.interaction.can_paste() && c.resolved_api_key().is_some() => {
+                "no terminal, and an API key is set"
+            }
+            _ => return Ok(()),
+        };
+        Err(StepEnd::Skipped {
+            reason: reason.into(),
+            hint: None,
+        })
+    }
+
+    /// The loopback listener, or none when the code is pasted. A listener
+    /// that cannot start turns the sign-in into a paste when someone can paste.
+    fn listener(
+        c: &crate::AuthConfig,
+        mode: &mut RedirectMode,
+        can_paste: bool,
+        notices: &mut Vec<String>,
+    ) -> std::result::Result<Option<LoopbackListener>, StepEnd> {
+        if *mode == RedirectMode::Paste {
+            return Ok(None);
+        }
+        let uri = match RedirectMode::for_uri(c.redirect_uri()) {
+            RedirectMode::Loopback => c.redirect_uri(),
+            RedirectMode::Paste => LOOPBACK_REDIRECT_URI,
+        };
+        match LoopbackListener::bind(uri) {
+            Ok(l) => Ok(Some(l)),
+            Err(e) if can_paste => {
+                notices.push(format!("{e}; paste the code instead"));
+                *mode = RedirectMode::Paste;
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Step 3 by device code (RFC 8628), when asked for: the person may be at
