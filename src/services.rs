@@ -285,10 +285,13 @@ impl Registry {
                         && c.oauth_token_url.is_none()
                         && c.issuer.is_none()
                     {
-                        self.set_broken(name, format!(
-                            "[{}]: oauth_authorize_url needs oauth_token_url (or set issuer)",
-                            c.service
-                        ));
+                        self.set_broken(
+                            name,
+                            format!(
+                                "[{}]: oauth_authorize_url needs oauth_token_url (or set issuer)",
+                                c.service
+                            ),
+                        );
                         continue;
                     }
                     self.services.insert(name, c);
