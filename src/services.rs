@@ -447,7 +447,7 @@ mod tests {
             "{problems:?}"
         );
         assert!(
-            problems[1].contains("line 8") && problems[1].contains("[zoom]"),
+            problems[1].contains("line 9") && problems[1].contains("[zoom]"),
             "{problems:?}"
         );
         assert!(r.get("beta").is_ok());
