@@ -22,9 +22,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use oauth2::CsrfToken;
-use planopticon::manager::{AuthResult, Outcome};
+use planopticon::chain::{AuthResult, Outcome};
 use planopticon::redirect::{Expect, LoopbackListener};
-use planopticon::{AuthConfig, Control, Error, Method, OAuthManager};
+use planopticon::{AuthConfig, Control, Error, Hint, Method, OAuthManager};
 use support::*;
 
 fn acme(server: &OidcServer, dir: &Path) -> AuthConfig {
@@ -186,7 +186,7 @@ fn hostile_requests_neither_end_nor_hijack_the_wait() {
         Some(200)
     );
     let r = first.done.recv_timeout(Duration::from_secs(20)).unwrap();
-    assert!(r.success, "{:?}", r.attempts);
+    assert!(r.success(), "{:?}", r.attempts);
     std::fs::remove_file(dir.path().join("acme_token.json")).unwrap();
 
     // The sign-in under attack. The user approves; the browser's callback is
@@ -365,8 +365,8 @@ fn hostile_requests_neither_end_nor_hijack_the_wait() {
         .recv_timeout(Duration::from_secs(10))
         .expect("the sign-in ends after the real callback");
     let after = started.elapsed();
-    assert!(r.success, "{:?}", r.attempts);
-    assert_eq!(r.method, Some(Method::OauthPkce));
+    assert!(r.success(), "{:?}", r.attempts);
+    assert_eq!(r.method(), Some(Method::OauthPkce));
     assert!(
         after < Duration::from_secs(5),
         "the real callback took {after:?}"
@@ -706,10 +706,12 @@ fn bound_to_loopback_only_and_a_taken_port_is_named() {
     let port = taken.local_addr().unwrap().port();
     let e = LoopbackListener::bind(&format!("http://127.0.0.1:{port}/callback"))
         .err()
-        .expect("a taken port is an error")
-        .to_string();
+        .expect("a taken port is an error");
+    // What to do (paste the code instead) is a hint now; no CLI flag is named.
+    assert_eq!(e.hint(), Some(Hint::UsePaste), "{e}");
+    let e = e.to_string();
     assert!(
-        e.contains(&port.to_string()) && e.contains("--redirect paste"),
+        e.contains(&port.to_string()) && !e.contains("--redirect"),
         "{e}"
     );
 }

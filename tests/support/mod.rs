@@ -717,15 +717,15 @@ pub fn home_with_expired_acme(fake: &FakeServer) -> (Home, PathBuf) {
     (home, token)
 }
 
-/// Options for a sign-in as the app runs it: the authorization URL and the
-/// redirect mode come out through `on_prompt` to the returned receiver (for
+/// Options for a sign-in as the app runs it: the authorization URL and how
+/// the person signs in come out through `on_prompt` to the returned receiver (for
 /// the test's "user"); no browser is opened; the sender cancels or pastes.
 pub fn app_options(
     timeout: Duration,
 ) -> (
     planopticon::AuthOptions,
     mpsc::Sender<planopticon::Control>,
-    mpsc::Receiver<(String, planopticon::RedirectMode)>,
+    mpsc::Receiver<(String, planopticon::SignIn)>,
 ) {
     let (ctl_tx, ctl_rx) = mpsc::channel();
     let (url_tx, url_rx) = mpsc::channel();
@@ -734,8 +734,8 @@ pub fn app_options(
         planopticon::AuthOptions::with_interaction(planopticon::Interaction::App(ctl_rx));
     opts.open_browser = false;
     opts.timeout = timeout;
-    opts.on_prompt = Some(Box::new(move |p: &planopticon::manager::Prompt| {
-        let _ = url_tx.lock().unwrap().send((p.url.to_string(), p.mode));
+    opts.on_prompt = Some(Box::new(move |p: &planopticon::Prompt| {
+        let _ = url_tx.lock().unwrap().send((p.url.to_string(), p.sign_in));
     }));
     (opts, ctl_tx, url_rx)
 }
