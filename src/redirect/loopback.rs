@@ -121,15 +121,11 @@ impl LoopbackListener {
         let stop = Arc::new(AtomicBool::new(false));
         let acceptor = {
             let stop = stop.clone();
-            let addr = listeners
-                .first()
-                .and_then(|l| l.local_addr().ok())
-                .map_or_else(|| format!("{host}:{port}"), |a| a.to_string());
             std::thread::Builder::new()
                 .name("planopticon-loopback".into())
                 .spawn(move || accept_loop(listeners, tx, &stop))
                 .map_err(|e| crate::Error::Listener {
-                    addr,
+                    addr: format!("{host}:{port}"),
                     cause: e.to_string(),
                 })?
         };
@@ -258,19 +254,14 @@ impl Drop for LoopbackListener {
 
 /// The listening sockets for `family` and the port they share.
 fn listen(family: Family, port: Option<u16>) -> crate::Result<(Vec<TcpListener>, u16)> {
-    let one = |ip| {
-        let l = bind_one(ip, port.unwrap_or(0))?;
-        let port = local_port(&l)?;
-        Ok((vec![l], port))
-    };
+    let one = |ip| bind_one(ip, port.unwrap_or(0)).map(|(l, port)| (vec![l], port));
     match family {
         Family::V4 => one(V4),
         Family::V6 => one(V6),
         Family::Both => {
             let mut attempt = 1;
             loop {
-                let v4 = bind_one(V4, port.unwrap_or(0))?;
-                let chosen = local_port(&v4)?;
+                let (v4, chosen) = bind_one(V4, port.unwrap_or(0))?;
                 match TcpListener::bind((V6, chosen)).and_then(nonblocking) {
                     Ok(v6) => return Ok((vec![v4, v6], chosen)),
                     // Someone else has ::1 on the port 127.0.0.1 got: a
@@ -296,26 +287,22 @@ fn listen(family: Family, port: Option<u16>) -> crate::Result<(Vec<TcpListener>,
     }
 }
 
-fn bind_one(ip: IpAddr, port: u16) -> crate::Result<TcpListener> {
+/// A non-blocking listener on `ip:port` (0: the OS picks), and its port.
+fn bind_one(ip: IpAddr, port: u16) -> crate::Result<(TcpListener, u16)> {
     let addr = SocketAddr::new(ip, port);
-    TcpListener::bind(addr)
+    let listener = TcpListener::bind(addr)
         .and_then(nonblocking)
-        .map_err(|e| listener_error(addr, &e))
+        .map_err(|e| listener_error(addr, &e))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| listener_error(addr, &e))?
+        .port();
+    Ok((listener, port))
 }
 
 fn nonblocking(listener: TcpListener) -> std::io::Result<TcpListener> {
     listener.set_nonblocking(true)?;
     Ok(listener)
-}
-
-fn local_port(listener: &TcpListener) -> crate::Result<u16> {
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| crate::Error::Listener {
-            addr: "127.0.0.1".into(),
-            cause: e.to_string(),
-        })
 }
 
 fn listener_error(addr: SocketAddr, e: &std::io::Error) -> crate::Error {
