@@ -26,6 +26,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub(crate) mod flow;
+pub mod keeper;
 pub mod method;
 pub mod network;
 pub mod redirect;
@@ -35,12 +36,13 @@ pub mod store;
 
 pub use account::{Logout, LogoutScope, Revocation};
 pub use chain::{
-    system_clock, AuthOptions, AuthResult, Authenticated, Clock, Failure, Interaction,
-    OAuthManager, Prompt, SignIn, Step,
+    refresh_due_at, system_clock, AuthOptions, AuthResult, Authenticated, Clock, Failure,
+    Interaction, OAuthManager, Prompt, RefreshWhen, Renewal, SignIn, Step,
 };
 pub use config::{AuthConfig, Settings};
-pub use error::{Error, Hint, Result};
+pub use error::{Error, Hint, Result, Retry};
 pub use flow::Transport;
+pub use keeper::{Keeper, KeeperSettings, Wake};
 pub use method::{Method, ObtainedBy};
 pub use oauth2::{AccessToken, RefreshToken};
 pub use redirect::{Control, RedirectMode};

@@ -16,7 +16,8 @@ use crate::method::{Method, ObtainedBy};
 pub enum State {
     NotConnected,
     Connected,
-    /// Expired, with a refresh token: the next use refreshes it.
+    /// Expired, with a refresh token (or a server-to-server credential): the
+    /// next use renews it.
     ExpiredRefreshable,
     /// Expired with no way to refresh, or rejected by the provider.
     NeedsReconnect,
@@ -44,6 +45,12 @@ pub struct ServiceStatus {
     pub can_sign_in: bool,
     /// Whether a device sign-in (RFC 8628) is offered.
     pub offers_device: bool,
+    /// False when the saved token will expire and nothing here can renew
+    /// it: no refresh token, and not a server-to-server token that the
+    /// server step can fetch again. A person then signs in again when it
+    /// expires ("cannot renew by itself"). True otherwise, including when
+    /// nothing is saved and for an API key.
+    pub renewable: bool,
 }
 
 impl ServiceStatus {
@@ -61,6 +68,7 @@ impl ServiceStatus {
             hints: Vec::new(),
             can_sign_in: config.can_sign_in(),
             offers_device: config.supports_device(),
+            renewable: true,
         };
         match crate::store::FileStore::new(token_path).peek() {
             Err(e) => {
@@ -83,9 +91,16 @@ impl ServiceStatus {
                 );
                 s.expires_at = t.expires_at;
                 s.account = t.account.clone();
-                s.state = if t.is_fresh(now) {
+                s.renewable = t.refresh_token.is_some()
+                    || (crate::chain::saves_by_server(&t) && config.server_ready());
+                s.state = if let Some(mark) = &t.needs_reconnect {
+                    s.detail = Some(mark.reason.clone());
+                    s.hints = vec![Hint::SignIn];
+                    State::NeedsReconnect
+                } else if t.is_fresh(now) {
                     State::Connected
-                } else if t.refresh_token.is_some() {
+                } else if s.renewable {
+                    // The next use refreshes it, or runs the server step again.
                     State::ExpiredRefreshable
                 } else {
                     s.detail = Some("the token has expired and cannot be refreshed".into());
@@ -105,7 +120,7 @@ impl ServiceStatus {
     /// The provider answered 401 to the token: it needs a new sign-in.
     pub(crate) fn rejected(&mut self, config: &AuthConfig) {
         self.state = State::NeedsReconnect;
-        self.detail = Some("the provider no longer accepts this token (HTTP 401)".into());
+        self.detail = Some(crate::account::REJECTED.into());
         self.hints = setup_hints(config);
     }
 

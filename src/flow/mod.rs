@@ -263,6 +263,7 @@ impl<'a> Ctx<'a> {
         let mut t = StoredToken::new(r.access_token().clone());
         t.refresh_token = r.refresh_token().cloned();
         t.expires_at = Some(self.expires_at(r.expires_in()));
+        t.obtained_at = Some(self.now);
         t.obtained_by = Some(method.into());
         t
     }
@@ -326,6 +327,9 @@ impl<'a> Ctx<'a> {
         let client = (error == "invalid_client" || status == Some(401))
             .then(|| self.sent.take())
             .flatten();
+        let retry_secs = retry_after
+            .as_deref()
+            .and_then(|r| retry_after_secs(r, self.now));
         let description = match retry_after {
             Some(r) => Some(format!(
                 "{}retry after {r} s",
@@ -340,6 +344,7 @@ impl<'a> Ctx<'a> {
             error,
             description,
             client,
+            retry_after: retry_secs,
         }
     }
 
@@ -393,9 +398,27 @@ impl<'a> Ctx<'a> {
         Error::BadReply {
             service: self.config.service.clone(),
             step,
+            status: status.filter(|s| *s != 200),
             detail,
+            retry_after: self
+                .transport
+                .last()
+                .and_then(|l| l.retry_after)
+                .and_then(|r| retry_after_secs(&r, self.now)),
         }
     }
+}
+
+/// A `Retry-After` value in seconds from `now`: delay-seconds, or an
+/// HTTP-date (RFC 9110 §10.2.3); `None` when it is neither.
+pub(crate) fn retry_after_secs(value: &str, now: f64) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let at = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64();
+    Some((at - now).max(0.0).ceil() as u64)
 }
 
 /// What a body that is not a token response looks like, without quoting it

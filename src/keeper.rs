@@ -1,0 +1,470 @@
+//! The keeper: keeps every connection alive while it runs (in the app, or
+//! any long-lived embedder).
+//!
+//! It sleeps until the next connection is due and never polls the network
+//! on a timer. A connection is due when its token nears expiry (see
+//! [`refresh_due_at`]), when a failed refresh's backoff is over, or when
+//! its light identity check is (at most every few hours). It wakes early on
+//! a [`Wake`] from the embedder (a token file changed, the network is back),
+//! and notices a resume from suspend by the wall clock jumping ahead of the
+//! monotonic one. Between wakes it only looks at the local clocks, at most
+//! every [`KeeperSettings::max_nap`], because a monotonic sleep does not
+//! count the time the machine was suspended.
+//!
+//! Every refresh goes through [`OAuthManager::refresh_now`], the same
+//! single-flight refresh as the CLI's (the lock beside the token, the file
+//! re-read under it), so the keeper, the CLI, the Python tool and the app
+//! never spend a rotating refresh token twice.
+//!
+//! The scheduling is pure functions ([`backoff_delay`], [`is_resume`],
+//! [`refresh_due_at`]); the loop takes its wall clock as a [`Clock`] and its
+//! provider calls as a [`Renewer`], so tests never sleep and need no network.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::chain::{refresh_due_at, Clock, RefreshWhen, Renewal};
+use crate::error::Retry;
+use crate::status::{ServiceStatus, State};
+use crate::store::StoredToken;
+use crate::{AuthConfig, OAuthManager, Result};
+
+/// Why the embedder wakes the keeper before it is due.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// A token file changed (another process refreshed, signed in or out):
+    /// the service's, or `None` for any.
+    FileChanged(Option<String>),
+    /// The machine resumed from suspend: everything is looked at again now.
+    Resumed,
+    /// The network is back: connections waiting out a backoff try now.
+    NetworkBack,
+    /// End [`Keeper::run`].
+    Stop,
+}
+
+/// How the keeper paces itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeeperSettings {
+    /// Refresh this long before expiry at the latest (80 % of the lifetime
+    /// comes first for long-lived tokens; see [`refresh_due_at`]).
+    pub lead: Duration,
+    /// How often a connection's identity endpoint is asked whether the
+    /// token is still accepted (never for API keys).
+    pub identity_interval: Duration,
+    /// The first retry's window after a network error or a 5xx; it doubles
+    /// per failed attempt ...
+    pub backoff_base: Duration,
+    /// ... up to this.
+    pub backoff_cap: Duration,
+    /// The longest the loop sleeps before it looks at the clocks again.
+    pub max_nap: Duration,
+    /// A wall clock this far ahead of the monotonic one means the machine
+    /// was suspended.
+    pub resume_jump: Duration,
+}
+
+impl Default for KeeperSettings {
+    fn default() -> Self {
+        Self {
+            lead: Duration::from_secs(5 * 60),
+            identity_interval: Duration::from_secs(4 * 3600),
+            backoff_base: Duration::from_secs(30),
+            backoff_cap: Duration::from_secs(30 * 60),
+            max_nap: Duration::from_secs(60),
+            resume_jump: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What happened to one connection.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Outcome {
+    /// A new access token was saved.
+    Refreshed { expires_at: Option<f64> },
+    /// The provider no longer accepts the connection: a person must sign in
+    /// again. Told once; the keeper leaves it alone until its file changes.
+    NeedsReconnect { reason: String },
+    /// No refresh token: it will expire and only a sign-in renews it. Told once.
+    CannotRenew { expires_at: Option<f64> },
+    /// The refresh failed for now (network, 5xx, 429); the next try is at
+    /// `next_at` (Unix seconds).
+    Retrying {
+        attempt: u32,
+        next_at: f64,
+        error: String,
+    },
+    /// The refresh failed in a way a retry does not fix (e.g. a setting is
+    /// missing); it is tried again only at the backoff cap.
+    Failed { error: String, next_at: f64 },
+}
+
+/// One connection's outcome, for the embedder to show or notify.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    pub service: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The provider side of the keeper: refresh and identity check. The
+/// default goes through [`OAuthManager`]; tests put a fake here.
+pub trait Renewer: Send {
+    fn renew(&self, config: &AuthConfig, when: RefreshWhen) -> Result<Renewal>;
+    /// The connection's state after asking the identity endpoint.
+    fn check(&self, config: &AuthConfig) -> ServiceStatus;
+}
+
+/// [`Renewer`] through an [`OAuthManager`] per call, built by `make` (so a
+/// transport or a clock of the embedder's can be given).
+pub struct Managers<F>(pub F);
+
+impl<F: Fn(AuthConfig) -> OAuthManager + Send> Renewer for Managers<F> {
+    fn renew(&self, config: &AuthConfig, when: RefreshWhen) -> Result<Renewal> {
+        (self.0)(config.clone()).refresh_now(when)
+    }
+    fn check(&self, config: &AuthConfig) -> ServiceStatus {
+        (self.0)(config.clone()).check()
+    }
+}
+
+/// The window of the `attempt`-th retry (1-based): `base` doubling up to `cap`.
+pub fn backoff_window(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(32);
+    base.saturating_mul(1u32 << doublings.min(31)).min(cap)
+}
+
+/// How long to wait before the `attempt`-th retry: "full jitter" (a
+/// uniform share of the window, `unit` in [0, 1)) so that many machines
+/// that lost the network together do not come back together; at least a
+/// second so nothing spins. A provider's `Retry-After` wins over the
+/// window, capped at a day.
+pub fn backoff_delay(
+    attempt: u32,
+    base: Duration,
+    cap: Duration,
+    unit: f64,
+    retry_after: Option<Duration>,
+) -> Duration {
+    const FLOOR: Duration = Duration::from_secs(1);
+    if let Some(after) = retry_after {
+        return after.clamp(FLOOR, Duration::from_secs(86_400));
+    }
+    let window = backoff_window(attempt, base, cap);
+    window.mul_f64(unit.clamp(0.0, 1.0)).max(FLOOR.min(window))
+}
+
+/// Whether the wall clock moved `jump` more than the monotonic clock over
+/// the same wait: the machine was suspended (or its clock was set).
+pub fn is_resume(monotonic: Duration, wall: f64, jump: Duration) -> bool {
+    (wall - monotonic.as_secs_f64()).abs() > jump.as_secs_f64()
+}
+
+/// What the keeper knows of one connection between wakes.
+#[derive(Debug, Default)]
+struct Conn {
+    /// Failed refreshes in a row.
+    attempt: u32,
+    /// No refresh before this (a backoff, or a Retry-After).
+    retry_at: Option<f64>,
+    /// The next identity check.
+    identity_at: Option<f64>,
+    /// Told NeedsReconnect or CannotRenew: not told again until the file changes.
+    told: Option<Outcome>,
+}
+
+/// Keeps the connections `list` returns alive. See the module docs.
+pub struct Keeper {
+    list: Box<dyn Fn() -> Vec<AuthConfig> + Send>,
+    clock: Clock,
+    settings: KeeperSettings,
+    renewer: Box<dyn Renewer>,
+    observer: Box<dyn Fn(&Event) + Send>,
+    jitter: Box<dyn FnMut() -> f64 + Send>,
+    conns: HashMap<String, Conn>,
+}
+
+impl Keeper {
+    /// A keeper of the connections `list` returns at each look (for
+    /// example `|| Registry::load().configs().cloned().collect()`), on the
+    /// wall clock `clock`. Events go nowhere until [`Self::on_event`].
+    pub fn new(
+        list: impl Fn() -> Vec<AuthConfig> + Send + 'static,
+        clock: Clock,
+        settings: KeeperSettings,
+    ) -> Self {
+        let manager_clock = clock.clone();
+        Self {
+            list: Box::new(list),
+            clock,
+            settings,
+            renewer: Box::new(Managers(move |c| {
+                OAuthManager::new(c).with_clock(manager_clock.clone())
+            })),
+            observer: Box::new(|e| log::info!("keeper: {e:?}")),
+            jitter: Box::new(fastrand::f64),
+            conns: HashMap::new(),
+        }
+    }
+
+    /// Where each connection's outcome is told.
+    pub fn on_event(mut self, observer: impl Fn(&Event) + Send + 'static) -> Self {
+        self.observer = Box::new(observer);
+        self
+    }
+
+    /// Who refreshes and checks (a transport of the embedder's: wrap
+    /// [`Managers`] around a function that builds the manager with it).
+    pub fn with_renewer(mut self, renewer: impl Renewer + 'static) -> Self {
+        self.renewer = Box::new(renewer);
+        self
+    }
+
+    /// The source of jitter, uniform in [0, 1) (tests make it fixed).
+    pub fn with_jitter(mut self, jitter: impl FnMut() -> f64 + Send + 'static) -> Self {
+        self.jitter = Box::new(jitter);
+        self
+    }
+
+    /// Runs until [`Wake::Stop`] or until every sender of `wake` is gone.
+    /// Blocking: run it on a thread of its own.
+    pub fn run(mut self, wake: Receiver<Wake>) {
+        loop {
+            let now = (self.clock)();
+            let next = self.look(now);
+            let nap = next
+                .map(|at| Duration::from_secs_f64((at - now).max(0.0)))
+                .unwrap_or(self.settings.max_nap)
+                .min(self.settings.max_nap);
+            let (slept_from, wall_from) = (Instant::now(), now);
+            let woke = wake.recv_timeout(nap);
+            let wall = (self.clock)() - wall_from;
+            if is_resume(slept_from.elapsed(), wall, self.settings.resume_jump) {
+                log::info!("keeper: the clock jumped {wall:.0} s: resumed from suspend");
+                self.wake(Wake::Resumed);
+            }
+            match woke {
+                Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(w) => self.wake(w),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    /// What a wake changes: forgets what is known of a changed file (it is
+    /// read again), or ends every wait.
+    pub fn wake(&mut self, why: Wake) {
+        match why {
+            // The file is read again at the next look anyway; what another
+            // process wrote may end a backoff (it refreshed, or someone
+            // signed in again).
+            Wake::FileChanged(Some(service)) => {
+                if let Some(c) = self.conns.get_mut(&service) {
+                    c.attempt = 0;
+                    c.retry_at = None;
+                }
+            }
+            Wake::FileChanged(None) | Wake::Resumed | Wake::NetworkBack => {
+                for c in self.conns.values_mut() {
+                    c.attempt = 0;
+                    c.retry_at = None;
+                }
+            }
+            Wake::Stop => {}
+        }
+    }
+
+    /// Handles every connection that is due at `now`; returns when the next
+    /// one is (None: nothing to wait for).
+    pub fn look(&mut self, now: f64) -> Option<f64> {
+        let configs = (self.list)();
+        self.conns
+            .retain(|service, _| configs.iter().any(|c| &c.service == service));
+        configs
+            .iter()
+            .filter_map(|c| self.look_at(c, now))
+            .min_by(f64::total_cmp)
+    }
+
+    /// One connection: refresh when due, check identity when due; returns
+    /// when it is next due.
+    fn look_at(&mut self, config: &AuthConfig, now: f64) -> Option<f64> {
+        let token = match crate::store::FileStore::new(config.resolved_token_path()).peek() {
+            Ok(Some(Ok(t))) => t,
+            // Signed out, never connected, or a file the chain will deal
+            // with on next use: nothing to keep.
+            _ => {
+                self.conns.remove(&config.service);
+                return None;
+            }
+        };
+        let conn = self.conns.entry(config.service.clone()).or_default();
+        // A sign-in since: what was told no longer holds.
+        let healed = match conn.told {
+            Some(Outcome::NeedsReconnect { .. }) => token.needs_reconnect.is_none(),
+            Some(Outcome::CannotRenew { .. }) => token.refresh_token.is_some(),
+            _ => false,
+        };
+        if healed {
+            conn.told = None;
+        }
+        if let Some(mark) = &token.needs_reconnect {
+            let outcome = Outcome::NeedsReconnect {
+                reason: mark.reason.clone(),
+            };
+            self.tell_once(&config.service, outcome);
+            return None;
+        }
+        let refresh_at = self.refresh_at(config, &token, now);
+        if refresh_at.is_some_and(|at| at <= now) {
+            self.refresh(config, now);
+            return self.next_after_refresh(config, now);
+        }
+        let identity_at = self.identity_check(config, &token, now);
+        [refresh_at, identity_at]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min)
+    }
+
+    /// When the token should next be refreshed (a backoff may push it).
+    fn refresh_at(&self, config: &AuthConfig, token: &StoredToken, now: f64) -> Option<f64> {
+        let conn = self.conns.get(&config.service)?;
+        if matches!(conn.told, Some(Outcome::CannotRenew { .. })) {
+            return None;
+        }
+        let due = refresh_due_at(token, self.settings.lead).unwrap_or(now);
+        Some(conn.retry_at.map_or(due, |r| r.max(due)))
+    }
+
+    /// After a refresh, the file says what comes next (it was just read
+    /// back by the manager; reading it again costs a few microseconds).
+    fn next_after_refresh(&mut self, config: &AuthConfig, now: f64) -> Option<f64> {
+        let token = match crate::store::FileStore::new(config.resolved_token_path()).peek() {
+            Ok(Some(Ok(t))) => t,
+            _ => return None,
+        };
+        if token.needs_reconnect.is_some() {
+            return None;
+        }
+        let refresh_at = self.refresh_at(config, &token, now);
+        let identity_at = self.conns.get(&config.service).and_then(|c| c.identity_at);
+        [refresh_at, identity_at]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min)
+    }
+
+    fn refresh(&mut self, config: &AuthConfig, now: f64) {
+        let service = config.service.clone();
+        let when = RefreshWhen::Due {
+            lead: self.settings.lead,
+        };
+        let result = self.renewer.renew(config, when);
+        let outcome = match result.as_ref() {
+            Ok(Renewal::Refreshed { expires_at }) => Some(Outcome::Refreshed {
+                expires_at: *expires_at,
+            }),
+            Ok(Renewal::NeedsReconnect { reason }) => {
+                let reason = reason.clone();
+                self.tell_once(&service, Outcome::NeedsReconnect { reason });
+                None
+            }
+            Ok(Renewal::CannotRenew { expires_at }) => {
+                let expires_at = *expires_at;
+                self.tell_once(&service, Outcome::CannotRenew { expires_at });
+                None
+            }
+            Ok(Renewal::Fresh { .. } | Renewal::NotConnected) => None,
+            Err(e) => Some(self.failed(&service, e, now)),
+        };
+        if let (Some(conn), Ok(renewal)) = (self.conns.get_mut(&service), &result) {
+            conn.attempt = 0;
+            // Not refreshed although due by our reckoning (another process
+            // just did, or clocks differ by a hair): look again in a second
+            // rather than at once, so nothing spins.
+            conn.retry_at = matches!(renewal, Renewal::Fresh { .. }).then_some(now + 1.0);
+        }
+        if let Some(outcome) = outcome {
+            (self.observer)(&Event { service, outcome });
+        }
+    }
+
+    /// A failed refresh: when to try again, and how to say it.
+    fn failed(&mut self, service: &str, e: &crate::Error, now: f64) -> Outcome {
+        let s = &self.settings;
+        let unit = (self.jitter)();
+        let conn = self.conns.entry(service.to_string()).or_default();
+        conn.attempt += 1;
+        let (delay, retryable) = match e.retry() {
+            Retry::Later => (
+                backoff_delay(conn.attempt, s.backoff_base, s.backoff_cap, unit, None),
+                true,
+            ),
+            Retry::After(secs) => {
+                let after = Some(Duration::from_secs(secs));
+                (
+                    backoff_delay(conn.attempt, s.backoff_base, s.backoff_cap, unit, after),
+                    true,
+                )
+            }
+            Retry::No => (s.backoff_cap, false),
+        };
+        let next_at = now + delay.as_secs_f64();
+        conn.retry_at = Some(next_at);
+        let error = e.to_string();
+        match retryable {
+            true => Outcome::Retrying {
+                attempt: conn.attempt,
+                next_at,
+                error,
+            },
+            false => Outcome::Failed { error, next_at },
+        }
+    }
+
+    /// Asks the identity endpoint when due (never for an API key, whose
+    /// connection has no file); returns when the next check is.
+    fn identity_check(
+        &mut self,
+        config: &AuthConfig,
+        token: &StoredToken,
+        now: f64,
+    ) -> Option<f64> {
+        let interval = self.settings.identity_interval.as_secs_f64();
+        let conn = self.conns.get_mut(&config.service)?;
+        let at = *conn.identity_at.get_or_insert(now);
+        if at > now || token.method().is_some_and(crate::Method::is_api_key) {
+            return Some(at);
+        }
+        conn.identity_at = Some(now + interval);
+        let status = self.renewer.check(config);
+        if status.state == State::NeedsReconnect {
+            let reason = status.detail.unwrap_or_default();
+            self.tell_once(&config.service, Outcome::NeedsReconnect { reason });
+            return None;
+        }
+        Some(now + interval)
+    }
+
+    /// Tells `outcome` unless it was the last thing told of `service`.
+    fn tell_once(&mut self, service: &str, outcome: Outcome) {
+        let conn = self.conns.entry(service.to_string()).or_default();
+        let same = match (&conn.told, &outcome) {
+            (Some(Outcome::NeedsReconnect { .. }), Outcome::NeedsReconnect { .. }) => true,
+            (Some(Outcome::CannotRenew { .. }), Outcome::CannotRenew { .. }) => true,
+            _ => false,
+        };
+        if !same {
+            conn.told = Some(outcome.clone());
+            (self.observer)(&Event {
+                service: service.to_string(),
+                outcome,
+            });
+        }
+    }
+}
