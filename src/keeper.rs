@@ -468,3 +468,363 @@ impl Keeper {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{mpsc, Arc, Mutex};
+
+    use oauth2::{AccessToken, RefreshToken};
+
+    const BASE: Duration = Duration::from_secs(30);
+    const CAP: Duration = Duration::from_secs(1800);
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_stays_within_its_window() {
+        let windows: Vec<u64> = (1..=9)
+            .map(|a| backoff_window(a, BASE, CAP).as_secs())
+            .collect();
+        assert_eq!(windows, [30, 60, 120, 240, 480, 960, 1800, 1800, 1800]);
+        assert_eq!(backoff_window(u32::MAX, BASE, CAP), CAP);
+        for attempt in [1, 2, 5, 40] {
+            let window = backoff_window(attempt, BASE, CAP);
+            for unit in [0.0, 1e-9, 0.25, 0.5, 0.999_999] {
+                let d = backoff_delay(attempt, BASE, CAP, unit, None);
+                assert!(
+                    d >= Duration::from_secs(1) && d <= window,
+                    "{attempt} {unit} {d:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn jitter_spreads_retries_over_the_window() {
+        let delays: Vec<Duration> = [0.1, 0.4, 0.9]
+            .iter()
+            .map(|u| backoff_delay(3, BASE, CAP, *u, None))
+            .collect();
+        assert_eq!(delays[0], Duration::from_secs(12));
+        assert_eq!(delays[1], Duration::from_secs(48));
+        assert_eq!(delays[2], Duration::from_secs(108));
+        // The real source: not all the same.
+        let mut k = Keeper::new(Vec::new, Arc::new(|| 0.0), KeeperSettings::default());
+        let draws: Vec<f64> = (0..8).map(|_| (k.jitter)()).collect();
+        assert!(draws.iter().all(|u| (0.0..1.0).contains(u)));
+        assert!(draws.windows(2).any(|w| w[0] != w[1]));
+    }
+
+    #[test]
+    fn retry_after_wins_over_the_window() {
+        let after = Some(Duration::from_secs(7200));
+        assert_eq!(
+            backoff_delay(1, BASE, CAP, 0.5, after),
+            Duration::from_secs(7200)
+        );
+        let now = Some(Duration::ZERO);
+        assert_eq!(
+            backoff_delay(9, BASE, CAP, 0.5, now),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn a_wall_clock_jump_is_a_resume() {
+        let mono = Duration::from_secs(60);
+        assert!(!is_resume(mono, 60.4, Duration::from_secs(30)));
+        assert!(is_resume(mono, 3600.0, Duration::from_secs(30)));
+        // A short sleep that the suspend made long (a monotonic wait of 1 s).
+        assert!(is_resume(
+            Duration::from_secs(1),
+            45.0,
+            Duration::from_secs(30)
+        ));
+    }
+
+    /// A wall clock the test moves.
+    #[derive(Clone, Default)]
+    struct FakeClock(Arc<AtomicU64>);
+
+    impl FakeClock {
+        fn set(&self, t: f64) {
+            self.0.store(t.to_bits(), Ordering::SeqCst)
+        }
+        fn clock(&self) -> Clock {
+            let me = self.0.clone();
+            Arc::new(move || f64::from_bits(me.load(Ordering::SeqCst)))
+        }
+    }
+
+    /// What the fake provider answers, and what it was asked.
+    #[derive(Clone, Default)]
+    struct Fake {
+        calls: Arc<Mutex<Vec<f64>>>,
+        checks: Arc<Mutex<u32>>,
+        answer: Arc<Mutex<Option<fn(&AuthConfig) -> Result<Renewal>>>>,
+        clock: FakeClock,
+    }
+
+    impl Renewer for Fake {
+        fn renew(&self, config: &AuthConfig, _: RefreshWhen) -> Result<Renewal> {
+            let now = self.clock.clock()();
+            self.calls.lock().unwrap().push(now);
+            match *self.answer.lock().unwrap() {
+                Some(answer) => answer(config),
+                None => {
+                    save(config, now, now + 100.0, true);
+                    Ok(Renewal::Refreshed {
+                        expires_at: Some(now + 100.0),
+                    })
+                }
+            }
+        }
+        fn check(&self, config: &AuthConfig) -> ServiceStatus {
+            *self.checks.lock().unwrap() += 1;
+            ServiceStatus::of(config, self.clock.clock()())
+        }
+    }
+
+    fn save(config: &AuthConfig, obtained: f64, expires: f64, refresh: bool) {
+        let mut t = StoredToken::new(AccessToken::new(format!("at-{obtained}")));
+        t.obtained_at = Some(obtained);
+        t.expires_at = Some(expires);
+        t.refresh_token = refresh.then(|| RefreshToken::new("rt".into()));
+        crate::store::FileStore::new(config.resolved_token_path())
+            .save(&t)
+            .unwrap();
+    }
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        config: AuthConfig,
+        fake: Fake,
+        keeper: Keeper,
+        events: mpsc::Receiver<Event>,
+    }
+
+    fn setup(settings: KeeperSettings) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = AuthConfig::new("acme");
+        config.token_path = Some(dir.path().join("acme_token.json"));
+        let fake = Fake::default();
+        let (tx, events) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let list = {
+            let c = config.clone();
+            move || vec![c.clone()]
+        };
+        let keeper = Keeper::new(list, fake.clock.clock(), settings)
+            .with_renewer(fake.clone())
+            .with_jitter(|| 0.5)
+            .on_event(move |e| {
+                let _ = tx.lock().unwrap().send(e.clone());
+            });
+        Setup {
+            _dir: dir,
+            config,
+            fake,
+            keeper,
+            events,
+        }
+    }
+
+    fn settings() -> KeeperSettings {
+        KeeperSettings {
+            lead: Duration::from_secs(5),
+            identity_interval: Duration::from_secs(4 * 3600),
+            ..KeeperSettings::default()
+        }
+    }
+
+    #[test]
+    fn sleeps_until_due_then_refreshes_once() {
+        let mut s = setup(settings());
+        save(&s.config, 0.0, 100.0, true);
+        s.fake.clock.set(10.0);
+        // Due at 80 % of the 100 s life; the first look also checks identity.
+        assert_eq!(s.keeper.look(10.0), Some(80.0));
+        assert_eq!(*s.fake.checks.lock().unwrap(), 1);
+        assert_eq!(s.keeper.look(79.9), Some(80.0));
+        assert!(s.fake.calls.lock().unwrap().is_empty());
+        s.fake.clock.set(80.0);
+        // Refreshed at 80: the new token (80..180) is due at 160.
+        assert_eq!(s.keeper.look(80.0), Some(160.0));
+        assert_eq!(*s.fake.calls.lock().unwrap(), [80.0]);
+        let e = s.events.try_recv().unwrap();
+        assert_eq!(
+            e.outcome,
+            Outcome::Refreshed {
+                expires_at: Some(180.0)
+            }
+        );
+        assert!(s.events.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_file_another_process_refreshed_moves_the_due_time() {
+        let mut s = setup(settings());
+        save(&s.config, 0.0, 100.0, true);
+        assert_eq!(s.keeper.look(10.0), Some(80.0));
+        save(&s.config, 70.0, 170.0, true);
+        s.keeper.wake(Wake::FileChanged(Some("acme".into())));
+        assert_eq!(s.keeper.look(80.0), Some(150.0));
+        assert!(s.fake.calls.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_connection_removed_mid_wait_is_dropped_quietly() {
+        let mut s = setup(settings());
+        save(&s.config, 0.0, 100.0, true);
+        assert_eq!(s.keeper.look(10.0), Some(80.0));
+        std::fs::remove_file(s.config.resolved_token_path()).unwrap();
+        assert_eq!(s.keeper.look(80.0), None);
+        assert!(s.fake.calls.lock().unwrap().is_empty());
+        assert!(s.events.try_recv().is_err());
+        assert!(s.keeper.conns.is_empty());
+    }
+
+    #[test]
+    fn network_errors_back_off_one_attempt_per_step() {
+        let mut s = setup(settings());
+        save(&s.config, 0.0, 100.0, true);
+        *s.fake.answer.lock().unwrap() = Some(|c| {
+            Err(crate::Error::Network {
+                service: c.service.clone(),
+                step: "token refresh",
+                url: "http://127.0.0.1:9/token".into(),
+                cause: "Connection refused".into(),
+            })
+        });
+        // Attempt 1 at 80: window 30 s, jitter 0.5: next at 95.
+        assert_eq!(s.keeper.look(80.0), Some(95.0));
+        let e = s.events.try_recv().unwrap();
+        assert!(
+            matches!(e.outcome, Outcome::Retrying { attempt: 1, next_at, .. } if next_at == 95.0)
+        );
+        // Nothing before then, however often it looks.
+        for t in [81.0, 90.0, 94.9] {
+            assert_eq!(s.keeper.look(t), Some(95.0));
+        }
+        assert_eq!(s.fake.calls.lock().unwrap().len(), 1);
+        // Attempt 2: window 60 s: next at 125.
+        assert_eq!(s.keeper.look(95.0), Some(125.0));
+        assert_eq!(s.fake.calls.lock().unwrap().len(), 2);
+        // The network is back: try now.
+        s.keeper.wake(Wake::NetworkBack);
+        s.keeper.look(96.0);
+        assert_eq!(s.fake.calls.lock().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_429_waits_its_retry_after() {
+        let mut s = setup(settings());
+        save(&s.config, 0.0, 100.0, true);
+        *s.fake.answer.lock().unwrap() = Some(|c| {
+            Err(crate::Error::Provider {
+                service: c.service.clone(),
+                step: "token refresh",
+                status: Some(429),
+                error: "slow_down".into(),
+                description: None,
+                client: None,
+                retry_after: Some(600),
+            })
+        });
+        assert_eq!(s.keeper.look(80.0), Some(680.0));
+    }
+
+    #[test]
+    fn needs_reconnect_is_told_once_until_the_file_changes() {
+        let mut s = setup(settings());
+        save(&s.config, 0.0, 100.0, true);
+        *s.fake.answer.lock().unwrap() = Some(|c| {
+            let store = crate::store::FileStore::new(c.resolved_token_path());
+            let Ok(Some(Ok(mut t))) = store.peek() else {
+                panic!("no token")
+            };
+            t.needs_reconnect = Some(crate::store::ReconnectMark {
+                reason: "invalid_grant".into(),
+                at: 80.0,
+            });
+            store.save(&t).unwrap();
+            Ok(Renewal::NeedsReconnect {
+                reason: "invalid_grant".into(),
+            })
+        });
+        assert_eq!(s.keeper.look(80.0), None);
+        s.keeper.wake(Wake::FileChanged(Some("acme".into())));
+        assert_eq!(s.keeper.look(81.0), None);
+        assert_eq!(s.keeper.look(5000.0), None);
+        let told: Vec<Event> = s.events.try_iter().collect();
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(matches!(told[0].outcome, Outcome::NeedsReconnect { .. }));
+        assert_eq!(s.fake.calls.lock().unwrap().len(), 1);
+        // Signed in again: kept alive again.
+        save(&s.config, 6000.0, 6100.0, true);
+        assert_eq!(s.keeper.look(6000.0), Some(6080.0));
+    }
+
+    #[test]
+    fn no_refresh_token_is_told_once_as_cannot_renew() {
+        let mut s = setup(settings());
+        save(&s.config, 0.0, 100.0, false);
+        *s.fake.answer.lock().unwrap() = Some(|_| {
+            Ok(Renewal::CannotRenew {
+                expires_at: Some(100.0),
+            })
+        });
+        s.keeper.look(80.0);
+        s.keeper.look(90.0);
+        let told: Vec<Event> = s.events.try_iter().collect();
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(
+            told[0].outcome,
+            Outcome::CannotRenew {
+                expires_at: Some(100.0)
+            }
+        );
+        assert_eq!(s.fake.calls.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_run_loop_notices_a_resume_from_suspend() {
+        let s = setup(KeeperSettings {
+            backoff_base: Duration::from_secs(3600),
+            backoff_cap: Duration::from_secs(3600),
+            ..settings()
+        });
+        save(&s.config, 0.0, 100.0, true);
+        *s.fake.answer.lock().unwrap() = Some(|c| {
+            Err(crate::Error::NetworkTimeout {
+                service: c.service.clone(),
+                step: "token refresh",
+                url: "http://127.0.0.1:9/token".into(),
+                secs: 30,
+            })
+        });
+        s.fake.clock.set(80.0);
+        let (wake, rx) = mpsc::channel();
+        let keeper = s.keeper;
+        let thread = std::thread::spawn(move || keeper.run(rx));
+        let wait = Duration::from_secs(10);
+        let first = s.events.recv_timeout(wait).unwrap();
+        assert!(matches!(
+            first.outcome,
+            Outcome::Retrying { attempt: 1, .. }
+        ));
+        // The next try is half an hour away. The machine sleeps 2 min: the
+        // wall clock jumps while the monotonic one does not.
+        s.fake.clock.set(200.0);
+        wake.send(Wake::FileChanged(Some("another".into())))
+            .unwrap();
+        let second = s.events.recv_timeout(wait).unwrap();
+        assert!(matches!(
+            second.outcome,
+            Outcome::Retrying { attempt: 1, .. }
+        ));
+        assert_eq!(*s.fake.calls.lock().unwrap(), [80.0, 200.0]);
+        wake.send(Wake::Stop).unwrap();
+        thread.join().unwrap();
+    }
+}
