@@ -123,9 +123,15 @@ pub fn builtin(service: &str) -> Option<AuthConfig> {
             c.oauth_token_url = env("https://login.microsoftonline.com/common/oauth2/v2.0/token");
             c.client_id_env = env("MICROSOFT_CLIENT_ID");
             c.client_secret_env = env("MICROSOFT_CLIENT_SECRET");
+            // `offline_access` is a deliberate difference from the Python
+            // tool, whose Microsoft scopes lack it: without it Microsoft
+            // issues no refresh token, so the connection dies after an hour
+            // and cannot be kept alive. Microsoft's own MSAL adds it to
+            // every request.
             c.scopes = strs(&[
                 "https://graph.microsoft.com/OnlineMeetings.Read",
                 "https://graph.microsoft.com/Files.Read",
+                "offline_access",
             ]);
             // Microsoft rejects the OOB redirect.
             c.redirect_uri = env(LOOPBACK_REDIRECT_URI);
