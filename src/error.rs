@@ -102,7 +102,7 @@ pub enum Error {
         /// Set when the provider refused the client itself (`invalid_client`).
         client: Option<SentClient>,
         /// How long the provider asked us to wait (`Retry-After`, seconds).
-        retry_after: Option<u64>,
+        retry_after: Option<u32>,
     },
 
     #[error("the provider's answer to the {step} could not be used: {detail}")]
@@ -113,7 +113,7 @@ pub enum Error {
         status: Option<u16>,
         detail: String,
         /// How long the provider asked us to wait (`Retry-After`, seconds).
-        retry_after: Option<u64>,
+        retry_after: Option<u32>,
     },
 
     #[error("the provider no longer accepts the saved connection (invalid_grant{}); sign in again", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
@@ -195,7 +195,7 @@ pub enum Retry {
     Later,
     /// The provider asked to wait this many seconds (a 429's `Retry-After`,
     /// or a 503's).
-    After(u64),
+    After(u32),
     /// Trying again changes nothing: a person or a configuration must act.
     No,
 }

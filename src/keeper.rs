@@ -119,16 +119,40 @@ pub trait Renewer: Send {
     fn check(&self, config: &AuthConfig) -> ServiceStatus;
 }
 
-/// [`Renewer`] through an [`OAuthManager`] per call, built by `make` (so a
-/// transport or a clock of the embedder's can be given).
-pub struct Managers<F>(pub F);
+/// [`Renewer`] through an [`OAuthManager`] per service, built by `make` (so
+/// a transport or a clock of the embedder's can be given) and kept while
+/// the service's configuration stays the same: its HTTP client (and the
+/// certificates it loaded) serve every refresh.
+pub struct Managers<F> {
+    make: F,
+    built: std::cell::RefCell<HashMap<String, (AuthConfig, OAuthManager)>>,
+}
+
+impl<F: Fn(AuthConfig) -> OAuthManager + Send> Managers<F> {
+    pub fn new(make: F) -> Self {
+        Self {
+            make,
+            built: Default::default(),
+        }
+    }
+
+    fn with<R>(&self, config: &AuthConfig, f: impl FnOnce(&OAuthManager) -> R) -> R {
+        let mut built = self.built.borrow_mut();
+        let stale = built.get(&config.service).is_none_or(|(c, _)| c != config);
+        if stale {
+            let m = (self.make)(config.clone());
+            built.insert(config.service.clone(), (config.clone(), m));
+        }
+        f(&built[&config.service].1)
+    }
+}
 
 impl<F: Fn(AuthConfig) -> OAuthManager + Send> Renewer for Managers<F> {
     fn renew(&self, config: &AuthConfig, when: RefreshWhen) -> Result<Renewal> {
-        (self.0)(config.clone()).refresh_now(when)
+        self.with(config, |m| m.refresh_now(when))
     }
     fn check(&self, config: &AuthConfig) -> ServiceStatus {
-        (self.0)(config.clone()).check()
+        self.with(config, OAuthManager::check)
     }
 }
 
@@ -202,7 +226,7 @@ impl Keeper {
             list: Box::new(list),
             clock,
             settings,
-            renewer: Box::new(Managers(move |c| {
+            renewer: Box::new(Managers::new(move |c| {
                 OAuthManager::new(c).with_clock(manager_clock.clone())
             })),
             observer: Box::new(|e| log::info!("keeper: {e:?}")),
@@ -234,8 +258,10 @@ impl Keeper {
     /// Blocking: run it on a thread of its own.
     pub fn run(mut self, wake: Receiver<Wake>) {
         loop {
+            let next = self.look((self.clock)());
+            // From the clock after the look: a refresh or an identity call
+            // may have taken a while.
             let now = (self.clock)();
-            let next = self.look(now);
             let nap = next
                 .map(|at| Duration::from_secs_f64((at - now).max(0.0)))
                 .unwrap_or(self.settings.max_nap)
@@ -406,7 +432,7 @@ impl Keeper {
                 true,
             ),
             Retry::After(secs) => {
-                let after = Some(Duration::from_secs(secs));
+                let after = Some(Duration::from_secs(secs.into()));
                 (
                     backoff_delay(conn.attempt, s.backoff_base, s.backoff_cap, unit, after),
                     true,
@@ -454,11 +480,16 @@ impl Keeper {
     /// Tells `outcome` unless it was the last thing told of `service`.
     fn tell_once(&mut self, service: &str, outcome: Outcome) {
         let conn = self.conns.entry(service.to_string()).or_default();
-        let same = match (&conn.told, &outcome) {
-            (Some(Outcome::NeedsReconnect { .. }), Outcome::NeedsReconnect { .. }) => true,
-            (Some(Outcome::CannotRenew { .. }), Outcome::CannotRenew { .. }) => true,
-            _ => false,
-        };
+        let same = matches!(
+            (&conn.told, &outcome),
+            (
+                Some(Outcome::NeedsReconnect { .. }),
+                Outcome::NeedsReconnect { .. }
+            ) | (
+                Some(Outcome::CannotRenew { .. }),
+                Outcome::CannotRenew { .. }
+            )
+        );
         if !same {
             conn.told = Some(outcome.clone());
             (self.observer)(&Event {

@@ -359,7 +359,7 @@ fn table_at(text: &str, at: usize) -> Option<String> {
     while !text.is_char_boundary(start) {
         start -= 1;
     }
-    text[..start].lines().filter_map(header_name).last()
+    text[..start].lines().rev().find_map(header_name)
 }
 
 /// `acme` for `[acme]`, `[acme.authorize_params]` or `["acme"]`.

@@ -367,7 +367,10 @@ fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
             s.token_path.display()
         );
     }
-    for s in all.iter().filter(|s| !s.renewable && s.state == State::Connected) {
+    for s in all
+        .iter()
+        .filter(|s| !s.renewable && s.state == State::Connected)
+    {
         let when = s
             .expires_at
             .map(|e| format!(" (it expires {})", relative(e - now)))

@@ -69,7 +69,9 @@ pub(super) fn run(registry: &Registry, args: Args) -> i32 {
             .into_iter()
             .map(|c| scope.spawn(move || one(c, view)))
             .collect();
-        jobs.into_iter().map(|j| j.join().expect("a refresh")).collect()
+        jobs.into_iter()
+            .map(|j| j.join().expect("a refresh"))
+            .collect()
     });
     print(&lines, args.json);
     exit_code(&lines)
@@ -123,7 +125,12 @@ fn one(config: Result<AuthConfig, (String, String)>, args: &View) -> Line {
     }
 }
 
-fn line(service: String, outcome: &'static str, expires_at: Option<f64>, reason: Option<String>) -> Line {
+fn line(
+    service: String,
+    outcome: &'static str,
+    expires_at: Option<f64>,
+    reason: Option<String>,
+) -> Line {
     Line {
         service,
         outcome,
@@ -134,7 +141,10 @@ fn line(service: String, outcome: &'static str, expires_at: Option<f64>, reason:
 
 fn print(lines: &[Line], json: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(lines).expect("plain data"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(lines).expect("plain data")
+        );
         return;
     }
     let now = crate::system_clock()();
@@ -156,9 +166,9 @@ fn print(lines: &[Line], json: bool) {
             "api_key" => "API key from the environment (nothing to refresh)".into(),
             "not_connected" => format!("not connected; run `planopticon auth {s}` to sign in"),
             "failed" => format!("refresh failed for now, the next run tries again: {reason}"),
-            _ => format!(
-                "needs reconnecting: {reason}; run `planopticon auth {s}` to sign in again"
-            ),
+            _ => {
+                format!("needs reconnecting: {reason}; run `planopticon auth {s}` to sign in again")
+            }
         };
         println!("{s}: {text}");
     }

@@ -273,7 +273,11 @@ impl<'a> Ctx<'a> {
     /// lifetime, so a token that lives a minute is not stale on arrival.
     pub(crate) fn expires_at(&self, expires_in: Option<Duration>) -> f64 {
         let secs = expires_in.map(|d| d.as_secs_f64()).unwrap_or(3600.0);
-        self.now + secs - (secs / 10.0).min(60.0)
+        // At least a second (half a very short life): providers give `exp`
+        // in whole seconds and `expires_in` from a truncated clock, so a
+        // token may die up to a second before `now + expires_in`.
+        let margin = (secs / 10.0).min(60.0).max(1.0_f64.min(secs / 2.0));
+        self.now + secs - margin
     }
 
     /// A specific error for a failed token request.
@@ -411,14 +415,14 @@ impl<'a> Ctx<'a> {
 
 /// A `Retry-After` value in seconds from `now`: delay-seconds, or an
 /// HTTP-date (RFC 9110 §10.2.3); `None` when it is neither.
-pub(crate) fn retry_after_secs(value: &str, now: f64) -> Option<u64> {
+pub(crate) fn retry_after_secs(value: &str, now: f64) -> Option<u32> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(secs);
+        return Some(secs.min(u32::MAX as u64) as u32);
     }
     let at = httpdate::parse_http_date(value).ok()?;
     let at = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64();
-    Some((at - now).max(0.0).ceil() as u64)
+    Some((at - now).clamp(0.0, u32::MAX as f64).ceil() as u32)
 }
 
 /// What a body that is not a token response looks like, without quoting it
