@@ -258,18 +258,20 @@ impl Keeper {
     /// Blocking: run it on a thread of its own.
     pub fn run(mut self, wake: Receiver<Wake>) {
         loop {
-            let next = self.look((self.clock)());
-            // From the clock after the look: a refresh or an identity call
-            // may have taken a while.
+            // Both clocks from before the look, so that a jump during a
+            // slow refresh counts too.
+            let (mono_from, wall_from) = (Instant::now(), (self.clock)());
+            let next = self.look(wall_from);
+            // The nap from the clock after the look: a refresh or an
+            // identity call may have taken a while.
             let now = (self.clock)();
             let nap = next
                 .map(|at| Duration::from_secs_f64((at - now).max(0.0)))
                 .unwrap_or(self.settings.max_nap)
                 .min(self.settings.max_nap);
-            let (slept_from, wall_from) = (Instant::now(), now);
             let woke = wake.recv_timeout(nap);
             let wall = (self.clock)() - wall_from;
-            if is_resume(slept_from.elapsed(), wall, self.settings.resume_jump) {
+            if is_resume(mono_from.elapsed(), wall, self.settings.resume_jump) {
                 log::info!("keeper: the clock jumped {wall:.0} s: resumed from suspend");
                 self.wake(Wake::Resumed);
             }

@@ -516,7 +516,8 @@ scopes = ["read"]
         let m = r.get("microsoft").unwrap();
         assert!(m.oauth_token_url.unwrap().contains("/t1/"));
         assert_eq!(m.client_id_env.as_deref(), Some("MICROSOFT_CLIENT_ID"));
-        assert_eq!(m.scopes.len(), 2);
+        // The spec's two and offline_access.
+        assert_eq!(m.scopes.len(), 3);
         let a = r.get("acme").unwrap();
         assert_eq!(a.service, "acme");
         assert_eq!(a.scopes, ["read"]);
