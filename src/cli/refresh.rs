@@ -6,7 +6,8 @@
 //! connection.
 //!
 //! Exit codes: 0 when no connection needs a person; 1 when one does (it
-//! needs a new sign-in, or a named service is not connected); 75
+//! needs a new sign-in, a named service is not connected, or a setting or
+//! file stops the refresh); 75
 //! (EX_TEMPFAIL) when none does but a refresh failed for now (network,
 //! provider down): the next run tries again.
 
@@ -86,7 +87,7 @@ struct View {
 fn one(config: Result<AuthConfig, (String, String)>, args: &View) -> Line {
     let config = match config {
         Ok(c) => c,
-        Err((service, why)) => return line(service, "needs_reconnect", None, Some(why)),
+        Err((service, why)) => return line(service, "error", None, Some(why)),
     };
     let service = config.service.clone();
     let manager = OAuthManager::new(config.clone());
@@ -111,7 +112,9 @@ fn one(config: Result<AuthConfig, (String, String)>, args: &View) -> Line {
         Err(e) if e.retry() != crate::Retry::No => {
             return line(service, "failed", None, Some(e.to_string()))
         }
-        Err(e) => return line(service, "needs_reconnect", None, Some(e.to_string())),
+        // A setting missing, a token file that cannot be used: a person
+        // must act, but signing in again may not be what fixes it.
+        Err(e) => return line(service, "error", None, Some(e.to_string())),
     };
     if args.offline {
         return line(service, outcome, expires_at, None);
@@ -166,6 +169,7 @@ fn print(lines: &[Line], json: bool) {
             "api_key" => "API key from the environment (nothing to refresh)".into(),
             "not_connected" => format!("not connected; run `planopticon auth {s}` to sign in"),
             "failed" => format!("refresh failed for now, the next run tries again: {reason}"),
+            "error" => format!("cannot be refreshed: {reason}"),
             _ => {
                 format!("needs reconnecting: {reason}; run `planopticon auth {s}` to sign in again")
             }
@@ -180,7 +184,8 @@ fn print(lines: &[Line], json: bool) {
 }
 
 fn exit_code(lines: &[Line]) -> i32 {
-    let needs_person = |l: &&Line| matches!(l.outcome, "needs_reconnect" | "not_connected");
+    let needs_person =
+        |l: &&Line| matches!(l.outcome, "needs_reconnect" | "not_connected" | "error");
     if lines.iter().any(|l| needs_person(&l)) {
         1
     } else if lines.iter().any(|l| l.outcome == "failed") {
