@@ -320,7 +320,9 @@ impl OAuthManager {
 
     /// The connection's state, asking the provider who the token belongs to
     /// (and keeping the answer in the token file). A token the provider now
-    /// rejects shows as needing a reconnect.
+    /// rejects (401) shows as needing a reconnect: after one refresh was
+    /// tried, when there is a refresh token, the token file records it
+    /// (`needs_reconnect`) so every process and the app see it.
     pub fn check(&self) -> ServiceStatus {
         let mut status = ServiceStatus::of(self.config(), self.now());
         if status.state != State::Connected {

@@ -7,6 +7,11 @@
 //! `~/.planopticon/{service}_token.json`, readable by the Python tool of the
 //! same name, optionally mirrored into the OS keyring.
 //!
+//! [`Keeper`] keeps the saved connections alive while it runs: it refreshes
+//! ahead of expiry through the same single-flight refresh, sleeps until
+//! the next one is due and wakes on events ([`Wake`]);
+//! [`OAuthManager::refresh_now`] is one such refresh.
+//!
 //! For a program embedding the library, the spec's `get_auth_config` and
 //! `get_auth_manager` are [`auth_config`] and [`auth_manager`]:
 //!

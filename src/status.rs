@@ -176,3 +176,64 @@ pub fn setup_hints(c: &AuthConfig) -> Vec<Hint> {
     }
     hints
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{FileStore, ReconnectMark, StoredToken};
+    use oauth2::{AccessToken, RefreshToken};
+
+    fn with_token(edit: impl FnOnce(&mut StoredToken)) -> (tempfile::TempDir, AuthConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = AuthConfig::new("acme");
+        c.oauth_authorize_url = Some("http://127.0.0.1:9/auth".into());
+        c.oauth_token_url = Some("http://127.0.0.1:9/token".into());
+        c.client_id = Some("cid".into());
+        c.token_path = Some(dir.path().join("acme_token.json"));
+        let mut t = StoredToken::new(AccessToken::new("a".into()));
+        t.expires_at = Some(1000.0);
+        edit(&mut t);
+        FileStore::new(c.resolved_token_path()).save(&t).unwrap();
+        (dir, c)
+    }
+
+    #[test]
+    fn a_recorded_rejection_needs_a_reconnect_with_its_reason() {
+        let (_d, c) = with_token(|t| {
+            t.refresh_token = Some(RefreshToken::new("r".into()));
+            t.needs_reconnect = Some(ReconnectMark {
+                reason: "the provider no longer accepts the saved connection (invalid_grant)"
+                    .into(),
+                at: 5.0,
+            });
+        });
+        let s = ServiceStatus::of(&c, 10.0);
+        assert_eq!(s.state, State::NeedsReconnect);
+        assert!(s.detail.unwrap().contains("invalid_grant"));
+        assert_eq!(s.hints, [Hint::SignIn]);
+    }
+
+    #[test]
+    fn without_a_refresh_token_it_cannot_renew_by_itself() {
+        let (_d, c) = with_token(|_| {});
+        let s = ServiceStatus::of(&c, 10.0);
+        assert_eq!((s.state, s.renewable), (State::Connected, false));
+        let (_d, c) = with_token(|t| t.refresh_token = Some(RefreshToken::new("r".into())));
+        assert!(ServiceStatus::of(&c, 10.0).renewable);
+        // Nothing saved: nothing to warn about.
+        let mut none = AuthConfig::new("none");
+        none.token_path = Some(_d.path().join("none_token.json"));
+        assert!(ServiceStatus::of(&none, 10.0).renewable);
+    }
+
+    #[test]
+    fn a_server_to_server_token_renews_by_running_the_server_step_again() {
+        let (_d, mut c) = with_token(|t| {
+            t.obtained_by = Some(crate::Method::ClientCredentials.into());
+        });
+        c.client_secret = Some("s".into());
+        c.server_grant = Some(crate::config::ServerGrant::ClientCredentials);
+        let s = ServiceStatus::of(&c, 2000.0);
+        assert_eq!((s.state, s.renewable), (State::ExpiredRefreshable, true));
+    }
+}

@@ -542,6 +542,57 @@ pub(crate) fn certificate_words(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(retry_after_secs("120", 0.0), Some(120));
+        assert_eq!(retry_after_secs(" 7 ", 0.0), Some(7));
+        // Sun, 06 Nov 1994 08:49:37 GMT is 784111777.
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        assert_eq!(retry_after_secs(date, 784_111_777.0 - 90.0), Some(90));
+        assert_eq!(retry_after_secs(date, 784_111_777.0 + 90.0), Some(0));
+        assert_eq!(retry_after_secs("soon", 0.0), None);
+    }
+
+    #[test]
+    fn what_is_worth_retrying() {
+        use crate::error::Retry;
+        let provider = |status, error: &str, retry_after| Error::Provider {
+            service: "s".into(),
+            step: "token refresh",
+            status,
+            error: error.into(),
+            description: None,
+            client: None,
+            retry_after,
+        };
+        let net = Error::Network {
+            service: "s".into(),
+            step: "token refresh",
+            url: "u".into(),
+            cause: "refused".into(),
+        };
+        assert_eq!(net.retry(), Retry::Later);
+        assert_eq!(provider(Some(429), "x", Some(60)).retry(), Retry::After(60));
+        assert_eq!(provider(Some(503), "x", None).retry(), Retry::Later);
+        assert_eq!(
+            provider(Some(400), "invalid_request", None).retry(),
+            Retry::No
+        );
+        let bad = Error::BadReply {
+            service: "s".into(),
+            step: "token refresh",
+            status: Some(502),
+            detail: "an HTML page instead of JSON".into(),
+            retry_after: None,
+        };
+        assert_eq!(bad.retry(), Retry::Later);
+        let gone = Error::ReconnectNeeded {
+            service: "s".into(),
+            description: None,
+        };
+        assert_eq!(gone.retry(), Retry::No);
+    }
     use rustls::CertificateError as C;
 
     /// As reqwest hands it over: the rustls error inside two io::Errors.
