@@ -589,12 +589,14 @@ mod tests {
         }
     }
 
+    type Answer = fn(&AuthConfig) -> Result<Renewal>;
+
     /// What the fake provider answers, and what it was asked.
     #[derive(Clone, Default)]
     struct Fake {
         calls: Arc<Mutex<Vec<f64>>>,
         checks: Arc<Mutex<u32>>,
-        answer: Arc<Mutex<Option<fn(&AuthConfig) -> Result<Renewal>>>>,
+        answer: Arc<Mutex<Option<Answer>>>,
         clock: FakeClock,
     }
 
