@@ -564,3 +564,53 @@ fn refresh_command_lines_json_and_exit_codes() {
         .unwrap();
     assert_eq!(acme["state"], "needs_reconnect", "{acme}");
 }
+
+#[test]
+fn a_revoked_token_without_refresh_token_is_noticed_by_the_identity_check() {
+    let server = Server::start(&[]);
+    let home = Home::new(&server, "");
+    home.sign_in();
+    // As a provider that gives no refresh token would have left it.
+    let mut saved = home.token_file();
+    saved["refresh_token"] = Value::Null;
+    let path = home.po().join("acme_token.json");
+    std::fs::write(&path, saved.to_string()).unwrap();
+    let access = saved["access_token"].as_str().unwrap().to_string();
+    let r = http()
+        .post(server.url("/token/revocation"))
+        .basic_auth(CLIENT, Some(SECRET))
+        .form(&[
+            ("token", access.as_str()),
+            ("token_type_hint", "access_token"),
+        ])
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    server.reset_stats();
+
+    let (wake, events, keeper) = start_keeper(&home, KeeperSettings::default());
+    let first = events
+        .recv_timeout(Duration::from_secs(30))
+        .expect("an event");
+    assert_eq!(
+        first.outcome,
+        Outcome::NeedsReconnect {
+            reason: "the provider no longer accepts this token (HTTP 401)".into()
+        }
+    );
+    wake.send(Wake::FileChanged(None)).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    wake.send(Wake::Stop).unwrap();
+    keeper.join().unwrap();
+    assert!(events.try_iter().next().is_none());
+    let stats = server.stats();
+    assert_eq!(stats["userinfo"], 1, "one identity call: {stats}");
+    assert_eq!(
+        stats["token"],
+        serde_json::json!({}),
+        "no refresh tried: {stats}"
+    );
+    assert!(home.token_file()["needs_reconnect"]["at"].is_number());
+    let status = planopticon::ServiceStatus::of(&home.config("acme"), now());
+    assert_eq!(status.state, planopticon::State::NeedsReconnect);
+}
