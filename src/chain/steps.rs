@@ -153,20 +153,21 @@ impl OAuthManager {
         };
         let ctx = self.ctx()?;
         let next = match refresh::refresh(&ctx, &saved, &rt) {
-            Err(e @ Error::ReconnectNeeded { .. }) => {
-                let Error::ReconnectNeeded { description, .. } = &e else {
-                    unreachable!("matched above")
-                };
+            Err(Error::ReconnectNeeded {
+                service,
+                description,
+            }) => {
+                let why = description.as_deref().map(|d| format!(": {d}"));
                 let reason = format!(
                     "the provider no longer accepts the saved connection (invalid_grant{})",
-                    description
-                        .as_deref()
-                        .map(|d| format!(": {d}"))
-                        .unwrap_or_default()
+                    why.unwrap_or_default()
                 );
                 // Under the lock, on the file just read: nothing is undone.
                 self.save_mark(saved, reason);
-                return Err(e);
+                return Err(Error::ReconnectNeeded {
+                    service,
+                    description,
+                });
             }
             other => other?,
         };
