@@ -101,13 +101,19 @@ pub enum Error {
         description: Option<String>,
         /// Set when the provider refused the client itself (`invalid_client`).
         client: Option<SentClient>,
+        /// How long the provider asked us to wait (`Retry-After`, seconds).
+        retry_after: Option<u32>,
     },
 
     #[error("the provider's answer to the {step} could not be used: {detail}")]
     BadReply {
         service: String,
         step: &'static str,
+        /// The HTTP status, when it was not 200.
+        status: Option<u16>,
         detail: String,
+        /// How long the provider asked us to wait (`Retry-After`, seconds).
+        retry_after: Option<u32>,
     },
 
     #[error("the provider no longer accepts the saved connection (invalid_grant{}); sign in again", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
@@ -177,6 +183,51 @@ impl Error {
                 client: Some(_), ..
             } => Some(Hint::CheckClient),
             _ => None,
+        }
+    }
+}
+
+/// Whether trying the same request again later may work, and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// The network or the provider failed for now (no connection, a
+    /// timeout, a 5xx): back off and try again.
+    Later,
+    /// The provider asked to wait this many seconds (a 429's `Retry-After`,
+    /// or a 503's).
+    After(u32),
+    /// Trying again changes nothing: a person or a configuration must act.
+    No,
+}
+
+impl Error {
+    /// Whether a failed request is worth repeating, for a caller that
+    /// retries on its own (the keeper).
+    pub fn retry(&self) -> Retry {
+        match self {
+            Self::Network { .. } | Self::NetworkTimeout { .. } | Self::LockTimeout { .. } => {
+                Retry::Later
+            }
+            Self::Provider {
+                retry_after: Some(secs),
+                ..
+            }
+            | Self::BadReply {
+                retry_after: Some(secs),
+                ..
+            } => Retry::After(*secs),
+            Self::Provider {
+                status: Some(s), ..
+            }
+            | Self::BadReply {
+                status: Some(s), ..
+            } if *s == 429 || *s == 408 || *s >= 500 => Retry::Later,
+            Self::Provider { error, .. }
+                if error == "temporarily_unavailable" || error == "server_error" =>
+            {
+                Retry::Later
+            }
+            _ => Retry::No,
         }
     }
 }

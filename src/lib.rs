@@ -7,6 +7,11 @@
 //! `~/.planopticon/{service}_token.json`, readable by the Python tool of the
 //! same name, optionally mirrored into the OS keyring.
 //!
+//! [`Keeper`] keeps the saved connections alive while it runs: it refreshes
+//! ahead of expiry through the same single-flight refresh, sleeps until
+//! the next one is due and wakes on events ([`Wake`]);
+//! [`OAuthManager::refresh_now`] is one such refresh.
+//!
 //! For a program embedding the library, the spec's `get_auth_config` and
 //! `get_auth_manager` are [`auth_config`] and [`auth_manager`]:
 //!
@@ -26,6 +31,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub(crate) mod flow;
+pub mod keeper;
 pub mod method;
 pub mod network;
 pub mod redirect;
@@ -35,12 +41,13 @@ pub mod store;
 
 pub use account::{Logout, LogoutScope, Revocation};
 pub use chain::{
-    system_clock, AuthOptions, AuthResult, Authenticated, Clock, Failure, Interaction,
-    OAuthManager, Prompt, SignIn, Step,
+    refresh_due_at, system_clock, AuthOptions, AuthResult, Authenticated, Clock, Failure,
+    Interaction, OAuthManager, Prompt, RefreshWhen, Renewal, SignIn, Step,
 };
 pub use config::{AuthConfig, Settings};
-pub use error::{Error, Hint, Result};
+pub use error::{Error, Hint, Result, Retry};
 pub use flow::Transport;
+pub use keeper::{Keeper, KeeperSettings, Wake};
 pub use method::{Method, ObtainedBy};
 pub use oauth2::{AccessToken, RefreshToken};
 pub use redirect::{Control, RedirectMode};

@@ -123,9 +123,15 @@ pub fn builtin(service: &str) -> Option<AuthConfig> {
             c.oauth_token_url = env("https://login.microsoftonline.com/common/oauth2/v2.0/token");
             c.client_id_env = env("MICROSOFT_CLIENT_ID");
             c.client_secret_env = env("MICROSOFT_CLIENT_SECRET");
+            // `offline_access` is a deliberate difference from the Python
+            // tool, whose Microsoft scopes lack it: without it Microsoft
+            // issues no refresh token, so the connection dies after an hour
+            // and cannot be kept alive. Microsoft's own MSAL adds it to
+            // every request.
             c.scopes = strs(&[
                 "https://graph.microsoft.com/OnlineMeetings.Read",
                 "https://graph.microsoft.com/Files.Read",
+                "offline_access",
             ]);
             // Microsoft rejects the OOB redirect.
             c.redirect_uri = env(LOOPBACK_REDIRECT_URI);
@@ -359,7 +365,7 @@ fn table_at(text: &str, at: usize) -> Option<String> {
     while !text.is_char_boundary(start) {
         start -= 1;
     }
-    text[..start].lines().filter_map(header_name).last()
+    text[..start].lines().rev().find_map(header_name)
 }
 
 /// `acme` for `[acme]`, `[acme.authorize_params]` or `["acme"]`.
@@ -516,7 +522,8 @@ scopes = ["read"]
         let m = r.get("microsoft").unwrap();
         assert!(m.oauth_token_url.unwrap().contains("/t1/"));
         assert_eq!(m.client_id_env.as_deref(), Some("MICROSOFT_CLIENT_ID"));
-        assert_eq!(m.scopes.len(), 2);
+        // The spec's two and offline_access.
+        assert_eq!(m.scopes.len(), 3);
         let a = r.get("acme").unwrap();
         assert_eq!(a.service, "acme");
         assert_eq!(a.scopes, ["read"]);

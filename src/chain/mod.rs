@@ -9,6 +9,7 @@
 //! [`steps`] holds each step; [`interact`] what a person does during one.
 
 mod interact;
+mod renew;
 mod steps;
 
 use std::cell::OnceCell;
@@ -20,6 +21,8 @@ use oauth2::{AccessToken, RefreshToken};
 use serde::Serialize;
 
 pub use interact::{Interaction, Prompt, PromptFn};
+pub(crate) use renew::saves_by_server;
+pub use renew::{refresh_due_at, RefreshWhen, Renewal, DUE_SHARE};
 
 use crate::config::{AuthConfig, Settings};
 use crate::error::Hint;

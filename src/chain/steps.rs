@@ -92,6 +92,13 @@ impl OAuthManager {
             }
             Loaded::Token(t) => *t,
         };
+        if let Some(mark) = &saved.needs_reconnect {
+            // Refused before: asking again would only be refused again.
+            return skip(
+                mark.reason.clone(),
+                Some(Hint::SignIn).filter(|_| self.config().browser_ready()),
+            );
+        }
         if saved.is_fresh(self.now()) {
             return Ok(saved);
         }
@@ -108,6 +115,19 @@ impl OAuthManager {
     /// another process may have refreshed already, and a rotated refresh
     /// token must never be spent twice.
     pub(crate) fn refresh_saved(&self, notices: &mut Vec<String>) -> Result<StoredToken> {
+        let now = self.now();
+        self.refresh_saved_if(|t| !t.is_fresh(now), notices)
+            .map(|(token, _)| token)
+    }
+
+    /// [`Self::refresh_saved`] when `needed` says so of the file as re-read
+    /// under the lock; returns the token and whether this call refreshed it.
+    /// An `invalid_grant` marks the file as needing a reconnect.
+    pub(crate) fn refresh_saved_if(
+        &self,
+        needed: impl Fn(&StoredToken) -> bool,
+        notices: &mut Vec<String>,
+    ) -> Result<(StoredToken, bool)> {
         let _lock = self.store.file.lock()?;
         let saved = match self.store.load()? {
             Loaded::Token(t) => *t,
@@ -118,12 +138,12 @@ impl OAuthManager {
                 })
             }
         };
-        if saved.is_fresh(self.now()) {
+        if saved.needs_reconnect.is_some() || !needed(&saved) {
             log::debug!(
                 "{}: another process refreshed the token",
                 self.config().service
             );
-            return Ok(saved);
+            return Ok((saved, false));
         }
         let Some(rt) = saved.refresh_token.clone() else {
             return Err(Error::ReconnectNeeded {
@@ -132,11 +152,44 @@ impl OAuthManager {
             });
         };
         let ctx = self.ctx()?;
-        let next = refresh::refresh(&ctx, &saved, &rt)?;
+        let next = match refresh::refresh(&ctx, &saved, &rt) {
+            Err(Error::ReconnectNeeded {
+                service,
+                description,
+            }) => {
+                let why = description.as_deref().map(|d| format!(": {d}"));
+                let reason = format!(
+                    "the provider no longer accepts the saved connection (invalid_grant{})",
+                    why.unwrap_or_default()
+                );
+                // Under the lock, on the file just read: nothing is undone.
+                self.save_mark(saved, reason);
+                return Err(Error::ReconnectNeeded {
+                    service,
+                    description,
+                });
+            }
+            other => other?,
+        };
         // Persist the new refresh token before handing out the access token.
         notices.extend(self.store.save(&next)?);
         log::info!("{}: refreshed the saved token", self.config().service);
-        Ok(next)
+        Ok((next, true))
+    }
+
+    /// Records in the token file that the provider no longer accepts the
+    /// connection. The caller holds the refresh lock and read `saved` under it.
+    pub(crate) fn save_mark(&self, mut saved: StoredToken, reason: String) {
+        saved.needs_reconnect = Some(crate::store::ReconnectMark {
+            reason,
+            at: self.now(),
+        });
+        if let Err(e) = self.store.save(&saved) {
+            log::warn!(
+                "{}: could not record the reconnect: {e}",
+                self.config().service
+            );
+        }
     }
 
     /// Step 2. A service-account key set for some other program must not

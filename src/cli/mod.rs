@@ -3,6 +3,7 @@
 //! `/auth` REPL. This is where the engine's facts and hints become words
 //! for a terminal.
 
+mod refresh;
 mod repl;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -12,7 +13,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::config::title_case;
 use crate::{
     AuthConfig, AuthOptions, AuthResult, Hint, Interaction, LogoutScope, OAuthManager, Prompt,
-    RedirectMode, Registry, Revocation, ServiceStatus, SignIn, Step,
+    RedirectMode, Registry, Revocation, ServiceStatus, SignIn, State, Step,
 };
 
 #[derive(Parser)]
@@ -70,6 +71,27 @@ enum Command {
     },
     /// Print the service's access token (only the token, on stdout), for scripts
     Token { service: String },
+    /// Refresh the connections that are due, check that each is still
+    /// accepted, one line each; exit 1 when one needs a person, 75 when a
+    /// refresh failed for now. Safe from cron beside other processes.
+    Refresh {
+        /// Services to refresh (default: every service with a saved token)
+        #[arg(conflicts_with = "all")]
+        services: Vec<String>,
+        /// Every service with a saved token (the default)
+        #[arg(long)]
+        all: bool,
+        /// Refresh even tokens that are not due yet
+        #[arg(long)]
+        force: bool,
+        /// Machine-readable output: [{service, outcome, expires_at, reason}]
+        #[arg(long)]
+        json: bool,
+        /// Do not ask the providers' identity endpoints whether the tokens
+        /// are still accepted (refreshes still reach the provider)
+        #[arg(long)]
+        offline: bool,
+    },
 }
 
 /// Runs the command line; returns the exit code (0 success, 1 failure, 2 usage).
@@ -111,6 +133,21 @@ pub fn run() -> i32 {
             auth(&config, opts)
         }
         Some(Command::Status { json, offline }) => status(&registry, json, offline),
+        Some(Command::Refresh {
+            services,
+            all: _,
+            force,
+            json,
+            offline,
+        }) => refresh::run(
+            &registry,
+            refresh::Args {
+                services,
+                force,
+                json,
+                offline,
+            },
+        ),
         Some(Command::Token { service }) => match config_or_exit(&registry, &service) {
             Some(config) => token(&config),
             None => 1,
@@ -328,6 +365,19 @@ fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
                 .unwrap_or_else(|| "-".into()),
             account,
             s.token_path.display()
+        );
+    }
+    for s in all
+        .iter()
+        .filter(|s| !s.renewable && s.state == State::Connected)
+    {
+        let when = s
+            .expires_at
+            .map(|e| format!(" (it expires {})", relative(e - now)))
+            .unwrap_or_default();
+        println!(
+            "Note: {} cannot renew by itself (no refresh token); run `planopticon auth {}` again when it expires{when}.",
+            s.service, s.service
         );
     }
     0
