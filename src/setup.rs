@@ -124,6 +124,7 @@ impl std::str::FromStr for Key {
                 key: s.to_string(),
                 known: Key::ALL
                     .iter()
+                    .filter(|k| k.is_shown())
                     .map(|k| k.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
@@ -820,8 +821,11 @@ impl Setup {
                             service: service.into(),
                             step: "API key check",
                             status: Some(401),
-                            error: "the key was not accepted".into(),
-                            description: cfg.userinfo_url.clone(),
+                            error: format!(
+                                "the key was not accepted at {}",
+                                cfg.userinfo_url.as_deref().unwrap_or("its identity endpoint")
+                            ),
+                            description: None,
                             client: None,
                         })
                     }
@@ -944,6 +948,11 @@ impl Setup {
                         None => (Shown::Secret { set: false }, Source::Unset, true),
                     }
                 }
+                Key::TokenPath if !in_file(key) => (
+                    Shown::Plain(cfg.resolved_token_path().display().to_string()),
+                    Source::BuiltIn,
+                    true,
+                ),
                 _ => {
                     let v = display_value(&cfg, key);
                     let source = if in_file(key) {

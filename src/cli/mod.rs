@@ -4,6 +4,7 @@
 //! for a terminal.
 
 mod repl;
+mod setup;
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -58,6 +59,22 @@ enum Command {
         /// Run one step of the chain alone
         #[arg(long, value_parser = ["saved", "server", "browser", "device", "api_key"])]
         method: Option<String>,
+        /// Read an API key or personal access token from stdin, check it
+        /// with the provider and save it
+        #[arg(long, conflicts_with_all = ["logout", "redirect", "device", "method"])]
+        with_token: bool,
+    },
+    /// Show a service's settings and where each comes from, or change one in services.toml
+    Config {
+        service: String,
+        /// The setting to change (a key of the service's table in services.toml)
+        key: Option<String>,
+        /// Its new value; `-` reads it from stdin (required for secrets)
+        #[arg(requires = "key", allow_hyphen_values = true)]
+        value: Option<String>,
+        /// Remove this setting from services.toml (and a secret from the keyring)
+        #[arg(long, value_name = "KEY", conflicts_with_all = ["key", "value"])]
+        unset: Option<String>,
     },
     /// Show every service: connected or not, how, until when, and its token file
     Status {
@@ -91,10 +108,14 @@ pub fn run() -> i32 {
             redirect,
             device,
             method,
+            with_token,
         }) => {
             let Some(config) = config_or_exit(&registry, &service) else {
                 return 1;
             };
+            if with_token {
+                return setup::with_token(&config);
+            }
             if logout {
                 let scope = match keep_grant {
                     true => LogoutScope::KeepGrant,
@@ -111,6 +132,15 @@ pub fn run() -> i32 {
             auth(&config, opts)
         }
         Some(Command::Status { json, offline }) => status(&registry, json, offline),
+        Some(Command::Config {
+            service,
+            key,
+            value,
+            unset,
+        }) => match config_or_exit(&registry, &service) {
+            Some(_) => setup::config(&service, key, value, unset),
+            None => 1,
+        },
         Some(Command::Token { service }) => match config_or_exit(&registry, &service) {
             Some(config) => token(&config),
             None => 1,
