@@ -304,7 +304,12 @@ impl OAuthManager {
             (Some(_), LogoutScope::KeepGrant) => Revocation::Kept,
             // A saved personal token or API key is the person's, not a
             // grant of ours: it stays valid at the provider.
-            (Some(token), _) if token.obtained_by.as_ref().is_some_and(ObtainedBy::is_api_key) => {
+            (Some(token), _)
+                if token
+                    .obtained_by
+                    .as_ref()
+                    .is_some_and(ObtainedBy::is_api_key) =>
+            {
                 Revocation::Kept
             }
             (Some(token), LogoutScope::Revoke) => match self.ctx() {

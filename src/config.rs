@@ -178,7 +178,12 @@ impl AuthConfig {
         resolve(&self.client_secret, &self.client_secret_env).or_else(|| {
             self.client_secret_in_keyring
                 .unwrap_or(false)
-                .then(|| keyring_secret(&self.service, crate::store::keyring::SecretName::ClientSecret))
+                .then(|| {
+                    keyring_secret(
+                        &self.service,
+                        crate::store::keyring::SecretName::ClientSecret,
+                    )
+                })
                 .flatten()
         })
     }
@@ -194,7 +199,9 @@ impl AuthConfig {
             .or_else(|| {
                 self.api_key_in_keyring
                     .unwrap_or(false)
-                    .then(|| keyring_secret(&self.service, crate::store::keyring::SecretName::ApiKey))
+                    .then(|| {
+                        keyring_secret(&self.service, crate::store::keyring::SecretName::ApiKey)
+                    })
                     .flatten()
             })
     }
@@ -229,8 +236,11 @@ impl AuthConfig {
         match &self.client_secret_env {
             Some(var) if env_value(var).is_some() => SecretSource::Env(var.clone()),
             _ if self.client_secret_in_keyring.unwrap_or(false)
-                && keyring_secret(&self.service, crate::store::keyring::SecretName::ClientSecret)
-                    .is_some() =>
+                && keyring_secret(
+                    &self.service,
+                    crate::store::keyring::SecretName::ClientSecret,
+                )
+                .is_some() =>
             {
                 SecretSource::Keyring
             }
@@ -397,7 +407,10 @@ fn keyring_secret(service: &str, name: crate::store::keyring::SecretName) -> Opt
     match crate::store::keyring::SecretEntry::new(service, name).get() {
         Ok(v) => v.filter(|v| !v.is_empty()),
         Err(e) => {
-            log::warn!("{service}: the {} could not be read from the OS keyring: {e}", name.as_str());
+            log::warn!(
+                "{service}: the {} could not be read from the OS keyring: {e}",
+                name.as_str()
+            );
             None
         }
     }

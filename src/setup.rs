@@ -177,7 +177,8 @@ fn invalid(key: impl std::fmt::Display, message: impl Into<String>) -> Error {
 
 /// Checks a URL: http(s) with a host; `http` only for loopback.
 pub fn check_url(key: &str, value: &str) -> Result<()> {
-    let url = url::Url::parse(value).map_err(|e| invalid(key, format!("{value:?} is not a URL ({e})")))?;
+    let url = url::Url::parse(value)
+        .map_err(|e| invalid(key, format!("{value:?} is not a URL ({e})")))?;
     let loopback = matches!(
         url.host(),
         Some(url::Host::Ipv4(ip)) if ip.is_loopback()
@@ -206,7 +207,10 @@ pub fn parse_value(key: Key, value: &str) -> Result<toml_edit::Value> {
     let no_space = |what: &str| -> Result<String> {
         let v = value.trim();
         if v.is_empty() {
-            return Err(invalid(name, format!("{what} is empty; use unset to remove it")));
+            return Err(invalid(
+                name,
+                format!("{what} is empty; use unset to remove it"),
+            ));
         }
         if v.chars().any(char::is_whitespace) {
             return Err(invalid(name, format!("{what} must not contain spaces")));
@@ -236,16 +240,25 @@ pub fn parse_value(key: Key, value: &str) -> Result<toml_edit::Value> {
                 return Err(invalid(name, "is empty; use unset to remove it"));
             }
             if v.trim() != v {
-                return Err(invalid(name, "starts or ends with a space; check what was pasted"));
+                return Err(invalid(
+                    name,
+                    "starts or ends with a space; check what was pasted",
+                ));
             }
             v.into()
         }
         Kind::EnvVar => {
             let v = no_space("the variable name")?;
-            let ok = v.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            let ok = v
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !ok {
-                return Err(invalid(name, format!("{v:?} is not an environment variable name (letters, digits, '_')")));
+                return Err(invalid(
+                    name,
+                    format!("{v:?} is not an environment variable name (letters, digits, '_')"),
+                ));
             }
             v.into()
         }
@@ -281,7 +294,10 @@ pub fn parse_value(key: Key, value: &str) -> Result<toml_edit::Value> {
         Kind::Choice(words) => {
             let v = value.trim();
             if !words.contains(&v) {
-                return Err(invalid(name, format!("{v:?} is not one of {}", words.join(", "))));
+                return Err(invalid(
+                    name,
+                    format!("{v:?} is not one of {}", words.join(", ")),
+                ));
             }
             v.into()
         }
@@ -295,7 +311,10 @@ pub fn parse_value(key: Key, value: &str) -> Result<toml_edit::Value> {
         }
         Kind::Header => {
             let v = no_space("the header name")?;
-            if !v.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+            if !v
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+            {
                 return Err(invalid(name, format!("{v:?} is not an HTTP header name")));
             }
             v.into()
@@ -374,10 +393,12 @@ impl ServicesFile {
             },
             other => other,
         })?;
-        let mut doc: Document = text.parse().map_err(|e: toml_edit::TomlError| Error::ServicesFile {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })?;
+        let mut doc: Document =
+            text.parse()
+                .map_err(|e: toml_edit::TomlError| Error::ServicesFile {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                })?;
         let out = f(&mut doc)?;
         let new_text = doc.to_string();
         if new_text == text {
@@ -405,10 +426,12 @@ impl ServicesFile {
     /// The keys `[service]` sets, as the file holds them now.
     pub fn table(&self, service: &str) -> Result<Option<toml::Table>> {
         let text = self.read()?;
-        let all: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::ServicesFile {
-            path: self.path.clone(),
-            message: e.message().to_string(),
-        })?;
+        let all: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::ServicesFile {
+                path: self.path.clone(),
+                message: e.message().to_string(),
+            })?;
         Ok(match all.get(service) {
             Some(toml::Value::Table(t)) => Some(t.clone()),
             _ => None,
@@ -448,11 +471,26 @@ fn set_in(doc: &mut Document, service: &str, key: Key, mut v: toml_edit::Value) 
     Ok(())
 }
 
+/// Removes `key` from `[service]`; a table this leaves empty (no keys, no
+/// comments) goes too, so a set then unset leaves the file as it was.
 fn unset_in(doc: &mut Document, service: &str, key: Key) -> bool {
-    doc.get_mut(service)
+    let removed = doc
+        .get_mut(service)
         .and_then(Item::as_table_like_mut)
         .and_then(|t| t.remove(key.as_str()))
-        .is_some()
+        .is_some();
+    let blank = |d: Option<&toml_edit::RawString>| {
+        d.and_then(|r| r.as_str())
+            .is_none_or(|s| s.trim().is_empty())
+    };
+    let now_empty = doc
+        .get(service)
+        .and_then(Item::as_table)
+        .is_some_and(|t| t.is_empty() && blank(t.decor().prefix()) && blank(t.decor().suffix()));
+    if removed && now_empty {
+        doc.remove(service);
+    }
+    removed
 }
 
 /// Where a secret of the configuration is kept.
@@ -639,7 +677,10 @@ impl Setup {
     pub fn set(&self, service: &str, key: Key, value: &str) -> Result<()> {
         self.known_service(service)?;
         if key.kind() == Kind::Bool {
-            return Err(invalid(key, "is kept by planopticon; set the secret instead"));
+            return Err(invalid(
+                key,
+                "is kept by planopticon; set the secret instead",
+            ));
         }
         let v = parse_value(key, value)?;
         match (key.secret_name(), key.keyring_flag(), self.secrets) {
@@ -674,7 +715,9 @@ impl Setup {
                 })?;
                 if was_in_keyring {
                     if let Err(e) = SecretEntry::new(service, name).delete() {
-                        log::warn!("{service}: the old {key} could not be removed from the keyring: {e}");
+                        log::warn!(
+                            "{service}: the old {key} could not be removed from the keyring: {e}"
+                        );
                     }
                 }
                 Ok(())
@@ -716,7 +759,10 @@ impl Setup {
             ));
         }
         if builtin(name).is_some() || self.file.table(name)?.is_some() {
-            return Err(invalid("name", format!("{name} is already a service; edit it instead")));
+            return Err(invalid(
+                "name",
+                format!("{name} is already a service; edit it instead"),
+            ));
         }
         let mut values = Vec::new();
         let discovered = match &endpoints {
@@ -734,14 +780,20 @@ impl Setup {
                 Some(m)
             }
             Endpoints::Urls { authorize, token } => {
-                values.push((Key::OauthAuthorizeUrl, parse_value(Key::OauthAuthorizeUrl, authorize)?));
+                values.push((
+                    Key::OauthAuthorizeUrl,
+                    parse_value(Key::OauthAuthorizeUrl, authorize)?,
+                ));
                 values.push((Key::OauthTokenUrl, parse_value(Key::OauthTokenUrl, token)?));
                 None
             }
         };
         self.file.edit(|doc| {
             if doc.contains_key(name) {
-                return Err(invalid("name", format!("{name} is already a service; edit it instead")));
+                return Err(invalid(
+                    "name",
+                    format!("{name} is already a service; edit it instead"),
+                ));
             }
             for (k, v) in values {
                 set_in(doc, name, k, v)?;
@@ -766,7 +818,9 @@ impl Setup {
                 .and_then(Item::as_bool)
                 .unwrap_or(false);
             if flagged {
-                if let Err(e) = SecretEntry::new(service, key.secret_name().expect("a secret")).delete() {
+                if let Err(e) =
+                    SecretEntry::new(service, key.secret_name().expect("a secret")).delete()
+                {
                     log::warn!("{service}: the {key} could not be removed from the keyring: {e}");
                 }
             }
@@ -802,7 +856,9 @@ impl Setup {
         if cfg.api_key_env.is_none() && builtin(service).is_some() {
             return Err(Error::NotConfigured {
                 service: service.into(),
-                message: format!("{service} has no API keys or personal tokens; sign in with OAuth"),
+                message: format!(
+                    "{service} has no API keys or personal tokens; sign in with OAuth"
+                ),
             });
         }
         let kind = ApiKeyKind::of(&cfg);
@@ -823,7 +879,9 @@ impl Setup {
                             status: Some(401),
                             error: format!(
                                 "the key was not accepted at {}",
-                                cfg.userinfo_url.as_deref().unwrap_or("its identity endpoint")
+                                cfg.userinfo_url
+                                    .as_deref()
+                                    .unwrap_or("its identity endpoint")
                             ),
                             description: None,
                             client: None,
@@ -833,10 +891,7 @@ impl Setup {
                 }
             }
         };
-        let shadowed_by = cfg
-            .api_key_env
-            .clone()
-            .filter(|v| env_value(v).is_some());
+        let shadowed_by = cfg.api_key_env.clone().filter(|v| env_value(v).is_some());
         let stored = match bearer {
             true => {
                 let mut t = StoredToken::new(AccessToken::new(key.to_string()));
@@ -847,7 +902,8 @@ impl Setup {
                 }
                 // The Python tool writes all five fields.
                 t.extra.insert("client_id".into(), serde_json::Value::Null);
-                t.extra.insert("client_secret".into(), serde_json::Value::Null);
+                t.extra
+                    .insert("client_secret".into(), serde_json::Value::Null);
                 let _lock = manager.store.file.lock()?;
                 if let Some(n) = manager.store.save(&t)? {
                     log::warn!("{n}");
@@ -1003,7 +1059,12 @@ fn display_value(cfg: &AuthConfig, key: Key) -> Option<String> {
         toml::Value::Table(t) if t.is_empty() => return None,
         toml::Value::Table(t) => t
             .iter()
-            .map(|(k, x)| format!("{k}={}", x.as_str().map_or_else(|| x.to_string(), str::to_string)))
+            .map(|(k, x)| {
+                format!(
+                    "{k}={}",
+                    x.as_str().map_or_else(|| x.to_string(), str::to_string)
+                )
+            })
             .collect::<Vec<_>>()
             .join(", "),
         other => other.to_string(),

@@ -26,8 +26,7 @@ fn read_secret(prompt: &str) -> Option<String> {
 pub(super) fn with_token(config: &AuthConfig) -> i32 {
     let service = &config.service;
     let name = title_case(service);
-    let Some(key) = read_secret(&format!("Paste the {name} token or API key, then Enter: "))
-    else {
+    let Some(key) = read_secret(&format!("Paste the {name} token or API key, then Enter: ")) else {
         eprintln!("{name} token not saved: nothing was read from stdin (pipe it in: `planopticon auth {service} --with-token < file`)");
         return 1;
     };
@@ -97,7 +96,10 @@ pub(super) fn config(
                 0
             }
             Ok(false) => {
-                println!("{service} has no {key} in {}.", setup.file().path().display());
+                println!(
+                    "{service} has no {key} in {}.",
+                    setup.file().path().display()
+                );
                 0
             }
             Err(e) => failed(e),
@@ -119,7 +121,12 @@ pub(super) fn config(
     let Some(value) = value else {
         return match setup.effective(service) {
             Ok(settings) => {
-                print_settings(&settings.into_iter().filter(|s| s.key == key).collect::<Vec<_>>());
+                print_settings(
+                    &settings
+                        .into_iter()
+                        .filter(|s| s.key == key)
+                        .collect::<Vec<_>>(),
+                );
                 0
             }
             Err(e) => failed(e),
@@ -169,6 +176,10 @@ fn print_settings(settings: &[Setting]) {
             true => s.source.to_string(),
             false => format!("{}, cannot be changed here", s.source),
         };
-        println!("{:<26} {:<50} {source}", s.key.as_str(), s.value.to_string());
+        println!(
+            "{:<26} {:<50} {source}",
+            s.key.as_str(),
+            s.value.to_string()
+        );
     }
 }

@@ -177,7 +177,9 @@ impl SecretEntry {
 
     pub fn set(&self, secret: &str) -> Result<(), String> {
         let (user, value) = (self.user.clone(), secret.to_string());
-        run_with_timeout(move || keyring::Entry::new(KEYRING_SERVICE, &user)?.set_password(&value))?;
+        run_with_timeout(move || {
+            keyring::Entry::new(KEYRING_SERVICE, &user)?.set_password(&value)
+        })?;
         self.remember(Some(secret.to_string()));
         Ok(())
     }
