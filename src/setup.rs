@@ -441,10 +441,21 @@ impl ServicesFile {
 
 fn service_table<'a>(doc: &'a mut Document, service: &str) -> Result<&'a mut Table> {
     let empty = doc.as_table().is_empty();
+    // In a file of comments only, they stay above the first table.
+    let mut prefix = String::new();
+    if empty && !doc.contains_key(service) {
+        prefix = doc.trailing().as_str().unwrap_or("").to_string();
+        if !prefix.trim().is_empty() {
+            doc.set_trailing("");
+            prefix.push('\n');
+        }
+    } else if !empty {
+        prefix.push('\n');
+    }
     let item = doc.as_table_mut().entry(service).or_insert_with(|| {
         let mut t = Table::new();
-        if !empty {
-            t.decor_mut().set_prefix("\n");
+        if !prefix.trim_matches(' ').is_empty() {
+            t.decor_mut().set_prefix(prefix);
         }
         Item::Table(t)
     });
@@ -810,7 +821,22 @@ impl Setup {
     /// defaults) and its secrets from the keyring; the token file stays
     /// (log out first to end the connection). True when the table was there.
     pub fn remove_service(&self, service: &str) -> Result<bool> {
-        let table = self.file.edit(|doc| Ok(doc.remove(service)))?;
+        let table = self.file.edit(|doc| {
+            let removed = doc.remove(service);
+            // The last table gone: comments above it (a file's header) stay.
+            let prefix = removed
+                .as_ref()
+                .and_then(Item::as_table)
+                .and_then(|t| t.decor().prefix())
+                .and_then(|p| p.as_str())
+                .map(|p| p.trim_end().to_string())
+                .filter(|p| p.contains('#'));
+            if let (Some(p), true) = (prefix, doc.as_table().is_empty()) {
+                let rest = doc.trailing().as_str().unwrap_or("").to_string();
+                doc.set_trailing(format!("{p}\n{rest}"));
+            }
+            Ok(removed)
+        })?;
         let Some(table) = table else { return Ok(false) };
         for key in [Key::ClientSecret, Key::ApiKey] {
             let flagged = table

@@ -813,3 +813,58 @@ fn with_the_keyring_on_but_missing_a_secret_is_refused_not_lost() {
     assert!(stderr.contains("nothing was saved"), "{stderr}");
     assert_eq!(home.text(), before);
 }
+
+// ---- adding a service by its issuer ---------------------------------------
+
+#[test]
+fn a_service_added_by_its_issuer_shows_what_discovery_found() {
+    let base = Arc::new(Mutex::new(String::new()));
+    let b = Arc::clone(&base);
+    let fake = Fake::start(move |r| {
+        let issuer = b.lock().unwrap().clone();
+        let named = if r.path.contains("/wrong") {
+            format!("{issuer}/other")
+        } else {
+            issuer.clone()
+        };
+        match r
+            .path
+            .starts_with("/.well-known/oauth-authorization-server")
+        {
+            true => (
+                200,
+                serde_json::json!({
+                    "issuer": named,
+                    "authorization_endpoint": format!("{issuer}/authorize"),
+                    "token_endpoint": format!("{issuer}/token"),
+                    "code_challenge_methods_supported": ["S256"],
+                })
+                .to_string(),
+            ),
+            false => (404, "{}".into()),
+        }
+    });
+    *base.lock().unwrap() = fake.url("");
+    let home = Home::with_services("# mine\n");
+    let setup = home.setup();
+    let added = setup
+        .add_service("corp", Endpoints::Issuer(fake.url("")))
+        .unwrap();
+    let m = added.discovered.unwrap();
+    assert_eq!(m.token_endpoint, Some(fake.url("/token")));
+    assert_eq!(
+        home.text(),
+        format!("# mine\n\n[corp]\nissuer = \"{}\"\n", fake.url(""))
+    );
+    assert!(setup.registry().get("corp").is_ok());
+    assert!(setup.remove_service("corp").unwrap());
+    assert_eq!(home.text(), "# mine\n", "the file's own comment stays");
+
+    // An issuer whose metadata names another issuer is refused; nothing written.
+    let e = setup
+        .add_service("corp2", Endpoints::Issuer(fake.url("/wrong")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("refusing it"), "{e}");
+    assert!(!home.text().contains("corp2"));
+}
