@@ -2,7 +2,7 @@
 //! `planopticon auth SERVICE --with-token`: the library's setup in a
 //! terminal's words. Secrets come from stdin, never from an argument.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 
 use crate::config::title_case;
 use crate::setup::{Key, KeyCheck, KeyStore, SecretStore, Setting, Setup, Source};
@@ -16,9 +16,10 @@ fn read_secret(prompt: &str) -> Option<String> {
         let _ = std::io::stderr().flush();
     }
     let mut text = String::new();
-    // A token is short; more than 64 KiB on stdin is not one.
-    stdin.lock().take(1 << 16).read_to_string(&mut text).ok()?;
-    let line = text.lines().next().unwrap_or("").trim().to_string();
+    // One line (a terminal gives it on Enter); a token is short, so at
+    // most 64 KiB is read.
+    stdin.lock().take(1 << 16).read_line(&mut text).ok()?;
+    let line = text.trim().to_string();
     (!line.is_empty()).then_some(line)
 }
 
