@@ -739,7 +739,7 @@ fn with_the_keyring_on_the_secret_lives_there_and_sign_in_still_works() {
         }
     });
     let home = Home::with_services(&format!(
-        "# acme, by hand\n[acme]\noauth_authorize_url = \"{}\"\noauth_token_url = \"{}\"\nclient_id = \"cid\"\nserver_grant = \"client_credentials\"\n",
+        "# acme, by hand\n[acme]\noauth_authorize_url = \"{}\"\noauth_token_url = \"{}\"\nclient_id = \"cid\"\nclient_secret = \"plain-old\"\nserver_grant = \"client_credentials\"\n",
         fake.url("/authorize"),
         fake.url("/token")
     ));
@@ -787,6 +787,10 @@ echo "after unset: [$(secret-tool lookup service planopticon username acme_clien
     // services.toml never held the secret, and is back as it was.
     let text = home.text();
     assert!(!text.contains("kr-s3cret"), "{text}");
+    assert!(
+        !text.contains("plain-old"),
+        "the old plain secret is gone: {text}"
+    );
     assert!(text.starts_with("# acme, by hand\n[acme]\n"), "{text}");
     assert!(!text.contains("client_secret"), "{text}");
     assert_eq!(
