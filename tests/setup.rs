@@ -872,3 +872,47 @@ fn a_service_added_by_its_issuer_shows_what_discovery_found() {
     assert!(e.contains("refusing it"), "{e}");
     assert!(!home.text().contains("corp2"));
 }
+
+#[test]
+fn config_adds_and_removes_a_service() {
+    let home = Home::with_services(HAND_WRITTEN);
+    let (stdout, stderr, code) = out(&home.cli(
+        &[
+            "config",
+            "beta",
+            "--add-endpoints",
+            "https://beta.example/a",
+            "https://beta.example/t",
+        ],
+        &[],
+        None,
+    ));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        format!("Added [beta] to {}.\n", home.services().display())
+    );
+    let (stdout, _, code) = out(&home.cli(&["config", "beta", "client_id", "b-id"], &[], None));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(home.text().ends_with("[beta]\noauth_authorize_url = \"https://beta.example/a\"\noauth_token_url = \"https://beta.example/t\"\nclient_id = \"b-id\"\n"));
+    let (_, stderr, code) = out(&home.cli(
+        &[
+            "config",
+            "Bad",
+            "--add-endpoints",
+            "https://x.example/a",
+            "https://x.example/t",
+        ],
+        &[],
+        None,
+    ));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("lower-case letters"), "{stderr}");
+    let (stdout, _, code) = out(&home.cli(&["config", "beta", "--remove"], &[], None));
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        format!("Removed [beta] from {}.\n", home.services().display())
+    );
+    assert_eq!(home.text(), HAND_WRITTEN);
+}

@@ -75,6 +75,15 @@ enum Command {
         /// Remove this setting from services.toml (and a secret from the keyring)
         #[arg(long, value_name = "KEY", conflicts_with_all = ["key", "value"])]
         unset: Option<String>,
+        /// Add SERVICE, its endpoints discovered from this issuer (RFC 8414 / OpenID)
+        #[arg(long, value_name = "URL", conflicts_with_all = ["key", "value", "unset", "add_endpoints", "remove"])]
+        add_issuer: Option<String>,
+        /// Add SERVICE with these two endpoints
+        #[arg(long, num_args = 2, value_names = ["AUTHORIZE_URL", "TOKEN_URL"], conflicts_with_all = ["key", "value", "unset", "remove"])]
+        add_endpoints: Option<Vec<String>>,
+        /// Remove SERVICE's table from services.toml (a built-in goes back to its defaults)
+        #[arg(long, conflicts_with_all = ["key", "value", "unset"])]
+        remove: bool,
     },
     /// Show every service: connected or not, how, until when, and its token file
     Status {
@@ -134,9 +143,19 @@ pub fn run() -> i32 {
         Some(Command::Status { json, offline }) => status(&registry, json, offline),
         Some(Command::Config {
             service,
+            add_issuer,
+            add_endpoints,
+            remove,
+            ..
+        }) if add_issuer.is_some() || add_endpoints.is_some() || remove => {
+            setup::add_or_remove(&service, add_issuer, add_endpoints, remove)
+        }
+        Some(Command::Config {
+            service,
             key,
             value,
             unset,
+            ..
         }) => match config_or_exit(&registry, &service) {
             Some(_) => setup::config(&service, key, value, unset),
             None => 1,

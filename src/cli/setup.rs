@@ -5,7 +5,7 @@
 use std::io::{BufRead, IsTerminal, Read, Write};
 
 use crate::config::title_case;
-use crate::setup::{Key, KeyCheck, KeyStore, SecretStore, Setting, Setup, Source};
+use crate::setup::{Endpoints, Key, KeyCheck, KeyStore, SecretStore, Setting, Setup, Source};
 use crate::{AuthConfig, Error};
 
 /// One secret from stdin: the first line, without its line end.
@@ -182,5 +182,66 @@ fn print_settings(settings: &[Setting]) {
             s.key.as_str(),
             s.value.to_string()
         );
+    }
+}
+
+/// `config SERVICE --add-issuer URL | --add-endpoints A T | --remove`:
+/// exit 0 done, 1 refused.
+pub(super) fn add_or_remove(
+    service: &str,
+    issuer: Option<String>,
+    endpoints: Option<Vec<String>>,
+    remove: bool,
+) -> i32 {
+    let setup = Setup::load();
+    let path = setup.file().path().display().to_string();
+    if remove {
+        return match setup.remove_service(service) {
+            Ok(true) => {
+                println!("Removed [{service}] from {path}.");
+                0
+            }
+            Ok(false) => {
+                println!("{service} has no table in {path}.");
+                0
+            }
+            Err(e) => {
+                eprintln!("{} not removed: {e}", title_case(service));
+                1
+            }
+        };
+    }
+    let endpoints = match (issuer, endpoints) {
+        (Some(i), _) => Endpoints::Issuer(i),
+        (None, Some(mut urls)) if urls.len() == 2 => {
+            let token = urls.pop().expect("two");
+            let authorize = urls.pop().expect("two");
+            Endpoints::Urls { authorize, token }
+        }
+        _ => return 2,
+    };
+    match setup.add_service(service, endpoints) {
+        Ok(added) => {
+            println!("Added [{service}] to {path}.");
+            if let Some(m) = &added.discovered {
+                let show = |name: &str, v: &Option<String>| {
+                    if let Some(v) = v {
+                        println!("  {name:<24} {v}");
+                    }
+                };
+                println!("  {:<24} {}", "issuer", m.issuer);
+                show("authorization_endpoint", &m.authorization_endpoint);
+                show("token_endpoint", &m.token_endpoint);
+                show("userinfo_endpoint", &m.userinfo_endpoint);
+                show("revocation_endpoint", &m.revocation_endpoint);
+                show("device_endpoint", &m.device_authorization_endpoint);
+            }
+            eprintln!("Next: `planopticon config {service} client_id ID`, then `planopticon auth {service}`.");
+            0
+        }
+        Err(e) => {
+            eprintln!("{} not added: {e}", title_case(service));
+            1
+        }
     }
 }
