@@ -368,6 +368,11 @@ impl ServicesFile {
         match std::fs::symlink_metadata(&self.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
             Err(e) => return Err(refuse(format!("cannot be read: {e}"))),
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(refuse(
+                    "is a symbolic link; saving would replace the link, so it is left as it is (edit the file it points to by hand)".into(),
+                ))
+            }
             Ok(m) if !m.is_file() => {
                 return Err(refuse("is not a regular file; it is left as it is".into()))
             }

@@ -916,3 +916,26 @@ fn config_adds_and_removes_a_service() {
     );
     assert_eq!(home.text(), HAND_WRITTEN);
 }
+
+#[test]
+fn a_symlinked_or_special_services_file_is_left_alone() {
+    let home = Home::with_services("");
+    std::fs::remove_file(home.services()).unwrap();
+    let target = home.0.path().join("dotfiles-services.toml");
+    std::fs::write(&target, "[zoom]\nclient_id = \"z\"\n").unwrap();
+    std::os::unix::fs::symlink(&target, home.services()).unwrap();
+    let e = home
+        .setup()
+        .set("zoom", Key::ClientId, "other")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("symbolic link"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "[zoom]\nclient_id = \"z\"\n"
+    );
+    assert!(std::fs::symlink_metadata(home.services())
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}

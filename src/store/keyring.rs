@@ -133,7 +133,10 @@ impl SecretName {
 /// times per command); a change made by this process is seen at once.
 const SECRET_CACHE: Duration = Duration::from_secs(30);
 
-type SecretCache = std::collections::BTreeMap<String, (std::time::Instant, Option<String>)>;
+/// Each entry's last answer, a failure included: a keyring that hangs
+/// costs one timeout per process, not one per question.
+type SecretCache =
+    std::collections::BTreeMap<String, (std::time::Instant, Result<Option<String>, String>)>;
 static SECRETS: std::sync::Mutex<SecretCache> = std::sync::Mutex::new(SecretCache::new());
 
 /// A secret of a service's configuration kept in the OS keyring instead of
@@ -160,7 +163,7 @@ impl SecretEntry {
     pub fn get(&self) -> Result<Option<String>, String> {
         if let Some((at, v)) = SECRETS.lock().ok().and_then(|c| c.get(&self.user).cloned()) {
             if at.elapsed() < SECRET_CACHE {
-                return Ok(v);
+                return v;
             }
         }
         let user = self.user.clone();
@@ -170,9 +173,9 @@ impl SecretEntry {
                 Err(keyring::Error::NoEntry) => Ok(None),
                 Err(err) => Err(err),
             }
-        })?;
+        });
         self.remember(v.clone());
-        Ok(v)
+        v
     }
 
     pub fn set(&self, secret: &str) -> Result<(), String> {
@@ -180,7 +183,7 @@ impl SecretEntry {
         run_with_timeout(move || {
             keyring::Entry::new(KEYRING_SERVICE, &user)?.set_password(&value)
         })?;
-        self.remember(Some(secret.to_string()));
+        self.remember(Ok(Some(secret.to_string())));
         Ok(())
     }
 
@@ -193,11 +196,11 @@ impl SecretEntry {
                 other => other,
             }
         })?;
-        self.remember(None);
+        self.remember(Ok(None));
         Ok(())
     }
 
-    fn remember(&self, v: Option<String>) {
+    fn remember(&self, v: Result<Option<String>, String>) {
         if let Ok(mut c) = SECRETS.lock() {
             c.insert(self.user.clone(), (std::time::Instant::now(), v));
         }
