@@ -939,3 +939,29 @@ fn a_symlinked_or_special_services_file_is_left_alone() {
         .file_type()
         .is_symlink());
 }
+
+#[test]
+fn a_google_api_key_is_never_passed_off_as_a_bearer_token() {
+    let home = Home::with_services("");
+    let setup = home.setup();
+    let saved = setup.save_api_key("google", "AIza-test-key").unwrap();
+    assert_eq!(
+        saved.stored,
+        planopticon::setup::KeyStore::Secret(planopticon::setup::SecretStore::ServicesFile)
+    );
+    assert!(matches!(
+        saved.check,
+        planopticon::setup::KeyCheck::NotChecked(_)
+    ));
+    assert_eq!(home.text(), "[google]\napi_key = \"AIza-test-key\"\n");
+    assert!(!home.po().join("google_token.json").exists());
+    let cfg = setup.registry().get("google").unwrap();
+    if std::env::var_os("GOOGLE_API_KEY").is_none() {
+        assert_eq!(cfg.resolved_api_key().as_deref(), Some("AIza-test-key"));
+    }
+    let e = setup
+        .save_api_key("microsoft", "k")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no API keys"), "{e}");
+}
