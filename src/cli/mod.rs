@@ -66,6 +66,7 @@ enum Command {
     },
     /// Show a service's settings and where each comes from, or change one in services.toml
     Config {
+        /// A built-in service, one of services.toml, or a new name with --add-issuer / --add-endpoints
         service: String,
         /// The setting to change (a key of the service's table in services.toml)
         key: Option<String>,
