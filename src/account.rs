@@ -305,6 +305,16 @@ impl OAuthManager {
         let revocation = match (saved, scope) {
             (None, _) => Revocation::NothingSaved,
             (Some(_), LogoutScope::KeepGrant) => Revocation::Kept,
+            // A saved personal token or API key is the person's, not a
+            // grant of ours: it stays valid at the provider.
+            (Some(token), _)
+                if token
+                    .obtained_by
+                    .as_ref()
+                    .is_some_and(ObtainedBy::is_api_key) =>
+            {
+                Revocation::Kept
+            }
             (Some(token), LogoutScope::Revoke) => match self.ctx() {
                 Ok(ctx) => revoke(&ctx, &token),
                 Err(e) => Revocation::Failed(e.to_string()),
@@ -329,9 +339,10 @@ impl OAuthManager {
             return status;
         }
         let is_api_key = status.method.as_ref().is_some_and(ObtainedBy::is_api_key);
+        // A saved personal token (obtained_by api_key) is checked as the key it is.
         let token = match (is_api_key, self.store.file.peek()) {
+            (_, Ok(Some(Ok(t)))) => Some(t.access_token.secret().clone()),
             (true, _) => self.config().resolved_api_key(),
-            (false, Ok(Some(Ok(t)))) => Some(t.access_token.secret().clone()),
             _ => None,
         };
         let (Some(token), Ok(ctx)) = (token, self.ctx()) else {

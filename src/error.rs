@@ -47,6 +47,8 @@ pub enum SecretSource {
     ServicesFile,
     /// The saved token file (the client it was issued to).
     TokenFile,
+    /// The OS keyring (`services.toml` says `client_secret_in_keyring = true`).
+    Keyring,
 }
 
 impl std::fmt::Display for SentClient {
@@ -57,6 +59,7 @@ impl std::fmt::Display for SentClient {
             SecretSource::Env(var) => write!(f, " with the secret from {var}"),
             SecretSource::ServicesFile => f.write_str(" with the secret from services.toml"),
             SecretSource::TokenFile => f.write_str(" with the secret saved in the token file"),
+            SecretSource::Keyring => f.write_str(" with the secret from the OS keyring"),
         }
     }
 }
@@ -151,6 +154,22 @@ pub enum Error {
 
     #[error("{path}: another planopticon process held the lock for {secs} s; try again when it has finished", path = path.display())]
     LockTimeout { path: PathBuf, secs: u64 },
+
+    /// A value refused by the setup (services.toml editing) before anything was written.
+    #[error("{key}: {message}; nothing was saved")]
+    InvalidValue { key: String, message: String },
+
+    /// A key that is not a setting of a service.
+    #[error("unknown key {key:?}; the keys are: {known}")]
+    UnknownKey { key: String, known: String },
+
+    /// The OS keyring could not keep or read a secret.
+    #[error("the OS keyring could not {action} the {what}: {cause}")]
+    Keyring {
+        action: &'static str,
+        what: String,
+        cause: String,
+    },
 
     #[error("{0}")]
     Other(String),

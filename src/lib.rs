@@ -36,6 +36,7 @@ pub mod method;
 pub mod network;
 pub mod redirect;
 pub mod services;
+pub mod setup;
 pub mod status;
 pub mod store;
 

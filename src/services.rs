@@ -399,7 +399,7 @@ fn blank_table(text: &str, name: &str) -> String {
         .collect()
 }
 
-fn valid_service_name(name: &str) -> bool {
+pub(crate) fn valid_service_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name

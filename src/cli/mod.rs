@@ -5,6 +5,7 @@
 
 mod refresh;
 mod repl;
+mod setup;
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -59,6 +60,32 @@ enum Command {
         /// Run one step of the chain alone
         #[arg(long, value_parser = ["saved", "server", "browser", "device", "api_key"])]
         method: Option<String>,
+        /// Read an API key or personal access token from stdin, check it
+        /// with the provider and save it
+        #[arg(long, conflicts_with_all = ["logout", "redirect", "device", "method"])]
+        with_token: bool,
+    },
+    /// Show a service's settings and where each comes from, or change one in services.toml
+    Config {
+        /// A built-in service, one of services.toml, or a new name with --add-issuer / --add-endpoints
+        service: String,
+        /// The setting to change (a key of the service's table in services.toml)
+        key: Option<String>,
+        /// Its new value; `-` reads it from stdin (required for secrets)
+        #[arg(requires = "key", allow_hyphen_values = true)]
+        value: Option<String>,
+        /// Remove this setting from services.toml (and a secret from the keyring)
+        #[arg(long, value_name = "KEY", conflicts_with_all = ["key", "value"])]
+        unset: Option<String>,
+        /// Add SERVICE, its endpoints discovered from this issuer (RFC 8414 / OpenID)
+        #[arg(long, value_name = "URL", conflicts_with_all = ["key", "value", "unset", "add_endpoints", "remove"])]
+        add_issuer: Option<String>,
+        /// Add SERVICE with these two endpoints
+        #[arg(long, num_args = 2, value_names = ["AUTHORIZE_URL", "TOKEN_URL"], conflicts_with_all = ["key", "value", "unset", "remove"])]
+        add_endpoints: Option<Vec<String>>,
+        /// Remove SERVICE's table from services.toml (a built-in goes back to its defaults)
+        #[arg(long, conflicts_with_all = ["key", "value", "unset"])]
+        remove: bool,
     },
     /// Show every service: connected or not, how, until when, and its token file
     Status {
@@ -113,10 +140,14 @@ pub fn run() -> i32 {
             redirect,
             device,
             method,
+            with_token,
         }) => {
             let Some(config) = config_or_exit(&registry, &service) else {
                 return 1;
             };
+            if with_token {
+                return setup::with_token(&config);
+            }
             if logout {
                 let scope = match keep_grant {
                     true => LogoutScope::KeepGrant,
@@ -148,6 +179,25 @@ pub fn run() -> i32 {
                 offline,
             },
         ),
+        Some(Command::Config {
+            service,
+            add_issuer,
+            add_endpoints,
+            remove,
+            ..
+        }) if add_issuer.is_some() || add_endpoints.is_some() || remove => {
+            setup::add_or_remove(&service, add_issuer, add_endpoints, remove)
+        }
+        Some(Command::Config {
+            service,
+            key,
+            value,
+            unset,
+            ..
+        }) => match config_or_exit(&registry, &service) {
+            Some(_) => setup::config(&service, key, value, unset),
+            None => 1,
+        },
         Some(Command::Token { service }) => match config_or_exit(&registry, &service) {
             Some(config) => token(&config),
             None => 1,
