@@ -19,6 +19,10 @@
 # src-tauri/planopticon-auth.desktop, still shows "PlanOpticon Auth". The
 # binaries are built already: what the app calls itself is not changed.
 #
+# The patch also adds the systemd user units that keep connections alive
+# without the app (`bundle.linux.deb.files`: package path -> source, relative
+# to tauri.conf.json, i.e. the root): /usr/lib/systemd/user/planopticon-refresh.{service,timer}.
+#
 # The Tauri CLI comes from npm (@tauri-apps/cli, a prebuilt binary), at the
 # version of the tauri crate in Cargo.lock, installed under target/tauri-cli.
 set -euo pipefail
@@ -52,12 +56,15 @@ say "tauri bundle --bundles deb"
 rm -rf "$CARGO_TARGET_DIR/release/bundle/deb"
 "$TAURI" bundle --bundles deb --ci \
   --config '{"productName": "planopticon-auth", "bundle": {"externalBin": ["binaries/planopticon-cli"],
-    "linux": {"deb": {"desktopTemplate": "src-tauri/planopticon-auth.desktop"}}}}'
+    "linux": {"deb": {"desktopTemplate": "src-tauri/planopticon-auth.desktop",
+      "files": {"/usr/lib/systemd/user/planopticon-refresh.service": "packaging/systemd/planopticon-refresh.service",
+                "/usr/lib/systemd/user/planopticon-refresh.timer": "packaging/systemd/planopticon-refresh.timer"}}}}}'
 
 DEB="$(ls "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb)"
 # Check what went in: the app, and the sidecar identical to the CLI just built.
 contents="$(dpkg-deb -c "$DEB")"
-for f in usr/bin/planopticon-app usr/bin/planopticon-cli usr/share/applications/planopticon-auth.desktop; do
+for f in usr/bin/planopticon-app usr/bin/planopticon-cli usr/share/applications/planopticon-auth.desktop \
+  usr/lib/systemd/user/planopticon-refresh.service usr/lib/systemd/user/planopticon-refresh.timer; do
   grep -q " \./$f\$\| $f\$" <<<"$contents" || { echo "[package-deb] $f is missing from $DEB" >&2; exit 1; }
 done
 x="$(mktemp -d)"

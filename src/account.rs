@@ -13,6 +13,9 @@ use crate::status::{ServiceStatus, State};
 use crate::store::{Loaded, StoredToken};
 use crate::OAuthManager;
 
+/// Why a connection the identity endpoint refused needs a reconnect.
+pub const REJECTED: &str = "the provider no longer accepts this token (HTTP 401)";
+
 /// The account a token belongs to, as far as the provider says.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
@@ -302,6 +305,16 @@ impl OAuthManager {
         let revocation = match (saved, scope) {
             (None, _) => Revocation::NothingSaved,
             (Some(_), LogoutScope::KeepGrant) => Revocation::Kept,
+            // A saved personal token or API key is the person's, not a
+            // grant of ours: it stays valid at the provider.
+            (Some(token), _)
+                if token
+                    .obtained_by
+                    .as_ref()
+                    .is_some_and(ObtainedBy::is_api_key) =>
+            {
+                Revocation::Kept
+            }
             (Some(token), LogoutScope::Revoke) => match self.ctx() {
                 Ok(ctx) => revoke(&ctx, &token),
                 Err(e) => Revocation::Failed(e.to_string()),
@@ -317,16 +330,19 @@ impl OAuthManager {
 
     /// The connection's state, asking the provider who the token belongs to
     /// (and keeping the answer in the token file). A token the provider now
-    /// rejects shows as needing a reconnect.
+    /// rejects (401) shows as needing a reconnect: after one refresh was
+    /// tried, when there is a refresh token, the token file records it
+    /// (`needs_reconnect`) so every process and the app see it.
     pub fn check(&self) -> ServiceStatus {
         let mut status = ServiceStatus::of(self.config(), self.now());
         if status.state != State::Connected {
             return status;
         }
         let is_api_key = status.method.as_ref().is_some_and(ObtainedBy::is_api_key);
+        // A saved personal token (obtained_by api_key) is checked as the key it is.
         let token = match (is_api_key, self.store.file.peek()) {
+            (_, Ok(Some(Ok(t)))) => Some(t.access_token.secret().clone()),
             (true, _) => self.config().resolved_api_key(),
-            (false, Ok(Some(Ok(t)))) => Some(t.access_token.secret().clone()),
             _ => None,
         };
         let (Some(token), Ok(ctx)) = (token, self.ctx()) else {
@@ -340,10 +356,40 @@ impl OAuthManager {
                 }
                 status.account = value;
             }
-            Identity::Rejected => status.rejected(self.config()),
+            Identity::Rejected if is_api_key => status.rejected(self.config()),
+            Identity::Rejected => return self.rejected(&token, status),
             Identity::Unknown(why) => log::debug!("{}: {why}", self.config().service),
         }
         status
+    }
+
+    /// The provider answered 401 to the saved access token `seen`. A refresh
+    /// token may still be good (only the access token was revoked): one
+    /// refresh is tried. Else the file records that the connection needs a
+    /// reconnect, under the lock and only if the file still holds `seen`,
+    /// so a concurrent refresh is never undone.
+    fn rejected(&self, seen: &str, mut status: ServiceStatus) -> ServiceStatus {
+        let same = |t: &StoredToken| t.access_token.secret() == seen;
+        let mut notices = Vec::new();
+        match self.refresh_saved_if(same, &mut notices) {
+            // Refreshed, or another process replaced the token meanwhile.
+            Ok((t, _)) if !same(&t) => return ServiceStatus::of(self.config(), self.now()),
+            // Marked by the refresh (invalid_grant), or no refresh token.
+            Ok(_) | Err(crate::Error::ReconnectNeeded { .. }) => {}
+            Err(e) => {
+                log::debug!("{}: refresh after a 401: {e}", self.config().service);
+                status.rejected(self.config());
+                return status;
+            }
+        }
+        if let Ok(_lock) = self.store.file.lock() {
+            if let Ok(Loaded::Token(t)) = self.store.load() {
+                if same(&t) && t.needs_reconnect.is_none() {
+                    self.save_mark(*t, REJECTED.into());
+                }
+            }
+        }
+        ServiceStatus::of(self.config(), self.now())
     }
 
     /// Under the refresh lock, re-reading first, so a concurrent refresh is never undone.

@@ -131,6 +131,14 @@ pub struct AuthConfig {
     /// Where the provider names the workspace a token was granted for
     /// (Plane's app installation), asked with the token as Bearer.
     pub workspace_url: Option<String>,
+    /// An API key or personal token kept in services.toml (ours: the spec
+    /// reads API keys from the environment only; the variable still wins).
+    pub api_key: Option<String>,
+    /// The client secret is kept in the OS keyring (service `planopticon`,
+    /// user `{service}_client_secret`), not in this file (see `setup`).
+    pub client_secret_in_keyring: Option<bool>,
+    /// The API key is kept in the OS keyring (user `{service}_api_key`).
+    pub api_key_in_keyring: Option<bool>,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -147,6 +155,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("client_id_env", &self.client_id_env)
             .field("client_secret_env", &self.client_secret_env)
             .field("api_key_env", &self.api_key_env)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
             .field("scopes", &self.scopes)
             .field("redirect_uri", &self.redirect_uri)
             .field("paste_redirect_uri", &self.paste_redirect_uri)
@@ -182,12 +191,38 @@ impl AuthConfig {
         resolve(&self.client_id, &self.client_id_env)
     }
 
+    /// services.toml's direct value > its environment variable > the OS
+    /// keyring (asked only when services.toml says the secret is there).
     pub fn resolved_client_secret(&self) -> Option<String> {
-        resolve(&self.client_secret, &self.client_secret_env)
+        resolve(&self.client_secret, &self.client_secret_env).or_else(|| {
+            self.client_secret_in_keyring
+                .unwrap_or(false)
+                .then(|| {
+                    keyring_secret(
+                        &self.service,
+                        crate::store::keyring::SecretName::ClientSecret,
+                    )
+                })
+                .flatten()
+        })
     }
 
+    /// The API key: its environment variable (the spec's source, so it
+    /// wins) > a direct `api_key` in services.toml > the OS keyring (asked
+    /// only when services.toml says the key is there).
     pub fn resolved_api_key(&self) -> Option<String> {
-        self.api_key_env.as_deref().and_then(env_value)
+        self.api_key_env
+            .as_deref()
+            .and_then(env_value)
+            .or_else(|| self.api_key.clone().filter(|k| !k.is_empty()))
+            .or_else(|| {
+                self.api_key_in_keyring
+                    .unwrap_or(false)
+                    .then(|| {
+                        keyring_secret(&self.service, crate::store::keyring::SecretName::ApiKey)
+                    })
+                    .flatten()
+            })
     }
 
     pub fn resolved_account_id(&self) -> Option<String> {
@@ -219,6 +254,15 @@ impl AuthConfig {
         }
         match &self.client_secret_env {
             Some(var) if env_value(var).is_some() => SecretSource::Env(var.clone()),
+            _ if self.client_secret_in_keyring.unwrap_or(false)
+                && keyring_secret(
+                    &self.service,
+                    crate::store::keyring::SecretName::ClientSecret,
+                )
+                .is_some() =>
+            {
+                SecretSource::Keyring
+            }
             _ => SecretSource::None,
         }
     }
@@ -342,6 +386,9 @@ impl AuthConfig {
             api_headers,
             api_key_header,
             workspace_url,
+            api_key,
+            client_secret_in_keyring,
+            api_key_in_keyring,
         } = over;
         macro_rules! take {
             ($($field:ident),*) => {$( if $field.is_some() { self.$field = $field; } )*};
@@ -369,13 +416,31 @@ impl AuthConfig {
             revocation_style,
             userinfo_method,
             api_key_header,
-            workspace_url
+            workspace_url,
+            api_key,
+            client_secret_in_keyring,
+            api_key_in_keyring
         );
         if !scopes.is_empty() {
             self.scopes = scopes;
         }
         self.authorize_params.extend(authorize_params);
         self.api_headers.extend(api_headers);
+    }
+}
+
+/// A secret kept in the OS keyring (bounded by the keyring's timeout; a
+/// keyring that cannot be read is logged and counts as unset).
+fn keyring_secret(service: &str, name: crate::store::keyring::SecretName) -> Option<String> {
+    match crate::store::keyring::SecretEntry::new(service, name).get() {
+        Ok(v) => v.filter(|v| !v.is_empty()),
+        Err(e) => {
+            log::warn!(
+                "{service}: the {} could not be read from the OS keyring: {e}",
+                name.as_str()
+            );
+            None
+        }
     }
 }
 

@@ -50,6 +50,8 @@ pub enum SecretSource {
     ServicesFile,
     /// The saved token file (the client it was issued to).
     TokenFile,
+    /// The OS keyring (`services.toml` says `client_secret_in_keyring = true`).
+    Keyring,
 }
 
 impl std::fmt::Display for SentClient {
@@ -60,6 +62,7 @@ impl std::fmt::Display for SentClient {
             SecretSource::Env(var) => write!(f, " with the secret from {var}"),
             SecretSource::ServicesFile => f.write_str(" with the secret from services.toml"),
             SecretSource::TokenFile => f.write_str(" with the secret saved in the token file"),
+            SecretSource::Keyring => f.write_str(" with the secret from the OS keyring"),
         }
     }
 }
@@ -104,13 +107,19 @@ pub enum Error {
         description: Option<String>,
         /// Set when the provider refused the client itself (`invalid_client`).
         client: Option<SentClient>,
+        /// How long the provider asked us to wait (`Retry-After`, seconds).
+        retry_after: Option<u32>,
     },
 
     #[error("the provider's answer to the {step} could not be used: {detail}")]
     BadReply {
         service: String,
         step: &'static str,
+        /// The HTTP status, when it was not 200.
+        status: Option<u16>,
         detail: String,
+        /// How long the provider asked us to wait (`Retry-After`, seconds).
+        retry_after: Option<u32>,
     },
 
     #[error("the provider no longer accepts the saved connection (invalid_grant{}); sign in again", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
@@ -154,6 +163,22 @@ pub enum Error {
 
     #[error("{path}: another planopticon process held the lock for {secs} s; try again when it has finished", path = path.display())]
     LockTimeout { path: PathBuf, secs: u64 },
+
+    /// A value refused by the setup (services.toml editing) before anything was written.
+    #[error("{key}: {message}; nothing was saved")]
+    InvalidValue { key: String, message: String },
+
+    /// A key that is not a setting of a service.
+    #[error("unknown key {key:?}; the keys are: {known}")]
+    UnknownKey { key: String, known: String },
+
+    /// The OS keyring could not keep or read a secret.
+    #[error("the OS keyring could not {action} the {what}: {cause}")]
+    Keyring {
+        action: &'static str,
+        what: String,
+        cause: String,
+    },
 
     #[error("{0}")]
     Other(String),
@@ -250,6 +275,51 @@ impl Error {
                 register: register.to_string(),
             })),
             other => other,
+        }
+    }
+}
+
+/// Whether trying the same request again later may work, and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// The network or the provider failed for now (no connection, a
+    /// timeout, a 5xx): back off and try again.
+    Later,
+    /// The provider asked to wait this many seconds (a 429's `Retry-After`,
+    /// or a 503's).
+    After(u32),
+    /// Trying again changes nothing: a person or a configuration must act.
+    No,
+}
+
+impl Error {
+    /// Whether a failed request is worth repeating, for a caller that
+    /// retries on its own (the keeper).
+    pub fn retry(&self) -> Retry {
+        match self {
+            Self::Network { .. } | Self::NetworkTimeout { .. } | Self::LockTimeout { .. } => {
+                Retry::Later
+            }
+            Self::Provider {
+                retry_after: Some(secs),
+                ..
+            }
+            | Self::BadReply {
+                retry_after: Some(secs),
+                ..
+            } => Retry::After(*secs),
+            Self::Provider {
+                status: Some(s), ..
+            }
+            | Self::BadReply {
+                status: Some(s), ..
+            } if *s == 429 || *s == 408 || *s >= 500 => Retry::Later,
+            Self::Provider { error, .. }
+                if error == "temporarily_unavailable" || error == "server_error" =>
+            {
+                Retry::Later
+            }
+            _ => Retry::No,
         }
     }
 }

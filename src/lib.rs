@@ -7,6 +7,11 @@
 //! `~/.planopticon/{service}_token.json`, readable by the Python tool of the
 //! same name, optionally mirrored into the OS keyring.
 //!
+//! [`Keeper`] keeps the saved connections alive while it runs: it refreshes
+//! ahead of expiry through the same single-flight refresh, sleeps until
+//! the next one is due and wakes on events ([`Wake`]);
+//! [`OAuthManager::refresh_now`] is one such refresh.
+//!
 //! For a program embedding the library, the spec's `get_auth_config` and
 //! `get_auth_manager` are [`auth_config`] and [`auth_manager`]:
 //!
@@ -26,21 +31,24 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub(crate) mod flow;
+pub mod keeper;
 pub mod method;
 pub mod network;
 pub mod redirect;
 pub mod services;
+pub mod setup;
 pub mod status;
 pub mod store;
 
 pub use account::{Logout, LogoutScope, Revocation};
 pub use chain::{
-    system_clock, AuthOptions, AuthResult, Authenticated, Choice, Clock, Failure, Interaction,
-    OAuthManager, Place, Prompt, SignIn, Step, Way, Whereabouts,
+    refresh_due_at, system_clock, AuthOptions, AuthResult, Authenticated, Choice, Clock, Failure,
+    Interaction, OAuthManager, Place, Prompt, RefreshWhen, Renewal, SignIn, Step, Way, Whereabouts,
 };
 pub use config::{AuthConfig, Settings};
-pub use error::{Error, Hint, Result};
+pub use error::{Error, Hint, Result, Retry};
 pub use flow::Transport;
+pub use keeper::{Keeper, KeeperSettings, Wake};
 pub use method::{Method, ObtainedBy};
 pub use oauth2::{AccessToken, RefreshToken};
 pub use redirect::{Control, RedirectMode};

@@ -128,9 +128,15 @@ pub fn builtin(service: &str) -> Option<AuthConfig> {
             c.oauth_token_url = env("https://login.microsoftonline.com/common/oauth2/v2.0/token");
             c.client_id_env = env("MICROSOFT_CLIENT_ID");
             c.client_secret_env = env("MICROSOFT_CLIENT_SECRET");
+            // `offline_access` is a deliberate difference from the Python
+            // tool, whose Microsoft scopes lack it: without it Microsoft
+            // issues no refresh token, so the connection dies after an hour
+            // and cannot be kept alive. Microsoft's own MSAL adds it to
+            // every request.
             c.scopes = strs(&[
                 "https://graph.microsoft.com/OnlineMeetings.Read",
                 "https://graph.microsoft.com/Files.Read",
+                "offline_access",
             ]);
             // Microsoft rejects the OOB redirect, and its app registrations
             // refuse http://127.0.0.1 for desktop apps; http://localhost with
@@ -286,13 +292,19 @@ impl Registry {
                 None => {
                     let mut c = AuthConfig::new(&name);
                     c.apply(over);
-                    if c.oauth_authorize_url.is_some() != c.oauth_token_url.is_some()
+                    // A token URL alone is a server-to-server service; an
+                    // authorize URL alone can do nothing.
+                    if c.oauth_authorize_url.is_some()
+                        && c.oauth_token_url.is_none()
                         && c.issuer.is_none()
                     {
-                        self.set_broken(name, format!(
-                            "[{}]: set both oauth_authorize_url and oauth_token_url (or issuer), or neither",
-                            c.service
-                        ));
+                        self.set_broken(
+                            name,
+                            format!(
+                                "[{}]: oauth_authorize_url needs oauth_token_url (or set issuer)",
+                                c.service
+                            ),
+                        );
                         continue;
                     }
                     self.services.insert(name, c);
@@ -360,7 +372,7 @@ fn table_at(text: &str, at: usize) -> Option<String> {
     while !text.is_char_boundary(start) {
         start -= 1;
     }
-    text[..start].lines().filter_map(header_name).next_back()
+    text[..start].lines().rev().find_map(header_name)
 }
 
 /// `acme` for `[acme]`, `[acme.authorize_params]` or `["acme"]`.
@@ -394,7 +406,7 @@ fn blank_table(text: &str, name: &str) -> String {
         .collect()
 }
 
-fn valid_service_name(name: &str) -> bool {
+pub(crate) fn valid_service_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name
@@ -448,7 +460,7 @@ mod tests {
             "{problems:?}"
         );
         assert!(
-            problems[1].contains("line 8") && problems[1].contains("[zoom]"),
+            problems[1].contains("line 9") && problems[1].contains("[zoom]"),
             "{problems:?}"
         );
         assert!(r.get("beta").is_ok());
@@ -517,7 +529,8 @@ scopes = ["read"]
         let m = r.get("microsoft").unwrap();
         assert!(m.oauth_token_url.unwrap().contains("/t1/"));
         assert_eq!(m.client_id_env.as_deref(), Some("MICROSOFT_CLIENT_ID"));
-        assert_eq!(m.scopes.len(), 2);
+        // The spec's two and offline_access.
+        assert_eq!(m.scopes.len(), 3);
         let a = r.get("acme").unwrap();
         assert_eq!(a.service, "acme");
         assert_eq!(a.scopes, ["read"]);

@@ -16,7 +16,8 @@ use crate::method::{Method, ObtainedBy};
 pub enum State {
     NotConnected,
     Connected,
-    /// Expired, with a refresh token: the next use refreshes it.
+    /// Expired, with a refresh token (or a server-to-server credential): the
+    /// next use renews it.
     ExpiredRefreshable,
     /// Expired with no way to refresh, or rejected by the provider.
     NeedsReconnect,
@@ -44,6 +45,12 @@ pub struct ServiceStatus {
     pub can_sign_in: bool,
     /// Whether a device sign-in (RFC 8628) is offered.
     pub offers_device: bool,
+    /// False when the saved token will expire and nothing here can renew
+    /// it: no refresh token, and not a server-to-server token that the
+    /// server step can fetch again. A person then signs in again when it
+    /// expires ("cannot renew by itself"). True otherwise, including when
+    /// nothing is saved and for an API key.
+    pub renewable: bool,
 }
 
 impl ServiceStatus {
@@ -61,6 +68,7 @@ impl ServiceStatus {
             hints: Vec::new(),
             can_sign_in: config.can_sign_in(),
             offers_device: config.supports_device(),
+            renewable: true,
         };
         match crate::store::FileStore::new(token_path).peek() {
             Err(e) => {
@@ -83,9 +91,16 @@ impl ServiceStatus {
                 );
                 s.expires_at = t.expires_at;
                 s.account = t.account.clone();
-                s.state = if t.is_fresh(now) {
+                s.renewable = t.refresh_token.is_some()
+                    || (crate::chain::saves_by_server(&t) && config.server_ready());
+                s.state = if let Some(mark) = &t.needs_reconnect {
+                    s.detail = Some(mark.reason.clone());
+                    s.hints = vec![Hint::SignIn];
+                    State::NeedsReconnect
+                } else if t.is_fresh(now) {
                     State::Connected
-                } else if t.refresh_token.is_some() {
+                } else if s.renewable {
+                    // The next use refreshes it, or runs the server step again.
                     State::ExpiredRefreshable
                 } else {
                     s.detail = Some("the token has expired and cannot be refreshed".into());
@@ -105,7 +120,7 @@ impl ServiceStatus {
     /// The provider answered 401 to the token: it needs a new sign-in.
     pub(crate) fn rejected(&mut self, config: &AuthConfig) {
         self.state = State::NeedsReconnect;
-        self.detail = Some("the provider no longer accepts this token (HTTP 401)".into());
+        self.detail = Some(crate::account::REJECTED.into());
         self.hints = setup_hints(config);
     }
 
@@ -160,4 +175,65 @@ pub fn setup_hints(c: &AuthConfig) -> Vec<Hint> {
         });
     }
     hints
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{FileStore, ReconnectMark, StoredToken};
+    use oauth2::{AccessToken, RefreshToken};
+
+    fn with_token(edit: impl FnOnce(&mut StoredToken)) -> (tempfile::TempDir, AuthConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = AuthConfig::new("acme");
+        c.oauth_authorize_url = Some("http://127.0.0.1:9/auth".into());
+        c.oauth_token_url = Some("http://127.0.0.1:9/token".into());
+        c.client_id = Some("cid".into());
+        c.token_path = Some(dir.path().join("acme_token.json"));
+        let mut t = StoredToken::new(AccessToken::new("a".into()));
+        t.expires_at = Some(1000.0);
+        edit(&mut t);
+        FileStore::new(c.resolved_token_path()).save(&t).unwrap();
+        (dir, c)
+    }
+
+    #[test]
+    fn a_recorded_rejection_needs_a_reconnect_with_its_reason() {
+        let (_d, c) = with_token(|t| {
+            t.refresh_token = Some(RefreshToken::new("r".into()));
+            t.needs_reconnect = Some(ReconnectMark {
+                reason: "the provider no longer accepts the saved connection (invalid_grant)"
+                    .into(),
+                at: 5.0,
+            });
+        });
+        let s = ServiceStatus::of(&c, 10.0);
+        assert_eq!(s.state, State::NeedsReconnect);
+        assert!(s.detail.unwrap().contains("invalid_grant"));
+        assert_eq!(s.hints, [Hint::SignIn]);
+    }
+
+    #[test]
+    fn without_a_refresh_token_it_cannot_renew_by_itself() {
+        let (_d, c) = with_token(|_| {});
+        let s = ServiceStatus::of(&c, 10.0);
+        assert_eq!((s.state, s.renewable), (State::Connected, false));
+        let (_d, c) = with_token(|t| t.refresh_token = Some(RefreshToken::new("r".into())));
+        assert!(ServiceStatus::of(&c, 10.0).renewable);
+        // Nothing saved: nothing to warn about.
+        let mut none = AuthConfig::new("none");
+        none.token_path = Some(_d.path().join("none_token.json"));
+        assert!(ServiceStatus::of(&none, 10.0).renewable);
+    }
+
+    #[test]
+    fn a_server_to_server_token_renews_by_running_the_server_step_again() {
+        let (_d, mut c) = with_token(|t| {
+            t.obtained_by = Some(crate::Method::ClientCredentials.into());
+        });
+        c.client_secret = Some("s".into());
+        c.server_grant = Some(crate::config::ServerGrant::ClientCredentials);
+        let s = ServiceStatus::of(&c, 2000.0);
+        assert_eq!((s.state, s.renewable), (State::ExpiredRefreshable, true));
+    }
 }

@@ -11,10 +11,11 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use planopticon::chain::Outcome;
 use planopticon::config::ServerGrant;
-use planopticon::manager::{Clock, Outcome, Prompt};
 use planopticon::{
-    AuthConfig, AuthOptions, Control, Error, Interaction, Method, OAuthManager, RedirectMode,
+    AuthConfig, AuthOptions, Clock, Control, Error, Hint, Interaction, Method, OAuthManager,
+    Prompt, RedirectMode, SignIn, Step,
 };
 use support::*;
 
@@ -39,13 +40,13 @@ fn test_clock() -> (Clock, Arc<AtomicU64>) {
 /// The user: signs in at the provider, then the browser follows the redirect
 /// to our loopback listener.
 fn user_completes_loopback(
-    url_rx: mpsc::Receiver<(String, RedirectMode)>,
+    url_rx: mpsc::Receiver<(String, SignIn)>,
 ) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
-        let (url, mode) = url_rx
+        let (url, sign_in) = url_rx
             .recv_timeout(Duration::from_secs(20))
             .expect("a prompt");
-        assert_eq!(mode, RedirectMode::Loopback);
+        assert_eq!(sign_in, SignIn::Browser(RedirectMode::Loopback));
         let callback = play_user(&url);
         let page = http()
             .get(&callback)
@@ -72,8 +73,8 @@ fn loopback_pkce_connect_then_saved_then_refresh_with_rotation() {
     let user = user_completes_loopback(url_rx);
     let r = mgr.authenticate(opts);
     let callback = user.join().unwrap();
-    assert!(r.success, "{:?}", r.attempts);
-    assert_eq!(r.method, Some(Method::OauthPkce));
+    assert!(r.success(), "{:?}", r.attempts);
+    assert_eq!(r.method(), Some(Method::OauthPkce));
     assert!(callback.starts_with("http://127.0.0.1:"), "{callback}");
     assert!(callback.contains("iss="), "the server sends iss (RFC 9207)");
 
@@ -90,7 +91,7 @@ fn loopback_pkce_connect_then_saved_then_refresh_with_rotation() {
         .as_str()
         .expect("a refresh token")
         .to_string();
-    let access1 = r.access_token.unwrap().secret().clone();
+    let access1 = r.access_token().unwrap().secret().clone();
     let me = http()
         .get(server.url("/me"))
         .bearer_auth(&access1)
@@ -100,28 +101,28 @@ fn loopback_pkce_connect_then_saved_then_refresh_with_rotation() {
 
     // Unexpired: used as it is, nothing sent.
     let r = mgr.authenticate(AuthOptions::non_interactive());
-    assert_eq!(r.method, Some(Method::SavedToken));
-    assert_eq!(r.access_token.unwrap().secret(), &access1);
+    assert_eq!(r.method(), Some(Method::SavedToken));
+    assert_eq!(r.access_token().unwrap().secret(), &access1);
     assert_eq!(server.token_requests("refresh_token"), 0);
 
     // Two hours later: refreshed, the rotated refresh token saved.
     offset.store(7200, Ordering::SeqCst);
     let r = mgr.authenticate(AuthOptions::non_interactive());
-    assert!(r.success, "{:?}", r.attempts);
-    assert_eq!(r.method, Some(Method::SavedToken));
+    assert!(r.success(), "{:?}", r.attempts);
+    assert_eq!(r.method(), Some(Method::SavedToken));
     let second = file_json(&path);
     let rt2 = second["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(rt1, rt2, "the server rotates refresh tokens");
-    assert_ne!(r.access_token.unwrap().secret(), &access1);
+    assert_ne!(r.access_token().unwrap().secret(), &access1);
     assert_eq!(server.token_requests("refresh_token"), 1);
 
     // And again, with the rotated one: the grant is still alive.
     offset.store(14400, Ordering::SeqCst);
     let r = mgr.authenticate(AuthOptions::non_interactive());
-    assert!(r.success, "{:?}", r.attempts);
+    assert!(r.success(), "{:?}", r.attempts);
     assert_eq!(server.token_requests("refresh_token"), 2);
     assert_eq!(server.stats()["invalid_grant"], 0);
-    let access3 = r.access_token.unwrap().secret().clone();
+    let access3 = r.access_token().unwrap().secret().clone();
     let me = http()
         .get(server.url("/me"))
         .bearer_auth(&access3)
@@ -138,7 +139,7 @@ fn threads_refreshing_at_once_spend_the_refresh_token_once() {
     let mgr = OAuthManager::with_keyring(config.clone(), false);
     let (opts, _ctl, url_rx) = app_options(Duration::from_secs(30));
     let user = user_completes_loopback(url_rx);
-    assert!(mgr.authenticate(opts).success);
+    assert!(mgr.authenticate(opts).success());
     user.join().unwrap();
 
     let (clock, offset) = test_clock();
@@ -155,8 +156,8 @@ fn threads_refreshing_at_once_spend_the_refresh_token_once() {
         .collect();
     for h in handles {
         let r = h.join().unwrap();
-        assert!(r.success, "{:?}", r.attempts);
-        assert_eq!(r.method, Some(Method::SavedToken));
+        assert!(r.success(), "{:?}", r.attempts);
+        assert_eq!(r.method(), Some(Method::SavedToken));
     }
     assert_eq!(
         server.token_requests("refresh_token"),
@@ -180,16 +181,16 @@ fn paste_mode_accepts_the_whole_redirected_url() {
         let url = s.lock().unwrap().clone().expect("prompted first");
         Some(play_user(&url))
     })));
-    opts.redirect = Some(RedirectMode::Paste);
+    opts.sign_in = Some(SignIn::Browser(RedirectMode::Paste));
     opts.open_browser = false;
     let seen2 = seen.clone();
     opts.on_prompt = Some(Box::new(move |p: &Prompt| {
-        assert_eq!(p.mode, RedirectMode::Paste);
+        assert_eq!(p.sign_in, SignIn::Browser(RedirectMode::Paste));
         *seen2.lock().unwrap() = Some(p.url.to_string());
     }));
     let r = mgr.authenticate(opts);
-    assert!(r.success, "{:?}", r.attempts);
-    assert_eq!(r.method, Some(Method::OauthPkce));
+    assert!(r.success(), "{:?}", r.attempts);
+    assert_eq!(r.method(), Some(Method::OauthPkce));
     let url = seen.lock().unwrap().clone().unwrap();
     assert!(url.contains("code_challenge_method=S256"), "{url}");
     assert!(url.contains("state="), "{url}");
@@ -209,12 +210,8 @@ fn denial_ends_the_wait_at_once_with_the_providers_words() {
     });
     let r = mgr.authenticate(opts);
     assert_eq!(user.join().unwrap(), 200);
-    assert!(!r.success);
-    let step = r
-        .attempts
-        .iter()
-        .find(|a| a.step == Method::OauthPkce)
-        .unwrap();
+    assert!(!r.success());
+    let step = r.attempts.iter().find(|a| a.step == Step::Browser).unwrap();
     match &step.outcome {
         Outcome::Failed(Error::AuthorizationDenied { error, .. }) => {
             assert_eq!(error, "access_denied")
@@ -253,8 +250,8 @@ fn stray_and_foreign_callbacks_do_not_end_the_wait() {
     });
     let r = mgr.authenticate(opts);
     user.join().unwrap();
-    assert!(r.success, "{:?}", r.attempts);
-    assert_eq!(r.method, Some(Method::OauthPkce));
+    assert!(r.success(), "{:?}", r.attempts);
+    assert_eq!(r.method(), Some(Method::OauthPkce));
 }
 
 #[test]
@@ -266,7 +263,7 @@ fn cancel_and_timeout_end_the_wait() {
     let (opts, ctl, _url_rx) = app_options(Duration::from_secs(30));
     ctl.send(Control::Cancel).unwrap();
     let r = mgr.authenticate(opts);
-    assert!(!r.success);
+    assert!(!r.success());
     assert!(r
         .attempts
         .iter()
@@ -279,11 +276,15 @@ fn cancel_and_timeout_end_the_wait() {
         .attempts
         .iter()
         .find_map(|a| match &a.outcome {
-            Outcome::Failed(e @ Error::AuthorizationTimeout { .. }) => Some(e.to_string()),
+            Outcome::Failed(e @ Error::AuthorizationTimeout { .. }) => Some(e),
             _ => None,
         })
         .expect("a timeout");
-    assert!(e.contains("--redirect paste"), "{e}");
+    // The way out (paste the code instead) is a hint now, not a CLI flag.
+    assert_eq!(e.hint(), Some(Hint::UsePaste), "{e}");
+    assert!(!e.to_string().contains("--redirect"), "no CLI flag: {e}");
+    let failure = r.outcome.as_ref().unwrap_err();
+    assert!(failure.hints.contains(&Hint::UsePaste), "{failure:?}");
 }
 
 #[test]
@@ -296,8 +297,8 @@ fn client_credentials_against_the_real_server() {
     c.server_grant = Some(ServerGrant::ClientCredentials);
     c.scopes = vec!["read".into()];
     let r = OAuthManager::with_keyring(c, false).authenticate(AuthOptions::non_interactive());
-    assert!(r.success, "{:?}", r.attempts);
-    assert_eq!(r.method, Some(Method::ClientCredentials));
+    assert!(r.success(), "{:?}", r.attempts);
+    assert_eq!(r.method(), Some(Method::ClientCredentials));
     let saved = file_json(&dir.path().join("acme_token.json"));
     assert!(saved["refresh_token"].is_null());
     assert!(saved["expires_at"].as_f64().unwrap() > 0.0);
@@ -308,8 +309,13 @@ fn client_credentials_against_the_real_server() {
     bad.client_secret = Some("wrong".into());
     bad.server_grant = Some(ServerGrant::ClientCredentials);
     let r = OAuthManager::with_keyring(bad, false).authenticate(AuthOptions::non_interactive());
-    assert!(!r.success);
+    assert!(!r.success());
+    assert_eq!(r.attempts[1].step, Step::Server);
     let text = r.attempts[1].to_string();
     assert!(text.contains("invalid_client"), "{text}");
     assert!(!text.contains("wrong"), "no secret in messages: {text}");
+    // The refusal names the client that was sent and where its secret came from.
+    assert!(text.contains(CONFIDENTIAL_CLIENT), "{text}");
+    assert!(text.contains("services.toml"), "{text}");
+    assert_eq!(r.attempts[1].hint(), Some(Hint::CheckClient));
 }

@@ -68,6 +68,13 @@ fn compatibility_lines_and_exit_codes() {
             .contains("server-to-server: skipped: ZOOM_ACCOUNT_ID is not set"),
         "{r:?}"
     );
+    // What to set comes last, as tips worded from the engine's hints.
+    assert!(
+        r.err()
+            .lines()
+            .any(|l| l.starts_with("Tip: ") && l.contains("ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET")),
+        "{r:?}"
+    );
 
     let r = h.run(&["auth", "github"], &[]);
     assert_eq!(
@@ -172,7 +179,16 @@ fn python_token_files_are_used_and_ours_have_the_documented_fields() {
         .find(|s| s["service"] == "zoom")
         .unwrap();
     assert_eq!(zoom["state"], "not_connected");
-    assert!(zoom["detail"].as_str().unwrap().contains("ZOOM_CLIENT_ID"));
+    // Nothing is wrong, so no detail; what to set is a hint.
+    assert!(zoom["detail"].is_null(), "{zoom}");
+    assert!(
+        zoom["hints"].as_array().unwrap().contains(&json!({
+            "hint": "configure",
+            "step": "browser",
+            "vars": ["ZOOM_CLIENT_ID", "ZOOM_CLIENT_SECRET"]
+        })),
+        "{zoom}"
+    );
     let r = h.run(&["status"], &[]);
     assert!(
         r.out()
@@ -315,29 +331,92 @@ fn an_unreadable_token_file_is_named() {
     assert!(path.exists());
 }
 
+/// A mistake in services.toml is told on every command (file, line, key),
+/// and stops only the service whose table holds it.
 #[test]
 fn services_toml_errors_name_file_line_and_key() {
-    let cases = [
-        ("[acme]\nclient_idd = \"x\"\n", "client_idd"),
-        ("[acme]\nscopes = \"read\"\n", "scopes"),
-        ("[acme\nclient_id = \"x\"\n", "line 1"),
-        ("[acme]\nclient_id = \"x\n", "line 2"),
+    // (text, words the warning holds, the service it breaks: None when the
+    // file cannot be read as TOML at all, or the table cannot be a service)
+    let cases: [(&str, &[&str], Option<&str>); 7] = [
         (
-            "[acme]\noauth_token_url = \"http://127.0.0.1:1/t\"\n",
-            "oauth_authorize_url",
+            "[acme]\nclient_idd = \"x\"\n",
+            &["line 2", "client_idd"],
+            Some("acme"),
         ),
-        ("[\"Acme Corp\"]\nclient_id = \"x\"\n", "Acme Corp"),
-        ("[github]\nredirect_uri = 5\n", "redirect_uri"),
+        (
+            "[acme]\nscopes = \"read\"\n",
+            &["line 2", "scopes"],
+            Some("acme"),
+        ),
+        ("[acme\nclient_id = \"x\"\n", &["line 1"], None),
+        ("[acme]\nclient_id = \"x\n", &["line 2"], None),
+        // (A token URL alone is a server-to-server service now; an
+        // authorization URL alone is the mistake.)
+        (
+            "[acme]\noauth_authorize_url = \"http://127.0.0.1:1/a\"\n",
+            &["[acme]", "oauth_authorize_url needs oauth_token_url"],
+            Some("acme"),
+        ),
+        ("[\"Acme Corp\"]\nclient_id = \"x\"\n", &["Acme Corp"], None),
+        (
+            "[github]\nredirect_uri = 5\n",
+            &["line 2", "redirect_uri"],
+            Some("github"),
+        ),
     ];
-    for (text, word) in cases {
-        let h = Home::new();
-        std::fs::write(h.po().join("services.toml"), text).unwrap();
-        let r = h.run(&["auth", "github"], &[("GITHUB_TOKEN", "x")]);
-        assert_eq!(r.code(), 1, "{text:?}: {r:?}");
-        assert!(
-            r.err().contains("services.toml") && r.err().contains(word),
-            "{text:?}: {r:?}"
-        );
+    for (text, words, broken) in cases {
+        let h = Home::with_services(text);
+        let file = h.po().join("services.toml").to_string_lossy().into_owned();
+        let warned = |r: &Run| {
+            r.err().lines().any(|l| {
+                l.starts_with(&format!("Warning: {file}: ")) && words.iter().all(|w| l.contains(w))
+            })
+        };
+        let refused = |r: &Run, name: &str| {
+            r.code() == 1
+                && r.out().is_empty()
+                && r.err().lines().any(|l| {
+                    l.starts_with(&format!("{name} cannot be used: {file}: "))
+                        && words.iter().all(|w| l.contains(w))
+                })
+        };
+        // The services the mistake does not touch keep working; the one it
+        // breaks says why when used.
+        for (svc, var, name) in [
+            ("github", "GITHUB_TOKEN", "Github"),
+            ("notion", "NOTION_API_KEY", "Notion"),
+        ] {
+            let r = h.run(&["auth", svc], &[(var, "x")]);
+            assert!(warned(&r), "{text:?}: {r:?}");
+            if broken == Some(svc) {
+                assert!(refused(&r, name), "{text:?}: {r:?}");
+            } else {
+                assert_eq!(
+                    (r.code(), r.out()),
+                    (0, format!("{name} authentication successful (api_key).\n")),
+                    "{text:?}: {r:?}"
+                );
+            }
+        }
+        if broken == Some("acme") {
+            let r = h.run(&["auth", "acme"], &[]);
+            assert!(warned(&r) && refused(&r, "Acme"), "{text:?}: {r:?}");
+            let r = h.run(&["token", "acme"], &[]);
+            assert!(warned(&r) && refused(&r, "Acme"), "{text:?}: {r:?}");
+        }
+        // status lists every service; the broken one shows the error.
+        let r = h.run(&["status", "--json"], &[]);
+        assert_eq!(r.code(), 0, "{text:?}: {r:?}");
+        assert!(warned(&r), "{text:?}: {r:?}");
+        let all: serde_json::Value = serde_json::from_str(&r.out()).unwrap();
+        let all = all.as_array().unwrap();
+        assert!(all.iter().any(|s| s["service"] == "notion"), "{all:?}");
+        if let Some(svc) = broken {
+            let s = all.iter().find(|s| s["service"] == svc).expect("listed");
+            assert_eq!(s["state"], "error", "{text:?}: {s}");
+            let detail = s["detail"].as_str().unwrap();
+            assert!(words.iter().all(|w| detail.contains(w)), "{text:?}: {s}");
+        }
     }
 }
 
@@ -379,7 +458,16 @@ fn custom_services_appear_everywhere() {
         lines[3].starts_with("Zoom auth failed: No auth method available for zoom."),
         "{out}"
     );
-    assert_eq!(lines[4], "Unknown service: nosuch");
+    // Then what was tried and what to set, before the next command's answer.
+    assert_eq!(lines[4], "What was tried:", "{out}");
+    assert!(
+        lines[5..lines.len() - 1]
+            .iter()
+            .all(|l| l.starts_with("  - ") || l.starts_with("Tip: ")),
+        "{out}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("Tip: ")), "{out}");
+    assert_eq!(lines[lines.len() - 1], "Unknown service: nosuch", "{out}");
 }
 
 fn acme_services_toml(h: &Home, server: &OidcServer) {
@@ -494,6 +582,13 @@ fn nobody_at_the_terminal_is_never_waited_for() {
         &[("BROWSER", "true")],
     );
     assert!(r.err().contains("pasting a code needs a terminal"), "{r:?}");
+    assert!(
+        r.err()
+            .lines()
+            .any(|l| l.starts_with("Tip: ")
+                && l.contains("planopticon auth acme --redirect loopback")),
+        "{r:?}"
+    );
     // With a client id and an API key, the key is used without a prompt.
     let r = h.run(
         &["auth", "github"],

@@ -8,10 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use planopticon::chain::Outcome;
 use planopticon::config::ServerGrant;
-use planopticon::flow::Transport;
-use planopticon::manager::Outcome;
-use planopticon::{AuthConfig, AuthOptions, Error, Method, OAuthManager};
+use planopticon::{AuthConfig, AuthOptions, Error, Hint, Method, OAuthManager, Transport};
 use serde_json::json;
 use support::*;
 
@@ -54,7 +53,7 @@ fn refresh_error(reply: Reply) -> (Error, FakeServer) {
     let dir = tempfile::tempdir().unwrap();
     write_expired(dir.path(), "rt-1");
     let r = manager(config(&fake, dir.path())).authenticate(AuthOptions::non_interactive());
-    assert!(!r.success);
+    assert!(!r.success());
     assert!(
         dir.path().join("fakesvc_token.json").exists(),
         "a failed refresh loses nothing"
@@ -77,8 +76,8 @@ fn refresh_keeps_the_old_refresh_token_and_unknown_fields() {
     let dir = tempfile::tempdir().unwrap();
     write_expired(dir.path(), "rt-1");
     let r = manager(config(&fake, dir.path())).authenticate(AuthOptions::non_interactive());
-    assert!(r.success, "{:?}", r.attempts);
-    assert_eq!(r.method, Some(Method::SavedToken));
+    assert!(r.success(), "{:?}", r.attempts);
+    assert_eq!(r.method(), Some(Method::SavedToken));
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("fakesvc_token.json")).unwrap())
             .unwrap();
@@ -100,10 +99,13 @@ fn invalid_grant_means_reconnect_and_the_chain_goes_on() {
     ));
     assert!(matches!(e, Error::ReconnectNeeded { .. }), "{e:?}");
     let text = e.to_string();
+    // The service is Error::service() now, the way out a hint (no command named).
     assert!(
-        text.contains("planopticon auth fakesvc") && text.contains("token revoked"),
+        text.contains("sign in again") && text.contains("token revoked"),
         "{text}"
     );
+    assert_eq!(e.service(), Some("fakesvc"));
+    assert_eq!(e.hint(), Some(Hint::SignIn));
     assert_eq!(fake.count("/token"), 1, "no retry loop");
 }
 
@@ -244,7 +246,7 @@ fn a_reused_refresh_token_is_never_sent_by_concurrent_callers() {
     for h in handles {
         let r = h.join().unwrap();
         assert!(
-            r.success,
+            r.success(),
             "{:?} {:?}",
             r.attempts,
             fake.requests()
@@ -252,7 +254,7 @@ fn a_reused_refresh_token_is_never_sent_by_concurrent_callers() {
                 .map(|r| r.body.clone())
                 .collect::<Vec<_>>()
         );
-        assert_eq!(r.access_token.unwrap().secret(), "at-2");
+        assert_eq!(r.access_token().unwrap().secret(), "at-2");
     }
     assert_eq!(fake.count("/token"), 1);
     assert_eq!(reuse.load(Ordering::SeqCst), 0);
@@ -272,7 +274,7 @@ fn zoom_account_credentials_shape() {
     c.server_grant = Some(ServerGrant::AccountCredentials);
     let r = manager(c).authenticate(AuthOptions::non_interactive());
     assert_eq!(
-        r.method,
+        r.method(),
         Some(Method::ClientCredentials),
         "{:?}",
         r.attempts
@@ -352,7 +354,7 @@ fn google_service_account_signs_a_jwt_assertion() {
     c.service_account_env = Some(var.into());
     let r = manager(c).authenticate(AuthOptions::non_interactive());
     assert_eq!(
-        r.method,
+        r.method(),
         Some(Method::ClientCredentials),
         "{:?}",
         r.attempts
@@ -389,7 +391,7 @@ fn token_requests_send_accept_json_and_never_plain_pkce() {
     let mut c = config(&fake, dir.path());
     c.server_grant = Some(ServerGrant::ClientCredentials);
     let r = manager(c).authenticate(AuthOptions::non_interactive());
-    assert!(r.success);
+    assert!(r.success());
     let req = &fake.requests()[0];
     assert_eq!(req.header("accept"), Some("application/json"));
     assert_eq!(
@@ -397,7 +399,7 @@ fn token_requests_send_accept_json_and_never_plain_pkce() {
         Some("client_credentials")
     );
     // No expires_in: the Python tool's default of 3600 s, less 60.
-    let exp = r.expires_at.unwrap();
+    let exp = r.outcome.as_ref().unwrap().expires_at.unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

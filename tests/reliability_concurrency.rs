@@ -1,7 +1,8 @@
 //! Reliability suite 1: concurrency. 16 `planopticon token acme` processes
 //! in loops and 16 library threads ask for one service's token for a bounded
-//! time, while the token expires every second (the real oidc-provider
-//! answers expires_in=61, the file keeps 61 - 60 = 1 s), against a server
+//! time, while the token expires every two seconds (the real oidc-provider
+//! answers expires_in=2, the file keeps 2 - 2/10 = 1.8 s: the safety margin
+//! is a tenth of a short lifetime), against a server
 //! that rotates refresh tokens and answers any reuse with invalid_grant
 //! (and revokes the grant). Figures: calls, refreshes, reuses seen (must be
 //! 0), failed calls (must be 0), final file valid.
@@ -39,7 +40,7 @@ fn sign_in(config: AuthConfig) {
     });
     let r = OAuthManager::with_keyring(config, false).authenticate(opts);
     user.join().unwrap();
-    assert!(r.success, "{:?}", r.attempts);
+    assert!(r.success(), "{:?}", r.attempts);
 }
 
 #[derive(Default)]
@@ -67,7 +68,7 @@ fn many_processes_and_threads_share_one_expiring_rotating_token() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(12);
-    let server = OidcServer::start_with(&[("ACCESS_TOKEN_TTL", "61")]);
+    let server = OidcServer::start_with(&[("ACCESS_TOKEN_TTL", "2")]);
     let home = Home::with_services(&format!(
         "[acme]\noauth_authorize_url = \"{0}/auth\"\noauth_token_url = \"{0}/token\"\nclient_id = \"{1}\"\nscopes = [\"openid\", \"email\"]\nredirect_uri = \"http://127.0.0.1/callback\"\nissuer = \"{0}\"\n",
         server.issuer(),
@@ -85,8 +86,8 @@ fn many_processes_and_threads_share_one_expiring_rotating_token() {
             .unwrap()
             .as_secs_f64();
     assert!(
-        lifetime <= 1.5,
-        "the token should live about 1 s, not {lifetime}"
+        lifetime <= 1.9,
+        "the token should live about 1.8 s, not {lifetime}"
     );
     server.reset_stats();
 
@@ -127,8 +128,8 @@ fn many_processes_and_threads_share_one_expiring_rotating_token() {
                 let r = OAuthManager::with_keyring(config.clone(), false)
                     .authenticate(AuthOptions::non_interactive());
                 figures.lib_calls.fetch_add(1, Ordering::SeqCst);
-                match (&r.access_token, r.method) {
-                    (Some(t), Some(Method::SavedToken)) if r.success => {
+                match (r.access_token(), r.method()) {
+                    (Some(t), Some(Method::SavedToken)) if r.success() => {
                         figures.tokens.lock().unwrap().insert(t.secret().clone());
                     }
                     _ => figures.fail(format!("thread {i}: {:?}", r.attempts)),
@@ -148,18 +149,20 @@ fn many_processes_and_threads_share_one_expiring_rotating_token() {
     let refreshes = stats["token"]["refresh_token"].as_u64().unwrap_or(0);
     let reuses = stats["invalid_grant"].as_u64().unwrap_or(0);
 
-    // The final file: complete, the documented fields, a token the provider
-    // takes, and a refresh token still alive (one more refresh works).
+    // The final file: complete, the documented fields, a refresh token
+    // still alive (once the saved token has expired, one more refresh
+    // works), and the token that refresh saves is one the provider takes
+    // (asked at once: the provider's 2 s count from a whole second).
     let bytes = std::fs::read(&path).unwrap();
     let final_ok = planopticon::store::file::parse(&bytes).is_ok();
     let saved: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    let me = http()
-        .get(server.url("/me"))
-        .bearer_auth(saved["access_token"].as_str().unwrap())
-        .send()
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .status();
-    std::thread::sleep(Duration::from_millis(1100));
+        .as_secs_f64();
+    let left = saved["expires_at"].as_f64().unwrap() - now;
+    std::thread::sleep(Duration::from_secs_f64(left.max(0.0) + 0.2));
+    let refreshes_before_again = server.token_requests("refresh_token");
     let again = Command::new(env!("CARGO_BIN_EXE_planopticon"))
         .args(["token", "acme"])
         .env_clear()
@@ -167,6 +170,18 @@ fn many_processes_and_threads_share_one_expiring_rotating_token() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
+    let again_token = String::from_utf8_lossy(&again.stdout).trim().to_string();
+    let me = http()
+        .get(server.url("/me"))
+        .bearer_auth(&again_token)
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(
+        server.token_requests("refresh_token"),
+        refreshes_before_again + 1,
+        "the last run refreshed"
+    );
     let after = server.stats();
     let cli = figures.cli_calls.load(Ordering::SeqCst);
     let lib = figures.lib_calls.load(Ordering::SeqCst);
@@ -193,8 +208,8 @@ fn many_processes_and_threads_share_one_expiring_rotating_token() {
     );
     assert_eq!(after["invalid_grant"], 0, "{after}");
     assert!(
-        refreshes >= secs / 2,
-        "the token should have been refreshed about once a second, got {refreshes}"
+        refreshes >= secs / 3,
+        "the token should have been refreshed about every 1.8 s, got {refreshes} in {secs} s"
     );
     assert!(cli >= PROCESSES as u64 * 2 && lib >= THREADS as u64 * 2);
     assert_python_fields(&saved);

@@ -22,9 +22,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use oauth2::CsrfToken;
-use planopticon::manager::{AuthResult, Outcome};
+use planopticon::chain::{AuthResult, Outcome};
 use planopticon::redirect::{Expect, LoopbackListener};
-use planopticon::{AuthConfig, Control, Error, Method, OAuthManager};
+use planopticon::{AuthConfig, Control, Error, Hint, Method, OAuthManager};
 use support::*;
 
 fn acme(server: &OidcServer, dir: &Path) -> AuthConfig {
@@ -99,7 +99,12 @@ struct Answer {
 
 /// Sends `bytes` on a fresh connection, then reads the answer (at most 10 s).
 fn raw(port: u16, bytes: &[u8]) -> Answer {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the listener");
+    raw_at("127.0.0.1", port, bytes)
+}
+
+/// `raw`, to the listener's port on `ip`.
+fn raw_at(ip: &str, port: u16, bytes: &[u8]) -> Answer {
+    let mut s = TcpStream::connect((ip, port)).expect("connect to the listener");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let _ = s.write_all(bytes);
     let _ = s.shutdown(Shutdown::Write);
@@ -186,7 +191,7 @@ fn hostile_requests_neither_end_nor_hijack_the_wait() {
         Some(200)
     );
     let r = first.done.recv_timeout(Duration::from_secs(20)).unwrap();
-    assert!(r.success, "{:?}", r.attempts);
+    assert!(r.success(), "{:?}", r.attempts);
     std::fs::remove_file(dir.path().join("acme_token.json")).unwrap();
 
     // The sign-in under attack. The user approves; the browser's callback is
@@ -365,8 +370,8 @@ fn hostile_requests_neither_end_nor_hijack_the_wait() {
         .recv_timeout(Duration::from_secs(10))
         .expect("the sign-in ends after the real callback");
     let after = started.elapsed();
-    assert!(r.success, "{:?}", r.attempts);
-    assert_eq!(r.method, Some(Method::OauthPkce));
+    assert!(r.success(), "{:?}", r.attempts);
+    assert_eq!(r.method(), Some(Method::OauthPkce));
     assert!(
         after < Duration::from_secs(5),
         "the real callback took {after:?}"
@@ -479,8 +484,17 @@ fn child(name: &str) -> bool {
 /// A listener waiting on a thread of its own for `state`, as the manager
 /// waits; the wait's end comes out of the channel.
 fn waiting_listener() -> (u16, String, mpsc::Receiver<Result<String, String>>) {
-    let listener = LoopbackListener::bind("http://127.0.0.1/callback").unwrap();
+    let (port, query, ended, _) = waiting_listener_for("http://127.0.0.1/callback");
+    (port, query, ended)
+}
+
+/// `waiting_listener` for `redirect_uri`; also the redirect URI it hands out.
+fn waiting_listener_for(
+    redirect_uri: &str,
+) -> (u16, String, mpsc::Receiver<Result<String, String>>, String) {
+    let listener = LoopbackListener::bind(redirect_uri).unwrap();
     let port = listener.port();
+    let handed_out = listener.redirect_uri().to_string();
     let state = CsrfToken::new_random();
     let query = format!(
         "/callback?code=the-code&state={}",
@@ -499,16 +513,32 @@ fn waiting_listener() -> (u16, String, mpsc::Receiver<Result<String, String>>) {
                 .map_err(|e| format!("{e:?}")),
         );
     });
-    (port, query, rx)
+    (port, query, rx, handed_out)
 }
 
 /// The real callback, after whatever happened: it must end the wait with its code.
 fn real_callback_completes(port: u16, query: &str, ended: &mpsc::Receiver<Result<String, String>>) {
+    real_callback_completes_at(
+        "127.0.0.1",
+        &format!("127.0.0.1:{port}"),
+        port,
+        query,
+        ended,
+    );
+}
+
+/// `real_callback_completes`, over `ip`, as a browser that named `host`.
+fn real_callback_completes_at(
+    ip: &str,
+    host: &str,
+    port: u16,
+    query: &str,
+    ended: &mpsc::Receiver<Result<String, String>>,
+) {
     if let Ok(early) = ended.try_recv() {
         panic!("the wait ended before the real callback: {early:?}");
     }
-    let host = format!("127.0.0.1:{port}");
-    let a = raw(port, &get(query, Some(&host)));
+    let a = raw_at(ip, port, &get(query, Some(host)));
     assert_eq!(a.status, Some(200), "{a:?}");
     let code = ended
         .recv_timeout(Duration::from_secs(5))
@@ -683,8 +713,29 @@ fn odd_versions_are_answered_and_idle_connections_closed() {
     real_callback_completes(port, &query, &ended);
 }
 
+/// Whether this machine has an IPv6 loopback (some containers and kernels
+/// do not); the ::1 halves of the tests below need one.
+fn has_ipv6_loopback() -> bool {
+    let has = std::net::TcpListener::bind("[::1]:0").is_ok();
+    if !has {
+        println!(
+            "reliability_loopback: no IPv6 loopback on this machine: the ::1 checks are skipped"
+        );
+    }
+    has
+}
+
+/// This process's name as the kernel reports it (what a taken port's
+/// holder is named by).
+fn own_process_name() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .unwrap()
+        .trim_end()
+        .to_string()
+}
+
 /// Checklist 2 and 4: bound to 127.0.0.1 only, on a port the OS picks; a
-/// fixed port that is taken is named, with what to do.
+/// fixed port that is taken is named, with what holds it.
 #[test]
 fn bound_to_loopback_only_and_a_taken_port_is_named() {
     let a = LoopbackListener::bind("http://127.0.0.1/callback").unwrap();
@@ -701,16 +752,96 @@ fn bound_to_loopback_only_and_a_taken_port_is_named() {
         TcpStream::connect(("127.0.0.2", a.port())).is_err(),
         "the listener answers on an address other than 127.0.0.1"
     );
+    // A 127.0.0.1 redirect is IPv4 only: nothing of it on ::1.
+    assert!(
+        TcpStream::connect(("::1", a.port())).is_err(),
+        "a 127.0.0.1 redirect's listener answers on ::1"
+    );
 
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let e = LoopbackListener::bind(&format!("http://127.0.0.1:{port}/callback"))
+    let err = LoopbackListener::bind(&format!("http://127.0.0.1:{port}/callback"))
         .err()
-        .expect("a taken port is an error")
-        .to_string();
+        .expect("a taken port is an error");
+    // What to do (paste the code instead) is a hint; no CLI flag is named.
+    assert_eq!(err.hint(), Some(Hint::UsePaste), "{err}");
+    let Error::Listener { addr, cause } = &err else {
+        panic!("a taken port is a listener error: {err:?}");
+    };
+    let holder = own_process_name();
+    println!("reliability_loopback: a taken port: {cause}");
+    assert_eq!(addr, &format!("127.0.0.1:{port}"));
     assert!(
-        e.contains(&port.to_string()) && e.contains("--redirect paste"),
-        "{e}"
+        cause.contains(&format!("port {port} is in use by {holder} (pid ")),
+        "the cause names neither the port in use nor its holder ({holder}): {cause}"
+    );
+    // The listener states the fact; what to do about it is each shell's to word.
+    assert!(
+        !cause.contains("--"),
+        "the listener words a CLI flag: {cause}"
+    );
+}
+
+/// RFC 8252 §7.3: a `localhost` redirect is served on 127.0.0.1 and on ::1,
+/// on one port, since the browser may resolve the name to either; the
+/// redirect URI handed out keeps the name.
+#[test]
+fn localhost_is_served_on_both_loopback_addresses() {
+    let ipv6 = has_ipv6_loopback();
+    for ip in ["127.0.0.1", "::1"] {
+        if ip == "::1" && !ipv6 {
+            continue;
+        }
+        let (port, query, ended, handed_out) = waiting_listener_for("http://localhost/callback");
+        assert_eq!(handed_out, format!("http://localhost:{port}/callback"));
+        // A stray over the other address first: both reach the one wait,
+        // and the stray does not end it.
+        let other = if ip == "::1" { "127.0.0.1" } else { "::1" };
+        if other == "127.0.0.1" || ipv6 {
+            let stray = raw_at(
+                other,
+                port,
+                &get("/favicon.ico", Some(&format!("localhost:{port}"))),
+            );
+            assert_eq!(stray.status, Some(404), "{other}: {stray:?}");
+        }
+        real_callback_completes_at(ip, &format!("localhost:{port}"), port, &query, &ended);
+        println!("reliability_loopback: a localhost callback over {ip} was received");
+    }
+}
+
+/// A `[::1]` redirect is IPv6 only, and a taken port for a `localhost`
+/// redirect is refused when only ::1 has it: a browser resolving localhost
+/// to ::1 would hand the code to that other program.
+#[test]
+fn ipv6_loopback_redirects() {
+    if !has_ipv6_loopback() {
+        return;
+    }
+    let a = LoopbackListener::bind("http://[::1]/callback").unwrap();
+    assert_eq!(
+        a.redirect_uri(),
+        format!("http://[::1]:{}/callback", a.port())
+    );
+    assert!(TcpStream::connect(("::1", a.port())).is_ok());
+    assert!(
+        TcpStream::connect(("127.0.0.1", a.port())).is_err(),
+        "a [::1] redirect's listener answers on 127.0.0.1"
+    );
+
+    let taken = std::net::TcpListener::bind("[::1]:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = LoopbackListener::bind(&format!("http://localhost:{port}/callback"))
+        .err()
+        .expect("a localhost port taken on ::1 is an error");
+    let Error::Listener { addr, cause } = &err else {
+        panic!("a taken port is a listener error: {err:?}");
+    };
+    let holder = own_process_name();
+    assert_eq!(addr, &format!("[::1]:{port}"));
+    assert!(
+        cause.contains(&format!("port {port} is in use by {holder} (pid ")),
+        "the cause names neither the port in use nor its holder ({holder}): {cause}"
     );
 }
 

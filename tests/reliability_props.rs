@@ -3,7 +3,8 @@
 //! check against an independent oracle, the paste parser, the token-file
 //! reader (never panics, round-trips what we write, reads what the Python
 //! tool writes) and the services.toml reader (never panics, errors name the
-//! file and a real line, generated files load).
+//! file and a real line, generated files load; the lenient reader the CLI
+//! uses agrees with the strict one).
 //!
 //! Checklist: 7, 8, 10 (against an oracle), 20 (the reader).
 //!
@@ -320,6 +321,49 @@ fn check_services(text: &str) -> Result<(), TestCaseError> {
                 prop_assert!(reg.get(b).is_ok());
             }
         }
+    }
+    check_services_lenient(text)
+}
+
+/// The reader the CLI uses (`Registry::load_from`) on the same text: never
+/// fails as a whole, tells the strict reader's first error first (naming
+/// the file), and every service it lists is usable or says why not.
+fn check_services_lenient(text: &str) -> Result<(), TestCaseError> {
+    let strict = Registry::from_toml(Path::new("/p/services.toml"), text);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("services.toml");
+    std::fs::write(&path, text).unwrap();
+    let reg = Registry::load_from(&path);
+    let file = path.display().to_string();
+    let problems: Vec<String> = reg.problems().iter().map(|e| e.to_string()).collect();
+    for p in &problems {
+        prop_assert!(p.starts_with(&format!("{file}: ")), "{}", p);
+    }
+    match &strict {
+        Ok(_) => prop_assert!(problems.is_empty(), "{:?}", problems),
+        Err(e) => prop_assert_eq!(
+            problems
+                .first()
+                .map(|p| p.replacen(&file, "/p/services.toml", 1)),
+            Some(e.to_string())
+        ),
+    }
+    for name in reg.names() {
+        match (reg.get(&name), reg.broken(&name)) {
+            (Ok(c), None) => prop_assert_eq!(&c.service, &name),
+            (Err(e), Some(b)) => {
+                prop_assert_eq!(e.to_string(), b.to_string());
+                prop_assert!(problems.contains(&e.to_string()), "{} not told", e);
+            }
+            (got, broken) => {
+                return Err(TestCaseError::fail(format!(
+                    "{name}: get {got:?} but broken {broken:?}"
+                )))
+            }
+        }
+    }
+    for b in BUILTIN {
+        prop_assert!(reg.names().iter().any(|n| n == b), "{} lost", b);
     }
     Ok(())
 }

@@ -17,10 +17,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use planopticon::chain::{AuthResult, Outcome};
 use planopticon::config::ServerGrant;
-use planopticon::flow::Transport;
-use planopticon::manager::{AuthResult, Outcome};
-use planopticon::{AuthConfig, AuthOptions, Error, Method, OAuthManager};
+use planopticon::{AuthConfig, AuthOptions, Error, Hint, Method, OAuthManager, Step, Transport};
 use serde_json::json;
 use sha2::Digest;
 use support::*;
@@ -47,11 +46,11 @@ impl Grant {
     ];
 
     /// The step of the chain that runs this grant.
-    fn step(self) -> Method {
+    fn step(self) -> Step {
         match self {
-            Grant::Refresh => Method::SavedToken,
-            Grant::AuthorizationCode => Method::OauthPkce,
-            _ => Method::ClientCredentials,
+            Grant::Refresh => Step::Saved,
+            Grant::AuthorizationCode => Step::Browser,
+            _ => Step::Server,
         }
     }
 }
@@ -281,7 +280,7 @@ fn one(grant: Grant, fault: &Fault) -> Result<(), String> {
     let r = run(grant, token_url, authorize_url, dir.path());
 
     // The chain's documented fall-through: the API key.
-    if !(r.success && r.method == Some(Method::ApiKey)) {
+    if !(r.success() && r.method() == Some(Method::ApiKey)) {
         return Err(format!(
             "did not fall through to the API key: {:?}",
             r.attempts
@@ -304,8 +303,9 @@ fn one(grant: Grant, fault: &Fault) -> Result<(), String> {
             return Err(format!("{text:?} lacks {w:?}"));
         }
     }
-    if !text.contains("faultsvc") {
-        return Err(format!("{text:?} does not name the service"));
+    // The service is named by Error::service() (the front end adds it).
+    if e.service() != Some("faultsvc") {
+        return Err(format!("{e:?} does not name the service"));
     }
     for secret in [
         SECRET,
@@ -367,7 +367,8 @@ fn invalid_grant_is_reconnect_on_refresh_and_a_refusal_elsewhere() {
             kind: if grant == Grant::Refresh {
                 |e| {
                     matches!(e, Error::ReconnectNeeded { .. })
-                        && e.to_string().contains("planopticon auth faultsvc")
+                        && e.to_string().contains("sign in again")
+                        && e.hint() == Some(Hint::SignIn)
                 }
             } else {
                 |e| matches!(e, Error::Provider { .. })
@@ -407,7 +408,7 @@ fn the_code_exchange_sends_pkce_and_the_same_redirect_uri() {
         });
         let r = m.authenticate(opts);
         let url = browser.join().unwrap();
-        assert_eq!(r.method, Some(Method::OauthPkce), "{:?}", r.attempts);
+        assert_eq!(r.method(), Some(Method::OauthPkce), "{:?}", r.attempts);
         let parsed = url::Url::parse(&url).unwrap();
         let q = |k: &str| {
             parsed

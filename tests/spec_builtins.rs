@@ -231,11 +231,15 @@ fn microsoft() {
     assert_eq!(c.client_id_env, s("MICROSOFT_CLIENT_ID"));
     assert_eq!(c.client_secret_env, s("MICROSOFT_CLIENT_SECRET"));
     assert_eq!(c.api_key_env, None, "Microsoft has no API key variable");
+    // The spec's two scopes plus `offline_access`, deliberately: without it
+    // Microsoft issues no refresh token and the connection cannot be kept
+    // alive (MSAL adds it to every request).
     assert_eq!(
         c.scopes,
         [
             "https://graph.microsoft.com/OnlineMeetings.Read",
             "https://graph.microsoft.com/Files.Read",
+            "offline_access",
         ]
     );
     assert_eq!(c.account_id_env, None);

@@ -380,11 +380,30 @@ for (const t of tabs) {
 }
 
 // ---- settings ------------------------------------------------------------
+function showNetwork(n) {
+  const proxy = (p) => (p ? `${p.url} (from ${p.variable})` : 'none: direct connection');
+  const place = (c) => `${c.path}${c.exists ? '' : ' (not found)'}`;
+  const rows = [
+    ['Proxy for https', proxy(n.https_proxy)],
+    ['Proxy for http', proxy(n.http_proxy)],
+  ];
+  if (n.no_proxy) rows.push(['Without proxy', n.no_proxy]);
+  const roots = ['the bundled web roots'];
+  if (n.system_store) roots.push("the system's certificate store");
+  if (n.ca_file) roots.push(`SSL_CERT_FILE ${place(n.ca_file)}`);
+  if (n.ca_dirs.length) roots.push(`SSL_CERT_DIR ${n.ca_dirs.map(place).join(', ')}`);
+  rows.push(['TLS trusts', roots.join('; ')]);
+  $('#network').innerHTML = rows
+    .map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`)
+    .join('');
+}
+
 async function loadSettings() {
   const sw = $('#keyring-switch');
   const status = $('#keyring-status');
   const view = await invoke('get_settings');
   $('#settings-file').textContent = view.settings_file;
+  showNetwork(view.network);
   if (snapshot) $('#services-file').textContent = snapshot.services_file;
   sw.checked = view.keyring;
   sw.disabled = true;

@@ -18,6 +18,8 @@ fuzz_target!(|data: &[u8]| {
         token.refresh_token.as_ref().map(|r| r.secret())
     );
     assert!(close(again.expires_at, token.expires_at));
+    // obtained_by, ours or another tool's word, is written back as it was read.
+    assert_eq!(again.obtained_by, token.obtained_by);
     assert!(same_json(
         &serde_json::Value::Object(again.extra),
         &serde_json::Value::Object(token.extra)

@@ -278,6 +278,7 @@ pub fn settings_view(settings: &Settings) -> SettingsView {
         keyring_forced_by_env: std::env::var_os("PLANOPTICON_KEYRING")
             .is_some_and(|v| !v.is_empty()),
         settings_file: Settings::path().display().to_string(),
+        network: planopticon::network::describe(),
     }
 }
 
@@ -641,6 +642,7 @@ mod tests {
     #[test]
     fn settings_view_names_the_file() {
         let v = settings_view(&Settings { keyring: true });
+        assert!(v.network.system_store || v.network.ca_file.is_some() || !v.network.ca_dirs.is_empty());
         assert!(v.keyring);
         assert!(v.settings_file.ends_with("settings.toml"));
     }

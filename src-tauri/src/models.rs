@@ -281,6 +281,9 @@ pub struct SettingsView {
     /// `PLANOPTICON_KEYRING` is set and decides, whatever the file says.
     pub keyring_forced_by_env: bool,
     pub settings_file: String,
+    /// The proxy and extra CA certificates the app's environment sets,
+    /// shown read-only to help explain a failure.
+    pub network: planopticon::network::NetworkSetup,
 }
 
 /// Whether the OS keyring answered (`probe`, with its 3 s timeout).
@@ -330,6 +333,7 @@ mod tests {
             hints: Vec::new(),
             can_sign_in: true,
             offers_device: false,
+            renewable: true,
         }
     }
 

@@ -195,6 +195,7 @@ mod tests {
             hints: Vec::new(),
             can_sign_in: true,
             offers_device: false,
+            renewable: true,
         }
     }
 

@@ -10,6 +10,7 @@
 
 mod interact;
 mod place;
+mod renew;
 mod steps;
 
 use std::cell::OnceCell;
@@ -22,6 +23,8 @@ use serde::Serialize;
 
 pub use interact::{Interaction, Prompt, PromptFn};
 pub use place::{Choice, Place, Way, Whereabouts};
+pub(crate) use renew::saves_by_server;
+pub use renew::{refresh_due_at, RefreshWhen, Renewal, DUE_SHARE};
 
 use crate::config::{AuthConfig, Settings};
 use crate::error::Hint;

@@ -93,6 +93,13 @@ impl OAuthManager {
             }
             Loaded::Token(t) => *t,
         };
+        if let Some(mark) = &saved.needs_reconnect {
+            // Refused before: asking again would only be refused again.
+            return skip(
+                mark.reason.clone(),
+                Some(Hint::SignIn).filter(|_| self.config().browser_ready()),
+            );
+        }
         if saved.is_fresh(self.now()) {
             return Ok(saved);
         }
@@ -109,6 +116,19 @@ impl OAuthManager {
     /// another process may have refreshed already, and a rotated refresh
     /// token must never be spent twice.
     pub(crate) fn refresh_saved(&self, notices: &mut Vec<String>) -> Result<StoredToken> {
+        let now = self.now();
+        self.refresh_saved_if(|t| !t.is_fresh(now), notices)
+            .map(|(token, _)| token)
+    }
+
+    /// [`Self::refresh_saved`] when `needed` says so of the file as re-read
+    /// under the lock; returns the token and whether this call refreshed it.
+    /// An `invalid_grant` marks the file as needing a reconnect.
+    pub(crate) fn refresh_saved_if(
+        &self,
+        needed: impl Fn(&StoredToken) -> bool,
+        notices: &mut Vec<String>,
+    ) -> Result<(StoredToken, bool)> {
         let _lock = self.store.file.lock()?;
         let saved = match self.store.load()? {
             Loaded::Token(t) => *t,
@@ -119,12 +139,12 @@ impl OAuthManager {
                 })
             }
         };
-        if saved.is_fresh(self.now()) {
+        if saved.needs_reconnect.is_some() || !needed(&saved) {
             log::debug!(
                 "{}: another process refreshed the token",
                 self.config().service
             );
-            return Ok(saved);
+            return Ok((saved, false));
         }
         let Some(rt) = saved.refresh_token.clone() else {
             return Err(Error::ReconnectNeeded {
@@ -133,11 +153,44 @@ impl OAuthManager {
             });
         };
         let ctx = self.ctx()?;
-        let next = refresh::refresh(&ctx, &saved, &rt)?;
+        let next = match refresh::refresh(&ctx, &saved, &rt) {
+            Err(Error::ReconnectNeeded {
+                service,
+                description,
+            }) => {
+                let why = description.as_deref().map(|d| format!(": {d}"));
+                let reason = format!(
+                    "the provider no longer accepts the saved connection (invalid_grant{})",
+                    why.unwrap_or_default()
+                );
+                // Under the lock, on the file just read: nothing is undone.
+                self.save_mark(saved, reason);
+                return Err(Error::ReconnectNeeded {
+                    service,
+                    description,
+                });
+            }
+            other => other?,
+        };
         // Persist the new refresh token before handing out the access token.
         notices.extend(self.store.save(&next)?);
         log::info!("{}: refreshed the saved token", self.config().service);
-        Ok(next)
+        Ok((next, true))
+    }
+
+    /// Records in the token file that the provider no longer accepts the
+    /// connection. The caller holds the refresh lock and read `saved` under it.
+    pub(crate) fn save_mark(&self, mut saved: StoredToken, reason: String) {
+        saved.needs_reconnect = Some(crate::store::ReconnectMark {
+            reason,
+            at: self.now(),
+        });
+        if let Err(e) = self.store.save(&saved) {
+            log::warn!(
+                "{}: could not record the reconnect: {e}",
+                self.config().service
+            );
+        }
     }
 
     /// Step 2. A service-account key set for some other program must not
@@ -174,44 +227,54 @@ impl OAuthManager {
                 );
             }
         }
-        let (c, _) = self.effective_config()?;
         let token = match credential {
             ServerCredential::ServiceAccount(key_path) => {
                 client_credentials::service_account(&self.ctx()?, &key_path)
             }
             ServerCredential::Grant { grant, account_id } => {
-                if c.oauth_token_url.is_none() {
-                    return skip(
-                        "no oauth_token_url is configured",
-                        configure(Step::Server, vec!["oauth_token_url".into()]),
-                    );
-                }
-                let id_name = || Self::var_name(&c.client_id_env, "client_id");
-                let secret_name = || Self::var_name(&c.client_secret_env, "client_secret");
-                let (Some(id), Some(secret)) = (c.resolved_client_id(), c.resolved_client_secret())
-                else {
-                    let missing: Vec<String> = [
-                        c.resolved_client_id().is_none().then(id_name),
-                        c.resolved_client_secret().is_none().then(secret_name),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .collect();
-                    return Err(StepEnd::Skipped {
-                        reason: format!("server-to-server sign-in needs {}", missing.join(" and ")),
-                        hint: configure(Step::Server, missing),
-                    });
-                };
-                let ctx = self.ctx()?;
-                match (grant, account_id) {
-                    (ServerGrant::AccountCredentials, Some(acct)) => {
-                        client_credentials::account_credentials(&ctx, &id, &secret, &acct)
-                    }
-                    _ => client_credentials::client_credentials(&ctx, &id, &secret),
-                }
+                self.server_grant(grant, account_id)?
             }
         };
         self.finish(token, notices)
+    }
+
+    /// The grant with the client id and secret (Zoom's shape with an account id).
+    fn server_grant(
+        &self,
+        grant: ServerGrant,
+        account_id: Option<String>,
+    ) -> std::result::Result<Result<StoredToken>, StepEnd> {
+        let (c, _) = self.effective_config()?;
+        if c.oauth_token_url.is_none() {
+            return Err(StepEnd::Skipped {
+                reason: "no oauth_token_url is configured".into(),
+                hint: configure(Step::Server, vec!["oauth_token_url".into()]),
+            });
+        }
+        let (Some(id), Some(secret)) = (c.resolved_client_id(), c.resolved_client_secret()) else {
+            let missing: Vec<String> = [
+                c.resolved_client_id()
+                    .is_none()
+                    .then(|| Self::var_name(&c.client_id_env, "client_id")),
+                c.resolved_client_secret()
+                    .is_none()
+                    .then(|| Self::var_name(&c.client_secret_env, "client_secret")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            return Err(StepEnd::Skipped {
+                reason: format!("server-to-server sign-in needs {}", missing.join(" and ")),
+                hint: configure(Step::Server, missing),
+            });
+        };
+        let ctx = self.ctx()?;
+        Ok(match (grant, account_id) {
+            (ServerGrant::AccountCredentials, Some(acct)) => {
+                client_credentials::account_credentials(&ctx, &id, &secret, &acct)
+            }
+            _ => client_credentials::client_credentials(&ctx, &id, &secret),
+        })
     }
 
     /// An environment variable's name, else the services.toml key.
@@ -257,49 +320,10 @@ impl OAuthManager {
             _ if remote => RedirectMode::Paste,
             _ => RedirectMode::for_uri(c.redirect_uri()),
         };
-        let someone_can_paste = opts.interaction.can_paste();
-        match (&opts.interaction, mode) {
-            (Interaction::None, _) => {
-                return skip("nobody is at a terminal to sign in in a browser", None)
-            }
-            (Interaction::Browser, RedirectMode::Paste) => {
-                return skip(
-                    "pasting a code needs a terminal (stdin is not one)",
-                    Some(Hint::UseLoopback),
-                )
-            }
-            _ => {}
-        }
-        // Never make someone who is not there wait when a key will do.
-        if !someone_can_paste && c.resolved_api_key().is_some() {
-            return skip("no terminal, and an API key is set", None);
-        }
+        Self::someone_signs_in(opts, mode, c)?;
         let (c, require_iss) = self.effective_config()?;
-
-        let mut no_listener: Option<String> = None;
-        let listener = match mode {
-            RedirectMode::Loopback => {
-                let uri = match RedirectMode::for_uri(c.redirect_uri()) {
-                    RedirectMode::Loopback => c.redirect_uri(),
-                    RedirectMode::Paste => LOOPBACK_REDIRECT_URI,
-                };
-                match LoopbackListener::bind(uri) {
-                    Ok(l) => Some(l),
-                    // Someone can paste: the sign-in goes on that way, and
-                    // the prompt says why.
-                    Err(e) if someone_can_paste => {
-                        if matches!(opts.interaction, Interaction::App(_)) {
-                            notices.push(format!("{e}; paste the code instead"));
-                        }
-                        no_listener = Some(format!("{e}; paste the code instead"));
-                        mode = RedirectMode::Paste;
-                        None
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            RedirectMode::Paste => None,
-        };
+        let someone_can_paste = opts.interaction.can_paste();
+        let (listener, no_listener) = Self::listener(c, &mut mode, &opts.interaction, notices)?;
         // The remote way sends the service's own redirect URI (a loopback
         // one the provider accepts), as does pasting unless the service
         // pastes with another (or none: Dropbox then shows the code).
@@ -390,6 +414,63 @@ impl OAuthManager {
         }
         let token = pending.exchange(&self.ctx()?, code).map_err(refused);
         self.finish(token, notices)
+    }
+
+    /// Whether a person can take part in a browser sign-in by `mode`.
+    fn someone_signs_in(
+        opts: &AuthOptions,
+        mode: RedirectMode,
+        c: &crate::AuthConfig,
+    ) -> std::result::Result<(), StepEnd> {
+        let reason = match (&opts.interaction, mode) {
+            (Interaction::None, _) => "nobody is at a terminal to sign in in a browser",
+            (Interaction::Browser, RedirectMode::Paste) => {
+                return Err(StepEnd::Skipped {
+                    reason: "pasting a code needs a terminal (stdin is not one)".into(),
+                    hint: Some(Hint::UseLoopback),
+                })
+            }
+            // Never make someone who is not there wait when a key will do.
+            _ if !opts.interaction.can_paste() && c.resolved_api_key().is_some() => {
+                "no terminal, and an API key is set"
+            }
+            _ => return Ok(()),
+        };
+        Err(StepEnd::Skipped {
+            reason: reason.into(),
+            hint: None,
+        })
+    }
+
+    /// The loopback listener, or none when the code is pasted. A listener
+    /// that cannot start turns the sign-in into a paste when someone can paste.
+    fn listener(
+        c: &crate::AuthConfig,
+        mode: &mut RedirectMode,
+        interaction: &Interaction,
+        notices: &mut Vec<String>,
+    ) -> std::result::Result<(Option<LoopbackListener>, Option<String>), StepEnd> {
+        if *mode == RedirectMode::Paste {
+            return Ok((None, None));
+        }
+        let uri = match RedirectMode::for_uri(c.redirect_uri()) {
+            RedirectMode::Loopback => c.redirect_uri(),
+            RedirectMode::Paste => LOOPBACK_REDIRECT_URI,
+        };
+        match LoopbackListener::bind(uri) {
+            Ok(l) => Ok((Some(l), None)),
+            // Someone can paste: the sign-in goes on that way, and the
+            // prompt says why (the app also gets it as a notice).
+            Err(e) if interaction.can_paste() => {
+                let why = format!("{e}; paste the code instead");
+                if matches!(interaction, Interaction::App(_)) {
+                    notices.push(why.clone());
+                }
+                *mode = RedirectMode::Paste;
+                Ok((None, Some(why)))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Step 3 by device code (RFC 8628), when asked for: the person may be at

@@ -3,7 +3,9 @@
 //! `/auth` REPL. This is where the engine's facts and hints become words
 //! for a terminal.
 
+mod refresh;
 mod repl;
+mod setup;
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -12,7 +14,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::config::title_case;
 use crate::{
     AuthConfig, AuthOptions, AuthResult, Hint, Interaction, LogoutScope, OAuthManager, Prompt,
-    RedirectMode, Registry, Revocation, ServiceStatus, SignIn, Step,
+    RedirectMode, Registry, Revocation, ServiceStatus, SignIn, State, Step,
 };
 
 #[derive(Parser)]
@@ -58,6 +60,32 @@ enum Command {
         /// Run one step of the chain alone
         #[arg(long, value_parser = ["saved", "server", "browser", "device", "api_key"])]
         method: Option<String>,
+        /// Read an API key or personal access token from stdin, check it
+        /// with the provider and save it
+        #[arg(long, conflicts_with_all = ["logout", "redirect", "device", "method"])]
+        with_token: bool,
+    },
+    /// Show a service's settings and where each comes from, or change one in services.toml
+    Config {
+        /// A built-in service, one of services.toml, or a new name with --add-issuer / --add-endpoints
+        service: String,
+        /// The setting to change (a key of the service's table in services.toml)
+        key: Option<String>,
+        /// Its new value; `-` reads it from stdin (required for secrets)
+        #[arg(requires = "key", allow_hyphen_values = true)]
+        value: Option<String>,
+        /// Remove this setting from services.toml (and a secret from the keyring)
+        #[arg(long, value_name = "KEY", conflicts_with_all = ["key", "value"])]
+        unset: Option<String>,
+        /// Add SERVICE, its endpoints discovered from this issuer (RFC 8414 / OpenID)
+        #[arg(long, value_name = "URL", conflicts_with_all = ["key", "value", "unset", "add_endpoints", "remove"])]
+        add_issuer: Option<String>,
+        /// Add SERVICE with these two endpoints
+        #[arg(long, num_args = 2, value_names = ["AUTHORIZE_URL", "TOKEN_URL"], conflicts_with_all = ["key", "value", "unset", "remove"])]
+        add_endpoints: Option<Vec<String>>,
+        /// Remove SERVICE's table from services.toml (a built-in goes back to its defaults)
+        #[arg(long, conflicts_with_all = ["key", "value", "unset"])]
+        remove: bool,
     },
     /// Show every service: connected or not, how, until when, and its token file
     Status {
@@ -70,6 +98,27 @@ enum Command {
     },
     /// Print the service's access token (only the token, on stdout), for scripts
     Token { service: String },
+    /// Refresh the connections that are due, check that each is still
+    /// accepted, one line each; exit 1 when one needs a person, 75 when a
+    /// refresh failed for now. Safe from cron beside other processes.
+    Refresh {
+        /// Services to refresh (default: every service with a saved token)
+        #[arg(conflicts_with = "all")]
+        services: Vec<String>,
+        /// Every service with a saved token (the default)
+        #[arg(long)]
+        all: bool,
+        /// Refresh even tokens that are not due yet
+        #[arg(long)]
+        force: bool,
+        /// Machine-readable output: [{service, outcome, expires_at, reason}]
+        #[arg(long)]
+        json: bool,
+        /// Do not ask the providers' identity endpoints whether the tokens
+        /// are still accepted (refreshes still reach the provider)
+        #[arg(long)]
+        offline: bool,
+    },
 }
 
 /// Runs the command line; returns the exit code (0 success, 1 failure, 2 usage).
@@ -91,10 +140,14 @@ pub fn run() -> i32 {
             redirect,
             device,
             method,
+            with_token,
         }) => {
             let Some(config) = config_or_exit(&registry, &service) else {
                 return 1;
             };
+            if with_token {
+                return setup::with_token(&config);
+            }
             if logout {
                 let scope = match keep_grant {
                     true => LogoutScope::KeepGrant,
@@ -111,6 +164,40 @@ pub fn run() -> i32 {
             auth(&config, opts)
         }
         Some(Command::Status { json, offline }) => status(&registry, json, offline),
+        Some(Command::Refresh {
+            services,
+            all: _,
+            force,
+            json,
+            offline,
+        }) => refresh::run(
+            &registry,
+            refresh::Args {
+                services,
+                force,
+                json,
+                offline,
+            },
+        ),
+        Some(Command::Config {
+            service,
+            add_issuer,
+            add_endpoints,
+            remove,
+            ..
+        }) if add_issuer.is_some() || add_endpoints.is_some() || remove => {
+            setup::add_or_remove(&service, add_issuer, add_endpoints, remove)
+        }
+        Some(Command::Config {
+            service,
+            key,
+            value,
+            unset,
+            ..
+        }) => match config_or_exit(&registry, &service) {
+            Some(_) => setup::config(&service, key, value, unset),
+            None => 1,
+        },
         Some(Command::Token { service }) => match config_or_exit(&registry, &service) {
             Some(config) => token(&config),
             None => 1,
@@ -334,6 +421,19 @@ fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
                 .unwrap_or_else(|| "-".into()),
             account,
             s.token_path.display()
+        );
+    }
+    for s in all
+        .iter()
+        .filter(|s| !s.renewable && s.state == State::Connected)
+    {
+        let when = s
+            .expires_at
+            .map(|e| format!(" (it expires {})", relative(e - now)))
+            .unwrap_or_default();
+        println!(
+            "Note: {} cannot renew by itself (no refresh token); run `planopticon auth {}` again when it expires{when}.",
+            s.service, s.service
         );
     }
     0

@@ -95,3 +95,26 @@ impl Pending {
         Ok(t)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_state_or_the_verifier() {
+        let mut cfg = AuthConfig::new("acme");
+        cfg.oauth_authorize_url = Some("http://127.0.0.1:9/auth".into());
+        let pending =
+            Pending::new(&cfg, "cid", Some("http://127.0.0.1:5/callback".into())).unwrap();
+        let shown = format!("{pending:?}");
+        assert!(
+            !shown.contains(pending.state().secret().as_str()),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains(pending.verifier.secret().as_str()),
+            "{shown}"
+        );
+        assert!(shown.contains("[redacted]"), "{shown}");
+    }
+}

@@ -263,6 +263,7 @@ impl<'a> Ctx<'a> {
         let mut t = StoredToken::new(r.access_token().clone());
         t.refresh_token = r.refresh_token().cloned();
         t.expires_at = Some(self.expires_at(r.expires_in()));
+        t.obtained_at = Some(self.now);
         t.obtained_by = Some(method.into());
         t
     }
@@ -272,7 +273,11 @@ impl<'a> Ctx<'a> {
     /// lifetime, so a token that lives a minute is not stale on arrival.
     pub(crate) fn expires_at(&self, expires_in: Option<Duration>) -> f64 {
         let secs = expires_in.map(|d| d.as_secs_f64()).unwrap_or(3600.0);
-        self.now + secs - (secs / 10.0).min(60.0)
+        // At least a second (half a very short life): providers give `exp`
+        // in whole seconds and `expires_in` from a truncated clock, so a
+        // token may die up to a second before `now + expires_in`.
+        let margin = (secs / 10.0).min(60.0).max(1.0_f64.min(secs / 2.0));
+        self.now + secs - margin
     }
 
     /// A specific error for a failed token request.
@@ -326,6 +331,9 @@ impl<'a> Ctx<'a> {
         let client = (error == "invalid_client" || status == Some(401))
             .then(|| self.sent.take())
             .flatten();
+        let retry_secs = retry_after
+            .as_deref()
+            .and_then(|r| retry_after_secs(r, self.now));
         let description = match retry_after {
             Some(r) => Some(format!(
                 "{}retry after {r} s",
@@ -340,6 +348,7 @@ impl<'a> Ctx<'a> {
             error,
             description,
             client,
+            retry_after: retry_secs,
         }
     }
 
@@ -393,9 +402,27 @@ impl<'a> Ctx<'a> {
         Error::BadReply {
             service: self.config.service.clone(),
             step,
+            status: status.filter(|s| *s != 200),
             detail,
+            retry_after: self
+                .transport
+                .last()
+                .and_then(|l| l.retry_after)
+                .and_then(|r| retry_after_secs(&r, self.now)),
         }
     }
+}
+
+/// A `Retry-After` value in seconds from `now`: delay-seconds, or an
+/// HTTP-date (RFC 9110 §10.2.3); `None` when it is neither.
+pub(crate) fn retry_after_secs(value: &str, now: f64) -> Option<u32> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs.min(u32::MAX as u64) as u32);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let at = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64();
+    Some((at - now).clamp(0.0, u32::MAX as f64).ceil() as u32)
 }
 
 /// What a body that is not a token response looks like, without quoting it
@@ -515,6 +542,57 @@ pub(crate) fn certificate_words(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(retry_after_secs("120", 0.0), Some(120));
+        assert_eq!(retry_after_secs(" 7 ", 0.0), Some(7));
+        // Sun, 06 Nov 1994 08:49:37 GMT is 784111777.
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        assert_eq!(retry_after_secs(date, 784_111_777.0 - 90.0), Some(90));
+        assert_eq!(retry_after_secs(date, 784_111_777.0 + 90.0), Some(0));
+        assert_eq!(retry_after_secs("soon", 0.0), None);
+    }
+
+    #[test]
+    fn what_is_worth_retrying() {
+        use crate::error::Retry;
+        let provider = |status, error: &str, retry_after| Error::Provider {
+            service: "s".into(),
+            step: "token refresh",
+            status,
+            error: error.into(),
+            description: None,
+            client: None,
+            retry_after,
+        };
+        let net = Error::Network {
+            service: "s".into(),
+            step: "token refresh",
+            url: "u".into(),
+            cause: "refused".into(),
+        };
+        assert_eq!(net.retry(), Retry::Later);
+        assert_eq!(provider(Some(429), "x", Some(60)).retry(), Retry::After(60));
+        assert_eq!(provider(Some(503), "x", None).retry(), Retry::Later);
+        assert_eq!(
+            provider(Some(400), "invalid_request", None).retry(),
+            Retry::No
+        );
+        let bad = Error::BadReply {
+            service: "s".into(),
+            step: "token refresh",
+            status: Some(502),
+            detail: "an HTML page instead of JSON".into(),
+            retry_after: None,
+        };
+        assert_eq!(bad.retry(), Retry::Later);
+        let gone = Error::ReconnectNeeded {
+            service: "s".into(),
+            description: None,
+        };
+        assert_eq!(gone.retry(), Retry::No);
+    }
     use rustls::CertificateError as C;
 
     /// As reqwest hands it over: the rustls error inside two io::Errors.

@@ -39,6 +39,9 @@ pub fn refresh(
     next.access_token = fresh.access_token;
     next.refresh_token = fresh.refresh_token.or_else(|| Some(refresh_token.clone()));
     next.expires_at = fresh.expires_at;
+    next.obtained_at = fresh.obtained_at;
+    // A refresh the provider accepted: the connection is healthy again.
+    next.needs_reconnect = None;
     next.client_id = Some(client_id);
     next.client_secret = Some(oauth2::ClientSecret::new(secret.unwrap_or_default()));
     Ok(next)

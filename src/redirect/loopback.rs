@@ -1,19 +1,24 @@
-//! RFC 8252 §7.3: a listener on 127.0.0.1 with a port the OS picks. It
-//! answers exactly one good callback; strays get 404, foreign callbacks 400,
-//! and neither ends the wait. It times out and can be cancelled.
+//! RFC 8252 §7.3: a listener on the loopback interface with a port the OS
+//! picks. It answers exactly one good callback; strays get 404, foreign
+//! callbacks 400, and neither ends the wait. It times out and can be
+//! cancelled.
 //!
-//! The HTTP side is deliberately small (std::net, one GET per connection)
-//! and bounded against whatever else on the machine connects: a request
-//! head may be 16 KiB and must arrive within 10 s, bodies are never read,
-//! at most 256 connections are read at once, and running out of file
-//! descriptors pauses accepting instead of ending the wait. (tiny_http,
-//! used before, buffered request lines without limit, drained declared
-//! bodies on the wait's thread, deadlocked on `HTTP/2.0` request lines,
-//! kept idle connections forever and died on EMFILE: see
+//! Which addresses it listens on follows the redirect URI's host:
+//! `127.0.0.1` IPv4 only, `[::1]` IPv6 only, and `localhost` both, on one
+//! port, because a browser may resolve `localhost` to either.
+//!
+//! The HTTP side is deliberately small (std::net, one GET per connection,
+//! heads parsed by `httparse`) and bounded against whatever else on the
+//! machine connects: a request head may be 16 KiB and must arrive within
+//! 10 s, bodies are never read, at most 256 connections are read at once,
+//! and running out of file descriptors pauses accepting instead of ending
+//! the wait. (tiny_http, used before, buffered request lines without limit,
+//! drained declared bodies on the wait's thread, deadlocked on `HTTP/2.0`
+//! request lines, kept idle connections forever and died on EMFILE: see
 //! tests/reliability_loopback.rs.)
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -27,12 +32,19 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_millis(100);
 /// A request head larger than this is not a browser's callback.
 const MAX_HEAD: usize = 16 * 1024;
+/// A browser's callback carries a dozen or two headers; httparse needs a
+/// fixed number of slots, and more than this is not a browser.
+const MAX_HEADERS: usize = 64;
 /// A connection has this long, in all, to send its request head.
 const HEAD_DEADLINE: Duration = Duration::from_secs(10);
-/// Connections read at once; more are closed as they come.
+/// Connections read at once (on all addresses together); more are closed
+/// as they come.
 const MAX_CONNECTIONS: usize = 256;
 /// How often the accepting thread, idle, looks whether it should stop.
 const ACCEPT_POLL: Duration = Duration::from_millis(50);
+/// With a port the OS picks for 127.0.0.1, ::1 may have that port taken by
+/// someone else; a fresh pair is tried this many times.
+const PAIR_ATTEMPTS: usize = 8;
 
 pub struct LoopbackListener {
     requests: Mutex<mpsc::Receiver<Request>>,
@@ -66,26 +78,41 @@ pub enum WaitError {
     Listener(String),
 }
 
+/// The loopback addresses a redirect host is reached on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+    /// `localhost`: the browser resolves it, to 127.0.0.1 or ::1.
+    Both,
+}
+
+impl Family {
+    fn of(host: &str) -> Self {
+        match host {
+            "localhost" => Self::Both,
+            "[::1]" => Self::V6,
+            // 127.0.0.1, and whatever else the caller passed: the IPv4
+            // literal is the one address every machine has.
+            _ => Self::V4,
+        }
+    }
+}
+
+const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
+
 impl LoopbackListener {
-    /// Binds per `redirect_uri` (`http://127.0.0.1[:port]/path`): on the
-    /// loopback address only, port 0 (the OS picks) unless one is given.
+    /// Binds per `redirect_uri` (`http://127.0.0.1[:port]/path`,
+    /// `http://[::1]...` or `http://localhost...`): on loopback addresses
+    /// only, port 0 (the OS picks) unless one is given.
     pub fn bind(redirect_uri: &str) -> crate::Result<Self> {
-        let err = |addr: String, cause: String| crate::Error::Listener { addr, cause };
-        let uri = url::Url::parse(redirect_uri)
-            .map_err(|e| err(redirect_uri.into(), format!("not a URL: {e}")))?;
-        let (ip, host) = match uri.host_str() {
-            Some("[::1]") => ("::1", "[::1]"),
-            // localhost may resolve to ::1 or a hosts entry; bind the IP literal.
-            _ => ("127.0.0.1", uri.host_str().unwrap_or("127.0.0.1")),
-        };
-        let port = uri.port().unwrap_or(0);
-        let listener = TcpListener::bind((ip, port))
-            .and_then(|l| l.set_nonblocking(true).map(|_| l))
-            .map_err(|e| err(format!("{ip}:{port}"), e.to_string()))?;
-        let port = listener
-            .local_addr()
-            .map(|a| a.port())
-            .map_err(|e| err(format!("{ip}:{port}"), e.to_string()))?;
+        let uri = url::Url::parse(redirect_uri).map_err(|e| crate::Error::Listener {
+            addr: redirect_uri.into(),
+            cause: format!("not a URL: {e}"),
+        })?;
+        let host = uri.host_str().unwrap_or("127.0.0.1").to_string();
+        let (listeners, port) = listen(Family::of(&host), uri.port())?;
         let path = match uri.path() {
             "" => "/".to_string(),
             p => p.to_string(),
@@ -96,8 +123,11 @@ impl LoopbackListener {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("planopticon-loopback".into())
-                .spawn(move || accept_loop(listener, tx, &stop))
-                .map_err(|e| err(format!("{ip}:{port}"), e.to_string()))?
+                .spawn(move || accept_loop(listeners, tx, &stop))
+                .map_err(|e| crate::Error::Listener {
+                    addr: format!("{host}:{port}"),
+                    cause: e.to_string(),
+                })?
         };
         Ok(Self {
             requests: Mutex::new(rx),
@@ -222,47 +252,144 @@ impl Drop for LoopbackListener {
     }
 }
 
-/// Accepts until stopped. Each connection's head is read on a thread of
-/// its own, so a slow client holds up no one; a failed accept (no file
-/// descriptor left) pauses instead of ending.
-fn accept_loop(listener: TcpListener, tx: mpsc::Sender<Request>, stop: &AtomicBool) {
-    let reading = Arc::new(AtomicUsize::new(0));
-    while !stop.load(Ordering::SeqCst) {
-        let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                // Sleep until a connection comes, or the next look at `stop`.
-                let mut pending = libc::pollfd {
-                    fd: std::os::fd::AsRawFd::as_raw_fd(&listener),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                let ms = ACCEPT_POLL.as_millis() as libc::c_int;
-                // SAFETY: one valid pollfd, for the duration of the call.
-                unsafe { libc::poll(&mut pending, 1, ms) };
-                continue;
+/// The listening sockets for `family` and the port they share.
+fn listen(family: Family, port: Option<u16>) -> crate::Result<(Vec<TcpListener>, u16)> {
+    let one = |ip| bind_one(ip, port.unwrap_or(0)).map(|(l, port)| (vec![l], port));
+    match family {
+        Family::V4 => one(V4),
+        Family::V6 => one(V6),
+        Family::Both => {
+            let mut attempt = 1;
+            loop {
+                let (v4, chosen) = bind_one(V4, port.unwrap_or(0))?;
+                match TcpListener::bind((V6, chosen)).and_then(nonblocking) {
+                    Ok(v6) => return Ok((vec![v4, v6], chosen)),
+                    // Someone else has ::1 on the port 127.0.0.1 got: a
+                    // browser resolving localhost to ::1 would hand them the
+                    // code, so this pair is not used.
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                        if port.is_some() || attempt == PAIR_ATTEMPTS {
+                            return Err(listener_error(SocketAddr::new(V6, chosen), &e));
+                        }
+                        attempt += 1;
+                    }
+                    // No IPv6 on this machine: no browser reaches localhost
+                    // over ::1 either.
+                    Err(e) => {
+                        log::debug!(
+                            "loopback: no IPv6 loopback ({e}); localhost is served on 127.0.0.1 only"
+                        );
+                        return Ok((vec![v4], chosen));
+                    }
+                }
             }
-            Err(e) => {
-                log::debug!("loopback: accept failed: {e}");
-                std::thread::sleep(POLL);
-                continue;
-            }
-        };
-        if reading.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
-            continue; // dropped: closed at once
-        }
-        reading.fetch_add(1, Ordering::SeqCst);
-        let (tx, done) = (tx.clone(), reading.clone());
-        let spawned = std::thread::Builder::new().spawn(move || {
-            if let Some(request) = read_request(stream) {
-                let _ = tx.send(request);
-            }
-            done.fetch_sub(1, Ordering::SeqCst);
-        });
-        if spawned.is_err() {
-            reading.fetch_sub(1, Ordering::SeqCst);
         }
     }
+}
+
+/// A non-blocking listener on `ip:port` (0: the OS picks), and its port.
+fn bind_one(ip: IpAddr, port: u16) -> crate::Result<(TcpListener, u16)> {
+    let addr = SocketAddr::new(ip, port);
+    let listener = TcpListener::bind(addr)
+        .and_then(nonblocking)
+        .map_err(|e| listener_error(addr, &e))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| listener_error(addr, &e))?
+        .port();
+    Ok((listener, port))
+}
+
+fn nonblocking(listener: TcpListener) -> std::io::Result<TcpListener> {
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+fn listener_error(addr: SocketAddr, e: &std::io::Error) -> crate::Error {
+    let cause = if e.kind() == std::io::ErrorKind::AddrInUse {
+        let port = addr.port();
+        match port_holder(port) {
+            Some(holder) => format!("port {port} is in use by {holder}"),
+            None => format!("port {port} is in use"),
+        }
+    } else {
+        e.to_string()
+    };
+    crate::Error::Listener {
+        addr: addr.to_string(),
+        cause,
+    }
+}
+
+/// Accepts until stopped, on every socket; the connection limit counts
+/// them all together. Each connection's head is read on a thread of its
+/// own, so a slow client holds up no one; a failed accept (no file
+/// descriptor left) pauses instead of ending.
+fn accept_loop(listeners: Vec<TcpListener>, tx: mpsc::Sender<Request>, stop: &AtomicBool) {
+    let reading = Arc::new(AtomicUsize::new(0));
+    while !stop.load(Ordering::SeqCst) {
+        let (mut accepted, mut failed) = (false, false);
+        for listener in &listeners {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    accepted = true;
+                    serve(stream, &tx, &reading);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    log::debug!("loopback: accept failed: {e}");
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            // The pending connection stays pending, so waiting for one
+            // would return at once: pause instead.
+            std::thread::sleep(POLL);
+        } else if !accepted {
+            wait_for_connection(&listeners);
+        }
+    }
+}
+
+fn serve(stream: TcpStream, tx: &mpsc::Sender<Request>, reading: &Arc<AtomicUsize>) {
+    if reading.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+        return; // dropped: closed at once
+    }
+    reading.fetch_add(1, Ordering::SeqCst);
+    let (tx, done) = (tx.clone(), reading.clone());
+    let spawned = std::thread::Builder::new().spawn(move || {
+        if let Some(request) = read_request(stream) {
+            let _ = tx.send(request);
+        }
+        done.fetch_sub(1, Ordering::SeqCst);
+    });
+    if spawned.is_err() {
+        reading.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Sleeps until a connection comes on any socket, or the next look at `stop`.
+#[cfg(unix)]
+fn wait_for_connection(listeners: &[TcpListener]) {
+    use std::os::fd::AsRawFd;
+    let mut fds: Vec<libc::pollfd> = listeners
+        .iter()
+        .map(|l| libc::pollfd {
+            fd: l.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = ACCEPT_POLL.as_millis() as libc::c_int;
+    // SAFETY: `fds` holds `fds.len()` valid pollfds for the duration of the call.
+    unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+}
+
+/// Without poll(2) the non-blocking accepts are simply retried this often.
+#[cfg(not(unix))]
+fn wait_for_connection(_listeners: &[TcpListener]) {
+    std::thread::sleep(ACCEPT_POLL);
 }
 
 /// Reads one request head (16 KiB, 10 s at most) and parses it; a malformed
@@ -272,7 +399,7 @@ fn read_request(mut stream: TcpStream) -> Option<Request> {
     stream.set_nonblocking(false).ok()?;
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 4096];
-    let end = loop {
+    loop {
         let left = HEAD_DEADLINE.checked_sub(started.elapsed())?;
         stream
             .set_read_timeout(Some(left.max(Duration::from_millis(1))))
@@ -281,63 +408,186 @@ fn read_request(mut stream: TcpStream) -> Option<Request> {
         if n == 0 {
             return None;
         }
-        let from = head.len().saturating_sub(3);
+        let first = head.is_empty();
         head.extend_from_slice(&buf[..n]);
-        if let Some(i) = find_blank_line(&head[from..]) {
-            break from + i;
-        }
-        if head.len() > MAX_HEAD {
-            write_response(
-                &stream,
-                431,
-                "Request Header Fields Too Large",
-                PAGE_NOT_FOUND,
-                false,
-            );
-            return None;
-        }
-    };
-    match parse_head(&head[..end]) {
-        Some((method, target, hosts)) => Some(Request {
-            method,
-            target,
-            hosts,
-            stream,
-        }),
-        None => {
-            write_response(&stream, 400, "Bad Request", PAGE_NOT_FOUND, false);
-            None
-        }
-    }
-}
-
-/// Where the head ends (`\r\n\r\n`, or `\n\n` from a lax client).
-fn find_blank_line(bytes: &[u8]) -> Option<usize> {
-    (0..bytes.len())
-        .find(|&i| bytes[i..].starts_with(b"\r\n\r\n") || bytes[i..].starts_with(b"\n\n"))
-}
-
-/// `METHOD TARGET HTTP/1.x` and the Host headers; None when it is not HTTP/1.
-fn parse_head(head: &[u8]) -> Option<(String, String, Vec<String>)> {
-    let text = std::str::from_utf8(head).ok()?;
-    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let mut first = lines.next()?.split(' ');
-    let (method, target, version) = (first.next()?, first.next()?, first.next()?);
-    if first.next().is_some()
-        || !matches!(version, "HTTP/1.1" | "HTTP/1.0")
-        || method.is_empty()
-        || !target.starts_with('/') && !target.starts_with("http://")
-    {
+        // A head can only complete, and a bad one is seen at the latest, at
+        // a line end; parsing only then keeps a client that trickles bytes
+        // from making every byte cost a parse of everything before it. The
+        // first read is parsed anyway, so that bytes that are not HTTP at
+        // all (TLS, junk) are refused at once.
+        let parsed = if first || buf[..n].contains(&b'\n') {
+            parse_head(&head[..head.len().min(MAX_HEAD)])
+        } else {
+            Head::Partial
+        };
+        let (status, reason) = match parsed {
+            Head::Complete {
+                method,
+                target,
+                hosts,
+            } => {
+                return Some(Request {
+                    method,
+                    target,
+                    hosts,
+                    stream,
+                })
+            }
+            Head::Partial if head.len() < MAX_HEAD => continue,
+            Head::Partial | Head::TooManyHeaders => (431, "Request Header Fields Too Large"),
+            Head::Invalid => (400, "Bad Request"),
+        };
+        write_response(&stream, status, reason, PAGE_NOT_FOUND, false);
         return None;
     }
+}
+
+/// What the bytes read so far amount to.
+#[derive(Debug, PartialEq, Eq)]
+enum Head {
+    /// `METHOD TARGET HTTP/1.x` and its Host headers.
+    Complete {
+        method: String,
+        target: String,
+        hosts: Vec<String>,
+    },
+    /// Not a complete head yet, and nothing wrong so far.
+    Partial,
+    TooManyHeaders,
+    /// Not HTTP/1.0 or 1.1 (httparse knows no other version), or malformed.
+    Invalid,
+}
+
+fn parse_head(bytes: &[u8]) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(bytes) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Head::Partial,
+        Err(httparse::Error::TooManyHeaders) => return Head::TooManyHeaders,
+        Err(_) => return Head::Invalid,
+    }
+    let (Some(method), Some(target)) = (request.method, request.path) else {
+        return Head::Invalid;
+    };
+    // httparse takes any token as a target (`*`, `example.com:443`); a
+    // callback is a path, or an absolute http URL from a proxy-minded client.
+    if !target.starts_with('/') && !target.starts_with("http://") {
+        return Head::Invalid;
+    }
     let mut hosts = Vec::new();
-    for line in lines {
-        let (name, value) = line.split_once(':')?;
-        if name.trim().eq_ignore_ascii_case("host") {
-            hosts.push(value.trim().to_string());
+    for header in request.headers.iter() {
+        if header.name.eq_ignore_ascii_case("host") {
+            match std::str::from_utf8(header.value) {
+                Ok(value) => hosts.push(value.trim().to_string()),
+                Err(_) => return Head::Invalid,
+            }
         }
     }
-    Some((method.to_string(), target.to_string(), hosts))
+    Head::Complete {
+        method: method.to_string(),
+        target: target.to_string(),
+        hosts,
+    }
+}
+
+/// Which program listens on `port`, as `name (pid N)`: best effort, for
+/// the error message only. Linux: the listening socket's inode from
+/// /proc/net/tcp{,6}, then the process with that socket among its file
+/// descriptors.
+#[cfg(target_os = "linux")]
+fn port_holder(port: u16) -> Option<String> {
+    /// The search gives up after this long, or this many descriptors: a
+    /// name in a message is not worth a slow failure.
+    const SEARCH_TIME: Duration = Duration::from_millis(500);
+    const SEARCH_FDS: usize = 200_000;
+
+    let sockets: Vec<String> = listening_inodes(port)
+        .into_iter()
+        .map(|inode| format!("socket:[{inode}]"))
+        .collect();
+    if sockets.is_empty() {
+        return None;
+    }
+    let started = Instant::now();
+    let mut seen = 0usize;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if started.elapsed() > SEARCH_TIME {
+            return None;
+        }
+        // Another user's descriptors are not readable: skipped.
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            seen += 1;
+            if seen > SEARCH_FDS {
+                return None;
+            }
+            let Ok(link) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if sockets.iter().any(|s| link.as_os_str() == s.as_str()) {
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+                // A process names itself: only printable characters go into
+                // a message a person reads.
+                let name: String = comm
+                    .trim_end_matches('\n')
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(64)
+                    .collect();
+                return Some(format!("{name} (pid {pid})"));
+            }
+        }
+    }
+    None
+}
+
+/// The inodes of sockets in state LISTEN (0A) on local `port`, any address.
+#[cfg(target_os = "linux")]
+fn listening_inodes(port: u16) -> Vec<u64> {
+    /// A table this large is read no further (a busy server's, not a desktop's).
+    const TABLE_LIMIT: u64 = 16 << 20;
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let mut text = String::new();
+        let read =
+            std::fs::File::open(table).and_then(|f| f.take(TABLE_LIMIT).read_to_string(&mut text));
+        if read.is_err() {
+            continue;
+        }
+        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state), Some(inode)) =
+                (fields.get(1), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            let on_port = local
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+                == Some(port);
+            match inode.parse::<u64>() {
+                Ok(inode) if on_port && *state == "0A" && inode != 0 => inodes.push(inode),
+                _ => {}
+            }
+        }
+    }
+    inodes
+}
+
+#[cfg(not(target_os = "linux"))]
+fn port_holder(_port: u16) -> Option<String> {
+    None
 }
 
 fn respond(request: Request, status: u16, body: &str) {
@@ -375,3 +625,96 @@ const PAGE_FOREIGN: &str = "<!doctype html><meta charset=utf-8><title>PlanOptico
 <body style=\"font:16px system-ui;margin:3em\"><h1>Not this sign-in</h1>\
 <p>This link does not belong to the sign-in PlanOpticon is waiting for.</p></body>";
 const PAGE_NOT_FOUND: &str = "<!doctype html><title>Not found</title>Not found";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(method: &str, target: &str, hosts: &[&str]) -> Head {
+        Head::Complete {
+            method: method.into(),
+            target: target.into(),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn heads_parse_as_before() {
+        assert_eq!(
+            parse_head(b"GET /cb?code=c HTTP/1.1\r\nHost: 127.0.0.1:5\r\n\r\n"),
+            complete("GET", "/cb?code=c", &["127.0.0.1:5"])
+        );
+        // A lax client's bare line feeds.
+        assert_eq!(
+            parse_head(b"GET /cb HTTP/1.0\nHost:  localhost:5 \n\n"),
+            complete("GET", "/cb", &["localhost:5"])
+        );
+        assert_eq!(
+            parse_head(b"GET /cb HTTP/1.1\r\nhost: a\r\nX: y\r\nHOST: b\r\n\r\n"),
+            complete("GET", "/cb", &["a", "b"])
+        );
+        assert_eq!(
+            parse_head(b"HEAD http://127.0.0.1:5/cb HTTP/1.1\r\n\r\n"),
+            complete("HEAD", "http://127.0.0.1:5/cb", &[])
+        );
+        // What follows the head (a body, a pipelined request) is not read.
+        assert_eq!(
+            parse_head(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+            complete("GET", "/a", &[])
+        );
+    }
+
+    #[test]
+    fn partial_heads_wait_for_more() {
+        for bytes in [
+            &b""[..],
+            b"GET",
+            b"GET /cb?code=c&state=s",
+            b"GET /cb HTTP/1.",
+            b"GET /cb HTTP/1.1\r\nHost: a\r\n",
+            b"\r\n\r\n",
+        ] {
+            assert_eq!(parse_head(bytes), Head::Partial, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn other_versions_and_junk_are_invalid() {
+        for bytes in [
+            &b"GET /cb HTTP/2.0\r\n\r\n"[..],
+            b"GET /cb HTTP/1.2\r\n\r\n",
+            b"GET /cb HTTP/0.9\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"GET * HTTP/1.1\r\n\r\n",
+            b"GET example.com:443 HTTP/1.1\r\n\r\n",
+            b"GET  /cb HTTP/1.1\r\n\r\n",
+            b"GET /cb HTTP/1.1 x\r\n\r\n",
+            b"GET /cb\0 HTTP/1.1\r\n\r\n",
+            b"GET /cb HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n",
+            b"GET /cb HTTP/1.1\r\nHost: \xff\r\n\r\n",
+            b"\x16\x03\x01\x00",
+        ] {
+            assert_eq!(parse_head(bytes), Head::Invalid, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn more_headers_than_a_browser_sends_are_refused() {
+        let mut r = b"GET /cb HTTP/1.1\r\n".to_vec();
+        for i in 0..MAX_HEADERS {
+            r.extend_from_slice(format!("X-{i}: {i}\r\n").as_bytes());
+        }
+        let mut fits = r.clone();
+        fits.extend_from_slice(b"\r\n");
+        assert!(matches!(parse_head(&fits), Head::Complete { .. }));
+        r.extend_from_slice(b"X-more: 1\r\n\r\n");
+        assert_eq!(parse_head(&r), Head::TooManyHeaders);
+    }
+
+    #[test]
+    fn the_redirect_host_decides_the_addresses() {
+        assert_eq!(Family::of("localhost"), Family::Both);
+        assert_eq!(Family::of("[::1]"), Family::V6);
+        assert_eq!(Family::of("127.0.0.1"), Family::V4);
+    }
+}

@@ -2,8 +2,21 @@
 //! folder; a symlink, FIFO or oversized file refused; a corrupt file moved
 //! aside, never deleted.
 
+// The guarantees above are Unix file-system calls (no-follow, non-blocking
+// opens, 0600/0700 modes); a Windows store needs its own (ACLs, reparse
+// points), so such a build stops here with that said, not with missing
+// imports.
+#[cfg(not(unix))]
+compile_error!(
+    "planopticon's token store (src/store/file.rs) needs a Unix file system: \
+     it opens token and lock files without following links and non-blocking, \
+     and creates them 0600 in a 0700 folder. A Windows token store is not \
+     written yet."
+);
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
+#[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -92,20 +105,19 @@ impl FileStore {
     pub fn lock(&self) -> Result<RefreshLock> {
         let path = lock_path(&self.path);
         ensure_parent(&path)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        // O_NONBLOCK: a FIFO in the lock's place fails at once (ENXIO)
+        // instead of blocking the refresh until something reads it.
+        #[cfg(unix)]
+        options
             .mode(0o600)
-            // O_NONBLOCK: a FIFO in the lock's place fails at once (ENXIO)
-            // instead of blocking the refresh until something reads it.
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&path)
-            .map_err(|source| Error::Io {
-                path: path.clone(),
-                action: "opening the lock file",
-                source,
-            })?;
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        let file = options.open(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            action: "opening the lock file",
+            source,
+        })?;
         let start = Instant::now();
         loop {
             match file.try_lock() {
@@ -192,15 +204,15 @@ fn read_regular_file(path: &Path) -> Result<Option<Vec<u8>>> {
     check_regular(path, &meta)?;
     // O_NOFOLLOW | O_NONBLOCK: a file swapped for a symlink or FIFO after the
     // check above is still refused, and never blocks.
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| {
-            refuse(format!(
-                "cannot be read: {e}. Check its owner and permissions (chmod 600)"
-            ))
-        })?;
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    let file = options.open(path).map_err(|e| {
+        refuse(format!(
+            "cannot be read: {e}. Check its owner and permissions (chmod 600)"
+        ))
+    })?;
     let meta = file
         .metadata()
         .map_err(|e| refuse(format!("cannot be read: {e}")))?;
@@ -221,7 +233,7 @@ fn check_regular(path: &Path, meta: &fs::Metadata) -> Result<()> {
     let ft = meta.file_type();
     let what = if ft.is_symlink() {
         "is a symbolic link; planopticon does not follow links for token files. Replace it with the file itself"
-    } else if ft.is_fifo() || ft.is_socket() || ft.is_block_device() || ft.is_char_device() {
+    } else if is_special(&ft) {
         "is not a regular file; move it away"
     } else if ft.is_dir() {
         "is a folder, not a token file; move it away"
@@ -234,6 +246,17 @@ fn check_regular(path: &Path, meta: &fs::Metadata) -> Result<()> {
         path: path.into(),
         message: what.into(),
     })
+}
+
+/// A FIFO, socket or device: reading one blocks or never ends.
+#[cfg(unix)]
+fn is_special(ft: &fs::FileType) -> bool {
+    ft.is_fifo() || ft.is_socket() || ft.is_block_device() || ft.is_char_device()
+}
+
+#[cfg(not(unix))]
+fn is_special(ft: &fs::FileType) -> bool {
+    !ft.is_file() && !ft.is_dir() && !ft.is_symlink()
 }
 
 fn refuse_symlink(path: &Path) -> Result<()> {
@@ -254,12 +277,13 @@ fn ensure_parent(path: &Path) -> Result<()> {
         source,
     };
     if !dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io)?;
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        builder.mode(0o700);
+        builder.create(dir).map_err(io)?;
     }
+    #[cfg(unix)]
     if dir == crate::config::config_dir() {
         let meta = fs::metadata(dir).map_err(io)?;
         if meta.permissions().mode() & 0o077 != 0 {
@@ -284,10 +308,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         action,
         source,
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".planopticon-")
-        .suffix(".tmp")
-        .permissions(fs::Permissions::from_mode(0o600))
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".planopticon-").suffix(".tmp");
+    #[cfg(unix)]
+    builder.permissions(fs::Permissions::from_mode(0o600));
+    let mut tmp = builder
         .tempfile_in(dir)
         .map_err(|e| io("creating a temporary file", e))?;
     tmp.write_all(bytes)
@@ -330,7 +355,7 @@ fn remove_stale_temp_files(dir: &Path) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use oauth2::AccessToken;

@@ -108,3 +108,101 @@ where
         )),
     }
 }
+
+/// Which secret of a service's configuration is kept in the keyring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretName {
+    /// User `{service}_client_secret`.
+    ClientSecret,
+    /// User `{service}_api_key`: an API key that is not a bearer token
+    /// (Google's, Plane's `x-api-key`), or any key when asked.
+    ApiKey,
+}
+
+impl SecretName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecret => "client_secret",
+            Self::ApiKey => "api_key",
+        }
+    }
+}
+
+/// How long a secret read from the keyring is reused within a process
+/// (each read costs a D-Bus round trip, and a configuration is asked many
+/// times per command); a change made by this process is seen at once.
+const SECRET_CACHE: Duration = Duration::from_secs(30);
+
+/// Each entry's last answer, a failure included: a keyring that hangs
+/// costs one timeout per process, not one per question.
+type SecretCache =
+    std::collections::BTreeMap<String, (std::time::Instant, Result<Option<String>, String>)>;
+static SECRETS: std::sync::Mutex<SecretCache> = std::sync::Mutex::new(SecretCache::new());
+
+/// A secret of a service's configuration kept in the OS keyring instead of
+/// services.toml: service `planopticon`, user `{service}_{name}`. Every call
+/// is bounded by the keyring timeout.
+#[derive(Clone, Debug)]
+pub struct SecretEntry {
+    user: String,
+}
+
+impl SecretEntry {
+    pub fn new(service: &str, name: SecretName) -> Self {
+        Self {
+            user: format!("{service}_{}", name.as_str()),
+        }
+    }
+
+    /// The keyring's user name for this secret.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The secret, `None` when there is no entry.
+    pub fn get(&self) -> Result<Option<String>, String> {
+        if let Some((at, v)) = SECRETS.lock().ok().and_then(|c| c.get(&self.user).cloned()) {
+            if at.elapsed() < SECRET_CACHE {
+                return v;
+            }
+        }
+        let user = self.user.clone();
+        let v = run_with_timeout(move || {
+            match keyring::Entry::new(KEYRING_SERVICE, &user)?.get_password() {
+                Ok(s) => Ok(Some(s)),
+                Err(keyring::Error::NoEntry) => Ok(None),
+                Err(err) => Err(err),
+            }
+        });
+        self.remember(v.clone());
+        v
+    }
+
+    pub fn set(&self, secret: &str) -> Result<(), String> {
+        let (user, value) = (self.user.clone(), secret.to_string());
+        run_with_timeout(move || {
+            keyring::Entry::new(KEYRING_SERVICE, &user)?.set_password(&value)
+        })?;
+        self.remember(Ok(Some(secret.to_string())));
+        Ok(())
+    }
+
+    /// Removes the entry; a missing one is fine.
+    pub fn delete(&self) -> Result<(), String> {
+        let user = self.user.clone();
+        run_with_timeout(move || {
+            match keyring::Entry::new(KEYRING_SERVICE, &user)?.delete_credential() {
+                Err(keyring::Error::NoEntry) => Ok(()),
+                other => other,
+            }
+        })?;
+        self.remember(Ok(None));
+        Ok(())
+    }
+
+    fn remember(&self, v: Result<Option<String>, String>) {
+        if let Ok(mut c) = SECRETS.lock() {
+            c.insert(self.user.clone(), (std::time::Instant::now(), v));
+        }
+    }
+}

@@ -33,6 +33,17 @@ pub struct StoredToken {
     /// Who the token belongs to, when known (ours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<serde_json::Value>,
+    /// Unix seconds when the provider issued this access token (ours): with
+    /// `expires_at` it gives the token's lifetime, so a refresh can be
+    /// scheduled at a share of it. Missing in the Python tool's files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obtained_at: Option<f64>,
+    /// Set when the provider stopped accepting this connection (ours): a
+    /// refresh answered `invalid_grant`, or the identity endpoint 401. Every
+    /// process and the app's file watcher see it; a new sign-in or refresh
+    /// writes a token without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_reconnect: Option<ReconnectMark>,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -47,6 +58,8 @@ impl StoredToken {
             client_secret: None,
             obtained_by: None,
             account: None,
+            obtained_at: None,
+            needs_reconnect: None,
             extra: Default::default(),
         }
     }
@@ -85,6 +98,16 @@ impl StoredToken {
     pub fn is_fresh(&self, now: f64) -> bool {
         self.expires_at.is_some_and(|e| now < e)
     }
+}
+
+/// Why and when a connection was found rejected by its provider.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReconnectMark {
+    /// What the provider said, as a fact ("the provider no longer accepts
+    /// the saved connection (invalid_grant)"); never a secret.
+    pub reason: String,
+    /// Unix seconds.
+    pub at: f64,
 }
 
 /// The file store with its optional keyring mirror.

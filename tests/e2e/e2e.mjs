@@ -393,6 +393,16 @@ async function main() {
   acme = await waitFor(async () => { const c = await card('acme'); return !c.signingIn && c.notice && c; }, 5000);
   check('Cancel ends the sign-in', acme?.notice === 'Sign-in cancelled.' && acme.state === 'not_connected', JSON.stringify(acme));
 
+  // --- "Paste a code": a sign-in that asks for the code from the start ---
+  await click(`${CARD('acme')} button[data-action="connect-paste"]`);
+  acme = await waitFor(async () => { const c = await card('acme'); return c?.authUrl && c; }, 5000);
+  check('"Paste a code" starts a sign-in that asks for the code at once',
+    acme && acme.signingIn && /paste the code/.test(acme.waiting) && !acme.actions.includes('paste-open')
+      && acme.authUrl.startsWith(`${env.E2E_ISSUER}/auth?`), JSON.stringify(acme));
+  await click(`${CARD('acme')} button[data-action="cancel"]`);
+  await waitFor(async () => { const c = await card('acme'); return !c.signingIn && c; }, 5000);
+  await click(`${CARD('acme')} button[data-action="dismiss"]`).catch(() => {});
+
   // --- a wrong paste is an error, not a silent nothing ---
   await click(`${CARD('acme')} button[data-action="connect"]`);
   await waitFor(async () => (await card('acme'))?.actions.includes('paste-open'), 5000);
@@ -420,9 +430,18 @@ async function main() {
     // The library polls at the server's interval (5 s by default).
     acme = await waitFor(async () => { const c = await card('acme'); return c?.state === 'connected' && c; }, 20000);
     check('a device sign-in turns the card connected', acme?.method === 'device_code', JSON.stringify(acme));
-    const out = spawnSync(CLI, ['auth', 'acme', '--logout'], { encoding: 'utf8', timeout: 30000 });
-    check('and it can be logged out again', out.status === 0 &&
-      !!(await waitFor(async () => (await card('acme'))?.state === 'not_connected', 5000)), out.stderr);
+    // Disconnect, keeping the grant at the provider (shared with another machine).
+    const revokedBefore = (await stats()).revocation;
+    await click(`${CARD('acme')} button[data-action="disconnect"]`);
+    await waitFor(() => exec('return document.querySelector("#confirm").open'), 3000);
+    const mentionsKeyring = await exec('return /keyring/.test(document.querySelector("#confirm-text").textContent)');
+    check('the confirmation names no keyring copy while the mirror is off', mentionsKeyring === false);
+    await click('#confirm-keep-grant');
+    await screenshot('disconnect-keep-grant');
+    await keys('#confirm-ok', '\uE007'); // Enter
+    acme = await waitFor(async () => { const c = await card('acme'); return c?.state === 'not_connected' && c; }, 5000);
+    check('"Only forget it on this computer" deletes the token here', !!acme && !fs.existsSync(TOKEN), JSON.stringify(acme));
+    check('and leaves the grant at the provider', (await stats()).revocation === revokedBefore);
   }
 
   // --- the CLI changes what the open window shows ---

@@ -1,0 +1,247 @@
+//! `planopticon config SERVICE [KEY [VALUE]] [--unset KEY]` and
+//! `planopticon auth SERVICE --with-token`: the library's setup in a
+//! terminal's words. Secrets come from stdin, never from an argument.
+
+use std::io::{BufRead, IsTerminal, Read, Write};
+
+use crate::config::title_case;
+use crate::setup::{Endpoints, Key, KeyCheck, KeyStore, SecretStore, Setting, Setup, Source};
+use crate::{AuthConfig, Error};
+
+/// One secret from stdin: the first line, without its line end.
+fn read_secret(prompt: &str) -> Option<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+    }
+    let mut text = String::new();
+    // One line (a terminal gives it on Enter); a token is short, so at
+    // most 64 KiB is read.
+    stdin.lock().take(1 << 16).read_line(&mut text).ok()?;
+    let line = text.trim().to_string();
+    (!line.is_empty()).then_some(line)
+}
+
+/// `auth SERVICE --with-token`: exit 0 when saved, 1 when refused.
+pub(super) fn with_token(config: &AuthConfig) -> i32 {
+    let service = &config.service;
+    let name = title_case(service);
+    let Some(key) = read_secret(&format!("Paste the {name} token or API key, then Enter: ")) else {
+        eprintln!("{name} token not saved: nothing was read from stdin (pipe it in: `planopticon auth {service} --with-token < file`)");
+        return 1;
+    };
+    match Setup::load().save_api_key(service, &key) {
+        Ok(saved) => {
+            match &saved.check {
+                KeyCheck::Accepted(a) if !a.label().is_empty() => {
+                    println!("{name} token saved (account: {}).", a.label())
+                }
+                KeyCheck::Accepted(_) => println!("{name} token saved."),
+                KeyCheck::NotChecked(why) => {
+                    println!("{name} token saved.");
+                    eprintln!("Note: it could not be checked with {service} ({why}).");
+                }
+            }
+            match &saved.stored {
+                KeyStore::TokenFile(path) => eprintln!("Saved in {}.", path.display()),
+                KeyStore::Secret(SecretStore::Keyring) => {
+                    eprintln!("Saved in the OS keyring (user {service}_api_key).")
+                }
+                KeyStore::Secret(SecretStore::ServicesFile) => {
+                    eprintln!("Saved in ~/.planopticon/services.toml as [{service}] api_key.")
+                }
+            }
+            if let Some(var) = &saved.shadowed_by {
+                eprintln!("Note: {var} is set in the environment and is used instead.");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("{name} token not saved: {e}");
+            1
+        }
+    }
+}
+
+/// `config`: exit 0 done, 1 refused (bad value, broken file), 2 usage
+/// (unknown key, a secret given as an argument).
+pub(super) fn config(
+    service: &str,
+    key: Option<String>,
+    value: Option<String>,
+    unset: Option<String>,
+) -> i32 {
+    let setup = Setup::load();
+    let parse = |k: &str| -> Result<Key, i32> {
+        k.parse::<Key>().map_err(|e| {
+            eprintln!("error: {e}");
+            2
+        })
+    };
+    let failed = |e: Error| {
+        eprintln!("{} setting not saved: {e}", title_case(service));
+        match e {
+            Error::UnknownService { .. } | Error::UnknownKey { .. } => 2,
+            _ => 1,
+        }
+    };
+    if let Some(k) = unset {
+        let key = match parse(&k) {
+            Ok(key) => key,
+            Err(code) => return code,
+        };
+        return match setup.unset(service, key) {
+            Ok(true) => {
+                println!("Unset {service} {key}.");
+                0
+            }
+            Ok(false) => {
+                println!(
+                    "{service} has no {key} in {}.",
+                    setup.file().path().display()
+                );
+                0
+            }
+            Err(e) => failed(e),
+        };
+    }
+    let Some(k) = key else {
+        return match setup.effective(service) {
+            Ok(settings) => {
+                print_settings(&settings);
+                0
+            }
+            Err(e) => failed(e),
+        };
+    };
+    let key = match parse(&k) {
+        Ok(key) => key,
+        Err(code) => return code,
+    };
+    let Some(value) = value else {
+        return match setup.effective(service) {
+            Ok(settings) => {
+                print_settings(
+                    &settings
+                        .into_iter()
+                        .filter(|s| s.key == key)
+                        .collect::<Vec<_>>(),
+                );
+                0
+            }
+            Err(e) => failed(e),
+        };
+    };
+    let value = match (value.as_str(), key.is_secret()) {
+        ("-", _) => match read_secret(&format!("{key} for {service}: ")) {
+            Some(v) => v,
+            None => {
+                eprintln!("error: nothing was read from stdin for {key}");
+                return 1;
+            }
+        },
+        (_, true) => {
+            eprintln!("error: a secret is read from stdin, never from the command line (it would stay in the shell's history): `planopticon config {service} {key} -`");
+            return 2;
+        }
+        (v, false) => v.to_string(),
+    };
+    match setup.set(service, key, &value) {
+        Ok(()) => {
+            match (key.is_secret(), setup.secret_store()) {
+                (true, SecretStore::Keyring) => {
+                    println!("Saved {service} {key} in the OS keyring.")
+                }
+                _ => println!("Set {service} {key} in {}.", setup.file().path().display()),
+            }
+            if let Ok(settings) = setup.effective(service) {
+                if let Some(s) = settings.iter().find(|s| s.key == key) {
+                    if let Source::Environment(var) = &s.source {
+                        if !s.editable {
+                            eprintln!("Note: {var} is set in the environment and is used instead.");
+                        }
+                    }
+                }
+            }
+            0
+        }
+        Err(e) => failed(e),
+    }
+}
+
+fn print_settings(settings: &[Setting]) {
+    println!("{:<26} {:<50} SOURCE", "KEY", "VALUE");
+    for s in settings {
+        let source = match s.editable {
+            true => s.source.to_string(),
+            false => format!("{}, cannot be changed here", s.source),
+        };
+        println!(
+            "{:<26} {:<50} {source}",
+            s.key.as_str(),
+            s.value.to_string()
+        );
+    }
+}
+
+/// `config SERVICE --add-issuer URL | --add-endpoints A T | --remove`:
+/// exit 0 done, 1 refused.
+pub(super) fn add_or_remove(
+    service: &str,
+    issuer: Option<String>,
+    endpoints: Option<Vec<String>>,
+    remove: bool,
+) -> i32 {
+    let setup = Setup::load();
+    let path = setup.file().path().display().to_string();
+    if remove {
+        return match setup.remove_service(service) {
+            Ok(true) => {
+                println!("Removed [{service}] from {path}.");
+                0
+            }
+            Ok(false) => {
+                println!("{service} has no table in {path}.");
+                0
+            }
+            Err(e) => {
+                eprintln!("{} not removed: {e}", title_case(service));
+                1
+            }
+        };
+    }
+    let endpoints = match (issuer, endpoints) {
+        (Some(i), _) => Endpoints::Issuer(i),
+        (None, Some(mut urls)) if urls.len() == 2 => {
+            let token = urls.pop().expect("two");
+            let authorize = urls.pop().expect("two");
+            Endpoints::Urls { authorize, token }
+        }
+        _ => return 2,
+    };
+    match setup.add_service(service, endpoints) {
+        Ok(added) => {
+            println!("Added [{service}] to {path}.");
+            if let Some(m) = &added.discovered {
+                let show = |name: &str, v: &Option<String>| {
+                    if let Some(v) = v {
+                        println!("  {name:<24} {v}");
+                    }
+                };
+                println!("  {:<24} {}", "issuer", m.issuer);
+                show("authorization_endpoint", &m.authorization_endpoint);
+                show("token_endpoint", &m.token_endpoint);
+                show("userinfo_endpoint", &m.userinfo_endpoint);
+                show("revocation_endpoint", &m.revocation_endpoint);
+                show("device_endpoint", &m.device_authorization_endpoint);
+            }
+            eprintln!("Next: `planopticon config {service} client_id ID`, then `planopticon auth {service}`.");
+            0
+        }
+        Err(e) => {
+            eprintln!("{} not added: {e}", title_case(service));
+            1
+        }
+    }
+}
