@@ -106,7 +106,7 @@ pub enum Error {
         error: String,
         description: Option<String>,
         /// Set when the provider refused the client itself (`invalid_client`).
-        client: Option<SentClient>,
+        client: Option<Box<SentClient>>,
         /// How long the provider asked us to wait (`Retry-After`, seconds).
         retry_after: Option<u32>,
     },

@@ -257,17 +257,13 @@ impl Registry {
     /// set aside (its lines blanked, so later errors keep their line
     /// numbers) and the rest are read again.
     fn merge(&mut self, text: &str) {
-        if let Err(e) = text.parse::<toml::Table>() {
-            self.problems.push(describe_toml_error(text, &e));
-            return;
-        }
         let mut text = text.to_string();
         let tables = loop {
             match toml::from_str::<BTreeMap<String, AuthConfig>>(&text) {
                 Ok(tables) => break tables,
                 Err(e) => {
                     let message = describe_toml_error(&text, &e);
-                    match e.span().and_then(|span| table_at(&text, span.start)) {
+                    match e.span().and_then(|span| table_of_error(&text, span.start)) {
                         Some(name) if !self.broken.contains_key(&name) => {
                             text = blank_table(&text, &name);
                             self.set_broken(name, message);
@@ -364,6 +360,22 @@ impl Registry {
             })
             .collect()
     }
+}
+
+/// The table a mistake at byte `at` belongs to; `None` when it is in a
+/// table header itself or before any table (then no one table can be set
+/// aside).
+fn table_of_error(text: &str, at: usize) -> Option<String> {
+    let mut start = at.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let line = text[..start].rsplit('\n').next().unwrap_or("").to_string()
+        + text[start..].split('\n').next().unwrap_or("");
+    if line.trim_start().starts_with('[') {
+        return None;
+    }
+    table_at(text, at)
 }
 
 /// The top-level table whose section holds byte `at` of `text`.
@@ -474,7 +486,13 @@ mod tests {
         let statuses = r.statuses(0.0);
         let acme = statuses.iter().find(|s| s.service == "acme").unwrap();
         assert_eq!(acme.state, crate::State::Error);
-        // A syntax error leaves the built-ins only.
+        // A syntax error inside one table stops that table only.
+        let mut r = Registry::builtins();
+        r.merge("[acme]\napi_key_env = \"ACME_KEY\"\n\n[beta]\nclient_id = abc\n");
+        assert_eq!(r.problems().len(), 1, "{:?}", r.problems());
+        assert!(r.get("acme").is_ok());
+        assert!(r.get("beta").is_err());
+        // One in a table header leaves the built-ins only.
         let mut r = Registry::builtins();
         r.merge("[acme\n");
         assert_eq!(r.problems().len(), 1);

@@ -72,6 +72,9 @@ function metaLine(card) {
   if (card.expires_at != null && card.state !== 'not_connected') {
     const word = card.expires_at * 1000 < Date.now() ? 'expired' : 'expires';
     parts.push(`<span title="${esc(absolute(card.expires_at))}">${word} ${esc(relative(card.expires_at))}</span>`);
+    if (!card.renewable && card.state === 'connected') {
+      parts.push('<span data-role="not-renewable" title="The provider gave no refresh token">cannot renew by itself</span>');
+    }
   }
   if (card.account) parts.push(`<span data-role="account">${esc(card.account)}</span>`);
   if (!parts.length) return '';

@@ -642,7 +642,9 @@ mod tests {
     #[test]
     fn settings_view_names_the_file() {
         let v = settings_view(&Settings { keyring: true });
-        assert!(v.network.system_store || v.network.ca_file.is_some() || !v.network.ca_dirs.is_empty());
+        assert!(
+            v.network.system_store || v.network.ca_file.is_some() || !v.network.ca_dirs.is_empty()
+        );
         assert!(v.keyring);
         assert!(v.settings_file.ends_with("settings.toml"));
     }

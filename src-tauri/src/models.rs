@@ -40,6 +40,9 @@ pub struct Card {
     /// The connection is an API key from the environment, not a saved token.
     pub method_from_env: bool,
     pub expires_at: Option<f64>,
+    /// The connection renews itself (a refresh token, or server-to-server);
+    /// false: it ends at `expires_at` and needs a person then.
+    pub renewable: bool,
     pub account: Option<String>,
     pub token_path: String,
     /// What is wrong and what to do, in the app's words.
@@ -199,6 +202,7 @@ impl Card {
             method_label: s.method.as_ref().map(method_label),
             method_from_env: s.is_api_key(),
             expires_at: s.expires_at,
+            renewable: s.renewable,
             account: s.account.as_ref().and_then(planopticon::account::describe),
             token_path: s.token_path.display().to_string(),
             detail: detail(s),

@@ -330,7 +330,8 @@ impl<'a> Ctx<'a> {
         // The provider refused the client itself: say which one was sent.
         let client = (error == "invalid_client" || status == Some(401))
             .then(|| self.sent.take())
-            .flatten();
+            .flatten()
+            .map(Box::new);
         let retry_secs = retry_after
             .as_deref()
             .and_then(|r| retry_after_secs(r, self.now));
