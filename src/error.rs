@@ -224,7 +224,7 @@ impl Error {
 /// `invalid_redirect_uri`), on the authorization callback or at the token
 /// endpoint: the URI sent, and what to register.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the provider refused the redirect URI {} in the {step} ({}); register {register} at the provider for this client", sent.as_deref().map(|u| format!("{u:?} that was sent")).unwrap_or_else(|| "(none was sent)".into()), provider_words(error, description.as_deref(), None))]
+#[error("the provider refused the redirect URI {} in the {step} ({}); {}", sent.as_deref().map(|u| format!("{u:?} that was sent")).unwrap_or_else(|| "(none was sent)".into()), provider_words(error, description.as_deref(), None), match register.as_str() { "" => "register a redirect URI at the provider and set it as the service's redirect_uri".to_string(), uri => format!("register {uri} at the provider for this client") })]
 pub struct RedirectRefusal {
     pub service: String,
     /// `authorization request`, or the token step's name.
@@ -337,3 +337,43 @@ fn provider_words(error: &str, description: Option<&str>, status: Option<u16>) -
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(error: &str) -> Error {
+        Error::Provider {
+            service: "dropbox".into(),
+            step: "authorization code exchange",
+            status: Some(400),
+            error: error.into(),
+            description: None,
+            client: None,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn a_refused_redirect_names_what_was_sent_and_what_to_register() {
+        let e = provider("invalid_redirect_uri").with_redirect(None, "");
+        assert_eq!(
+            e.to_string(),
+            "the provider refused the redirect URI (none was sent) in the authorization code exchange (invalid_redirect_uri); register a redirect URI at the provider and set it as the service's redirect_uri"
+        );
+        assert_eq!(e.hint(), Some(Hint::RegisterRedirect { uri: "".into() }));
+        let e = provider("redirect_uri_mismatch").with_redirect(
+            Some("http://127.0.0.1:27431/callback"),
+            "http://127.0.0.1:27431/callback",
+        );
+        assert!(e
+            .to_string()
+            .contains("\"http://127.0.0.1:27431/callback\" that was sent"));
+        assert_eq!(e.service(), Some("dropbox"));
+        // Any other refusal is left as it is.
+        assert!(matches!(
+            provider("invalid_grant").with_redirect(Some("x"), "x"),
+            Error::Provider { .. }
+        ));
+    }
+}
