@@ -162,6 +162,10 @@ pub fn hint_words(hint: &Hint) -> String {
             vars.join(" and ")
         ),
         Hint::CheckClient => "Check the client id and secret at the provider.".into(),
+        Hint::RegisterRedirect { uri } if !uri.is_empty() => {
+            format!("Register {uri} as a redirect URI of the app at the provider.")
+        }
+        Hint::RegisterRedirect { .. } => "Register this app's redirect URI at the provider.".into(),
         _ => String::new(),
     }
 }
