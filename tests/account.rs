@@ -104,11 +104,13 @@ fn a_token_the_provider_rejects_needs_reconnecting() {
         let (_, out, _) = h.run(&["status", "--json", "--offline"], &[]);
         serde_json::from_str::<serde_json::Value>(&out).unwrap()
     };
+    // The provider's answer is kept in the token file, so every process
+    // (and the app's cards) sees it without asking again.
     assert!(s
         .as_array()
         .unwrap()
         .iter()
-        .any(|x| x["service"] == "acme" && x["state"] == "connected"));
+        .any(|x| x["service"] == "acme" && x["state"] == "needs_reconnect"));
 }
 
 #[test]

@@ -49,6 +49,13 @@ function actionsFor(card) {
   const connect = card.configured ? 'primary' : '';
   switch (card.state) {
     case 'not_connected':
+      // Where no browser comes back here (a forwarded display), a code first.
+      if (card.configured && card.suggested === 'device' && card.device) {
+        return [['connect-device', 'Use a code', 'primary'], ['connect', 'Connect', '']];
+      }
+      if (card.configured && card.suggested === 'remote') {
+        return [['connect-paste', 'Paste a code', 'primary'], ['connect', 'Connect', '']];
+      }
       return [['connect', 'Connect', connect]]
         .concat(card.device ? [['connect-device', 'Use a code', '']] : [])
         .concat(card.configured ? [['connect-paste', 'Paste a code', 'link']] : []);

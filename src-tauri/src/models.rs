@@ -49,6 +49,9 @@ pub struct Card {
     pub detail: Option<String>,
     /// A token file is there to delete (Disconnect is offered).
     pub can_disconnect: bool,
+    /// The way of signing in that suits where the app runs (the window
+    /// offers it first).
+    pub suggested: Option<planopticon::chain::Way>,
     /// A sign-in is running for this service.
     pub sign_in: Option<SignIn>,
     /// The outcome of the last action, until the next one or until dismissed.
@@ -211,6 +214,7 @@ impl Card {
             token_path: s.token_path.display().to_string(),
             detail: detail(s),
             can_disconnect: has_saved_token(s),
+            suggested: None,
             sign_in: None,
             notice: None,
         }

@@ -86,6 +86,9 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 pub struct Observed {
     pub statuses: Vec<ServiceStatus>,
+    /// How each service's sign-in should go here (the library decides by
+    /// where the app runs: a code first over a forwarded display).
+    pub ways: HashMap<String, planopticon::chain::Way>,
     /// What is wrong with `services.toml` (the services it does not touch
     /// work as usual).
     pub error: Option<String>,
@@ -97,8 +100,13 @@ pub struct Observed {
 pub fn observe(services_file: &Path, now: f64) -> Observed {
     let registry = Registry::load_from(services_file);
     let problems: Vec<String> = registry.problems().iter().map(|e| e.to_string()).collect();
+    let here = planopticon::chain::Whereabouts::from_env();
     Observed {
         statuses: registry.statuses(now),
+        ways: registry
+            .configs()
+            .map(|c| (c.service.clone(), here.choose(c).way))
+            .collect(),
         error: (!problems.is_empty()).then(|| problems.join("\n")),
         keyring: planopticon::Settings::load().keyring,
     }
@@ -134,6 +142,7 @@ impl AppState {
             .iter()
             .map(|s| {
                 let mut c = Card::new(s);
+                c.suggested = seen.ways.get(&s.service).copied();
                 c.sign_in = self.sessions.sign_in(&s.service);
                 c.notice = notices.get(&s.service).cloned();
                 c
@@ -321,6 +330,22 @@ token_path = "{tok}"
         let acme2 = state.snapshot(&observe(&file, 3000.0), &file);
         let acme2 = acme2.cards.iter().find(|c| c.service == "acme").unwrap();
         assert_eq!(acme2.state, State::ExpiredRefreshable);
+    }
+
+    #[test]
+    fn the_way_that_suits_this_place_rides_on_the_card() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = services_toml(dir.path(), "");
+        let mut seen = observe(&file, 0.0);
+        seen.ways
+            .insert("acme".into(), planopticon::chain::Way::Remote);
+        let snap = AppState::default().snapshot(&seen, &file);
+        let acme = snap.cards.iter().find(|c| c.service == "acme").unwrap();
+        assert_eq!(acme.suggested, Some(planopticon::chain::Way::Remote));
+        assert_eq!(
+            serde_json::to_value(acme).unwrap()["suggested"],
+            serde_json::json!("remote")
+        );
     }
 
     #[test]

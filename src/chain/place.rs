@@ -56,6 +56,17 @@ impl Whereabouts {
                 format!("over SSH without a display ({ssh} is set)"),
             );
         }
+        // X11 forwarded over SSH (`DISPLAY=localhost:10.0`): a browser would
+        // run here and be drawn far away, slowly; a code is the better way.
+        if let (Some(ssh), Some("DISPLAY")) = (ssh, display) {
+            let value = var("DISPLAY").unwrap_or_default();
+            if !value.starts_with(':') {
+                return at(
+                    Place::RemoteShell,
+                    format!("over SSH with a forwarded display ({ssh} is set, DISPLAY={value})"),
+                );
+            }
+        }
         if set("WSL_DISTRO_NAME") {
             return at(Place::Wsl, "in WSL (WSL_DISTRO_NAME is set)".into());
         }
@@ -177,6 +188,21 @@ mod tests {
             at(&[("BROWSER", "firefox"), ("SSH_TTY", "/dev/pts/1")], false).place,
             Place::Desktop
         );
+        let forwarded = at(
+            &[
+                ("SSH_CONNECTION", "10.0.0.2 5 10.0.0.1 22"),
+                ("DISPLAY", "localhost:10.0"),
+            ],
+            false,
+        );
+        assert_eq!(forwarded.place, Place::RemoteShell);
+        assert!(
+            forwarded.reason.contains("forwarded display"),
+            "{}",
+            forwarded.reason
+        );
+        let local = at(&[("SSH_TTY", "/dev/pts/1"), ("DISPLAY", ":0")], false);
+        assert_eq!(local.place, Place::Desktop);
         let ssh = at(&[("SSH_CONNECTION", "10.0.0.2 5 10.0.0.1 22")], false);
         assert_eq!(ssh.place, Place::RemoteShell);
         assert_eq!(
