@@ -59,8 +59,11 @@ pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
 pub fn run() {
     let builder = tauri::Builder::default()
         // First: a second launch hands over to the running one and exits.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            show_main_window(app)
+        // (A second start at login, with --hidden, leaves the window as it is.)
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            if !started_hidden(&argv) {
+                show_main_window(app)
+            }
         }))
         .plugin(tauri_plugin_shell::init())
         // Start at login (Settings): on Linux an entry in ~/.config/autostart

@@ -564,7 +564,7 @@ async function darkTheme() {
  *  of the app, after the others (their screenshots keep their numbers). */
 async function zoom() {
   // The previous app must be gone, or this launch would be its second instance.
-  await waitFor(() => appProcesses().app.length === 0, 10000, 100);
+  await previousAppGone();
   const driver = await startDriver();
   if (!check('tauri-driver answers (Zoom)', !!driver)) return;
   sid = await newSession();
@@ -630,6 +630,19 @@ async function zoom() {
   await stop(driver);
 }
 
+/** Waits for the app of the previous launch to end (WebKitWebDriver closes
+ *  it when its session is deleted); one still running after 10 s would make
+ *  the next launch its second instance, so it is stopped (and said). */
+async function previousAppGone() {
+  if (await waitFor(() => appProcesses().app.length === 0, 10000, 100)) return;
+  const left = appProcesses().app;
+  info(`the previous app is still running 10 s after its session ended; stopping it: ${JSON.stringify(left.map((p) => p.pid))}`);
+  for (const p of left) {
+    try { process.kill(p.pid, 'SIGTERM'); } catch {}
+  }
+  await waitFor(() => appProcesses().app.length === 0, 5000, 100);
+}
+
 /** Invokes an app command from the page (the app's own commands are allowed). */
 async function invoke(command, args = {}) {
   const r = await wd('POST', `/session/${sid}/execute/async`, {
@@ -676,7 +689,7 @@ const acmeNotifications = () => notifyCalls().filter((c) => c.includes(ACME_SUMM
  *  in again and everything returns to normal. A second incident is notified
  *  again, and activating that notification (dunstctl action) reconnects too. */
 async function attention() {
-  await waitFor(() => appProcesses().app.length === 0, 10000, 100);
+  await previousAppGone();
   const driver = await startDriver();
   if (!check('tauri-driver answers (attention)', !!driver)) return;
   sid = await newSession();
@@ -790,7 +803,7 @@ async function settingsAndAutostart() {
 /** `planopticon-app --hidden` (as at login) starts in the tray without
  *  showing its window; a second launch shows it. */
 async function startedHidden() {
-  await waitFor(() => appProcesses().app.length === 0, 10000, 100);
+  await previousAppGone();
   const log = fs.openSync(path.join(TMP, 'hidden-app.log'), 'a');
   const app = spawn(APP, ['--hidden'], { stdio: ['ignore', log, log] });
   children.push(app);

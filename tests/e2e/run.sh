@@ -188,7 +188,12 @@ dbus-run-session -- bash -c '
   monitor=$!
   dunst >"$E2E_TMP/dunst.log" 2>&1 &
   dunst=$!
-  for _ in $(seq 50); do dunstctl is-paused >/dev/null 2>&1 && break; sleep 0.1; done
+  # Ready once it owns the name (asking dunstctl would start a second one by D-Bus activation).
+  for _ in $(seq 50); do
+    dbus-send --session --print-reply=literal --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+      org.freedesktop.DBus.NameHasOwner string:org.freedesktop.Notifications 2>/dev/null | grep -q true && break
+    sleep 0.1
+  done
   node "$0"; rc=$?
   kill "$dunst" "$monitor" "$keyring" 2>/dev/null; wait "$dunst" "$monitor" "$keyring" 2>/dev/null
   exit $rc' "$ROOT/tests/e2e/e2e.mjs" </dev/null 2> >(grep -v "Failed to set fd limit" >&2)
