@@ -20,6 +20,9 @@ DEB_PACKAGES=(
   # a tray host, a pointer and a window manager for the e2e tray-menu and
   # close-to-tray checks
   trayer xdotool openbox wmctrl
+  # a notification server (needs the display) and the tools that record and
+  # drive what reaches it, for the e2e notification checks
+  dunst libnotify-bin
   # keyrings
   gnome-keyring libsecret-1-dev libsecret-tools keyutils
   # script and benchmark tools

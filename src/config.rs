@@ -467,14 +467,39 @@ pub fn config_dir() -> PathBuf {
 }
 
 /// `~/.planopticon/settings.toml`: preferences shared by the CLI and the app.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// Every field has a default, so a file written by an older version (with
+/// only `keyring`) still reads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Mirror every saved token into the OS keyring.
     pub keyring: bool,
+    /// The keeper (in the app) keeps connections alive: refreshes before
+    /// expiry and checks who the token belongs to.
+    pub keeper: bool,
+    /// The app tells, with a desktop notification, when a connection needs a
+    /// person (a new sign-in).
+    pub notifications: bool,
+    /// How often the keeper asks the provider whose token it is (0: never).
+    pub identity_check_hours: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            keyring: false,
+            keeper: true,
+            notifications: true,
+            identity_check_hours: Self::DEFAULT_IDENTITY_CHECK_HOURS,
+        }
+    }
 }
 
 impl Settings {
+    pub const DEFAULT_IDENTITY_CHECK_HOURS: u32 = 6;
+    /// The longest identity-check interval accepted (a week).
+    pub const MAX_IDENTITY_CHECK_HOURS: u32 = 168;
+
     pub fn path() -> PathBuf {
         config_dir().join("settings.toml")
     }
@@ -517,6 +542,28 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_of_an_older_version_still_read() {
+        let old: Settings = toml::from_str("keyring = true\n").unwrap();
+        assert_eq!(
+            old,
+            Settings {
+                keyring: true,
+                ..Settings::default()
+            }
+        );
+        assert!(old.keeper && old.notifications);
+        assert_eq!(old.identity_check_hours, 6);
+        let all: Settings = toml::from_str(
+            "keyring = false\nkeeper = false\nnotifications = false\nidentity_check_hours = 24\n",
+        )
+        .unwrap();
+        assert!(!all.keeper && !all.notifications);
+        assert_eq!(all.identity_check_hours, 24);
+        let text = toml::to_string(&all).unwrap();
+        assert_eq!(toml::from_str::<Settings>(&text).unwrap(), all);
+    }
 
     #[test]
     fn can_sign_in_means_the_chain_has_something_to_use() {

@@ -408,10 +408,68 @@ function showNetwork(n) {
     .join('');
 }
 
+// The switches and the interval field that follow settings.toml.
+function showPreferences(view) {
+  for (const [id, on] of [['#keeper-switch', view.keeper], ['#notifications-switch', view.notifications]]) {
+    $(id).checked = on;
+    $(id).disabled = false;
+  }
+  const hours = $('#identity-hours');
+  if (document.activeElement !== hours) hours.value = view.identity_check_hours;
+  hours.disabled = !view.keeper;
+  const auto = $('#autostart-switch');
+  auto.checked = view.autostart === true;
+  auto.disabled = view.autostart == null;
+  if (view.autostart == null) $('#autostart-status').textContent = 'Starting at login cannot be set up here.';
+}
+
+async function savePreference(change, statusEl, done) {
+  try {
+    const view = await invoke('set_settings', { change });
+    showPreferences(view);
+    statusEl.textContent = done(view);
+  } catch (e) {
+    statusEl.textContent = String(e);
+    showPreferences(await invoke('get_settings'));
+  }
+}
+
+$('#keeper-switch').addEventListener('change', (ev) => savePreference(
+  { keeper: ev.target.checked }, $('#keeper-status'),
+  (v) => (v.keeper ? 'On: connections are refreshed and checked in the background.'
+    : 'Off: tokens are refreshed only when something uses them.'),
+));
+$('#notifications-switch').addEventListener('change', (ev) => savePreference(
+  { notifications: ev.target.checked }, $('#notifications-status'),
+  (v) => (v.notifications ? 'On: a notification when a connection needs a new sign-in.'
+    : 'Off: only the tray icon shows it.'),
+));
+$('#identity-hours').addEventListener('change', (ev) => {
+  const h = Number(ev.target.value);
+  savePreference({ identity_check_hours: h }, $('#identity-status'),
+    (v) => `Saved: every ${v.identity_check_hours} h.`);
+});
+$('#autostart-switch').addEventListener('change', async (ev) => {
+  const sw = ev.target;
+  const status = $('#autostart-status');
+  sw.disabled = true;
+  try {
+    const view = await invoke('set_autostart', { enabled: sw.checked });
+    showPreferences(view);
+    status.textContent = view.autostart
+      ? 'On: the app starts at login, hidden in the tray.'
+      : 'Off: start the app yourself.';
+  } catch (e) {
+    status.textContent = String(e);
+    showPreferences(await invoke('get_settings'));
+  }
+});
+
 async function loadSettings() {
   const sw = $('#keyring-switch');
   const status = $('#keyring-status');
   const view = await invoke('get_settings');
+  showPreferences(view);
   $('#settings-file').textContent = view.settings_file;
   showNetwork(view.network);
   if (snapshot) $('#services-file').textContent = snapshot.services_file;

@@ -38,9 +38,12 @@ pub struct Published {
 }
 
 /// Reads every service's status and, when anything changed since the last
-/// time, sends the new snapshot to the UI and rebuilds the tray menu. Called
-/// by the poller every 500 ms (to see the CLI's and the Python tool's
-/// changes) and right after each action of the app.
+/// time, sends the new snapshot to the UI and updates the tray (menu, icon,
+/// tooltip). A service that has just turned `NeedsReconnect` gets one
+/// notification (see [`crate::attention::begun`]). Called by the file
+/// watcher when something in the watched folders changes (the CLI's and the
+/// Python tool's changes, the keeper's), when a token's expiry is due, and
+/// right after each action of the app.
 pub fn publish<R: Runtime>(app: &AppHandle<R>) -> Published {
     let state = app.state::<AppState>();
     // Held from reading to sending, so snapshots go out in order.
@@ -48,6 +51,15 @@ pub fn publish<R: Runtime>(app: &AppHandle<R>) -> Published {
     let file = Registry::path();
     let seen = observe(&file, system_clock()());
     let snapshot = state.snapshot(&seen, &file);
+    // Transitions into NeedsReconnect: an expired token without a refresh
+    // token today; the keeper's invalid_grant or 401 (written to the token
+    // file) will come through here the same way.
+    let begun = crate::attention::begun(&mut lock(&state.notified), &seen.statuses);
+    if !begun.is_empty() && Settings::load().notifications {
+        for incident in begun {
+            crate::notification::show(app, incident);
+        }
+    }
     match last.as_ref() {
         Some((version, shown)) if *shown == snapshot => Published {
             version: *version,
@@ -181,6 +193,33 @@ fn start_connect<R: Runtime>(
     Ok(())
 }
 
+/// "Reconnect X" from the tray or a notification: shows the window and
+/// starts Connect for `service` (a sign-in already running just stays).
+/// Never blocks the caller (which may be the main thread).
+pub fn reconnect<R: Runtime>(app: &AppHandle<R>, service: &str) {
+    crate::show_main_window(app);
+    let app = app.clone();
+    let service = service.to_string();
+    std::thread::spawn(
+        move || match start_connect(app.clone(), service.clone(), None) {
+            Ok(()) | Err(Error::AlreadyConnecting { .. }) => {}
+            Err(e) => {
+                app.state::<AppState>()
+                    .set_notice(&service, Some(Notice::error(e.to_string())));
+                publish(&app);
+            }
+        },
+    );
+}
+
+/// What the tray shows now (menu labels, attention, tooltip), or `None`
+/// without a tray icon; for the end-to-end test and diagnostics (Linux tray
+/// hosts do not all show the tooltip).
+#[tauri::command]
+pub fn tray_view(state: tauri::State<'_, AppState>) -> Option<crate::tray::TrayView> {
+    lock(&state.tray).clone()
+}
+
 /// Cancel on a waiting card.
 #[tauri::command]
 pub fn cancel(state: tauri::State<'_, AppState>, service: String) -> Result<()> {
@@ -272,19 +311,105 @@ pub async fn dismiss<R: Runtime>(app: AppHandle<R>, service: String) -> Result<(
     .await
 }
 
-pub fn settings_view(settings: &Settings) -> SettingsView {
+/// The Settings view; `autostart`: whether the app starts at login (`None`
+/// where that cannot be told).
+pub fn settings_view(settings: &Settings, autostart: Option<bool>) -> SettingsView {
     SettingsView {
         keyring: settings.keyring,
         keyring_forced_by_env: std::env::var_os("PLANOPTICON_KEYRING")
             .is_some_and(|v| !v.is_empty()),
+        keeper: settings.keeper,
+        notifications: settings.notifications,
+        identity_check_hours: settings.identity_check_hours,
+        autostart,
         settings_file: Settings::path().display().to_string(),
         network: planopticon::network::describe(),
     }
 }
 
+/// Whether the app starts at login (the autostart plugin's entry exists).
+fn autostart_enabled<R: Runtime>(app: &AppHandle<R>) -> Option<bool> {
+    use tauri_plugin_autostart::ManagerExt;
+    app.try_state::<tauri_plugin_autostart::AutoLaunchManager>()?;
+    app.autolaunch().is_enabled().ok()
+}
+
 #[tauri::command]
-pub fn get_settings() -> SettingsView {
-    settings_view(&Settings::load())
+pub async fn get_settings<R: Runtime>(app: AppHandle<R>) -> Result<SettingsView> {
+    off_main(move || Ok(settings_view(&Settings::load(), autostart_enabled(&app)))).await
+}
+
+/// A change on the Settings page; absent fields stay as they are.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct SettingsChange {
+    pub keeper: Option<bool>,
+    pub notifications: Option<bool>,
+    pub identity_check_hours: Option<u32>,
+}
+
+/// Applies `change` to `settings`; an interval out of 1..=168 hours is refused.
+pub fn apply_change(settings: &mut Settings, change: &SettingsChange) -> Result<()> {
+    if let Some(h) = change.identity_check_hours {
+        if !(1..=Settings::MAX_IDENTITY_CHECK_HOURS).contains(&h) {
+            return Err(Error::Internal(format!(
+                "the identity check interval must be between 1 and {} hours",
+                Settings::MAX_IDENTITY_CHECK_HOURS
+            )));
+        }
+        settings.identity_check_hours = h;
+    }
+    if let Some(k) = change.keeper {
+        settings.keeper = k;
+    }
+    if let Some(n) = change.notifications {
+        settings.notifications = n;
+    }
+    Ok(())
+}
+
+/// Saves the keeper switch, the notifications switch or the identity-check
+/// interval to `settings.toml`, and tells the keeper hook.
+#[tauri::command]
+pub async fn set_settings<R: Runtime>(
+    app: AppHandle<R>,
+    change: SettingsChange,
+) -> Result<SettingsView> {
+    off_main(move || {
+        let mut settings = Settings::load();
+        apply_change(&mut settings, &change)?;
+        settings.save()?;
+        let saved = Settings::load();
+        crate::keeper::settings_changed(&app, &saved);
+        Ok(settings_view(&saved, autostart_enabled(&app)))
+    })
+    .await
+}
+
+/// Start at login: on turns the autostart entry on (on Linux
+/// `~/.config/autostart/PlanOpticon Auth.desktop`, starting the app with
+/// `--hidden`, in the tray), off removes it.
+#[tauri::command]
+pub async fn set_autostart<R: Runtime>(app: AppHandle<R>, enabled: bool) -> Result<SettingsView> {
+    off_main(move || {
+        use tauri_plugin_autostart::ManagerExt;
+        if app
+            .try_state::<tauri_plugin_autostart::AutoLaunchManager>()
+            .is_none()
+        {
+            return Err(Error::Internal(
+                "starting at login is not available here".into(),
+            ));
+        }
+        let manager = app.autolaunch();
+        let done = if enabled {
+            manager.enable()
+        } else {
+            manager.disable()
+        };
+        done.map_err(|e| Error::Internal(format!("could not change starting at login: {e}")))?;
+        Ok(settings_view(&Settings::load(), autostart_enabled(&app)))
+    })
+    .await
 }
 
 pub fn probe_result(outcome: std::result::Result<(), String>) -> KeyringProbe {
@@ -308,7 +433,7 @@ pub async fn probe_keyring() -> Result<KeyringProbe> {
 
 /// Turns the keyring mirror on (only when the keyring answers) or off.
 #[tauri::command]
-pub async fn set_keyring(enabled: bool) -> Result<SettingsView> {
+pub async fn set_keyring<R: Runtime>(app: AppHandle<R>, enabled: bool) -> Result<SettingsView> {
     off_main(move || {
         if enabled {
             keyring::probe().map_err(Error::KeyringUnavailable)?;
@@ -316,7 +441,7 @@ pub async fn set_keyring(enabled: bool) -> Result<SettingsView> {
         let mut settings = Settings::load();
         settings.keyring = enabled;
         settings.save()?;
-        Ok(settings_view(&Settings::load()))
+        Ok(settings_view(&Settings::load(), autostart_enabled(&app)))
     })
     .await
 }
@@ -641,12 +766,57 @@ mod tests {
 
     #[test]
     fn settings_view_names_the_file() {
-        let v = settings_view(&Settings { keyring: true });
+        let v = settings_view(
+            &Settings {
+                keyring: true,
+                ..Settings::default()
+            },
+            Some(false),
+        );
         assert!(
             v.network.system_store || v.network.ca_file.is_some() || !v.network.ca_dirs.is_empty()
         );
-        assert!(v.keyring);
+        assert!(v.keyring && v.keeper && v.notifications);
+        assert_eq!((v.identity_check_hours, v.autostart), (6, Some(false)));
         assert!(v.settings_file.ends_with("settings.toml"));
+    }
+
+    #[test]
+    fn settings_changes_apply_and_a_bad_interval_is_refused() {
+        let mut s = Settings::default();
+        apply_change(
+            &mut s,
+            &SettingsChange {
+                notifications: Some(false),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(!s.notifications && s.keeper);
+        apply_change(
+            &mut s,
+            &SettingsChange {
+                keeper: Some(false),
+                identity_check_hours: Some(24),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!((s.keeper, s.identity_check_hours), (false, 24));
+        for bad in [0, 169] {
+            let before = s.clone();
+            let e = apply_change(
+                &mut s,
+                &SettingsChange {
+                    keeper: Some(true),
+                    identity_check_hours: Some(bad),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains("between 1 and 168"), "{e}");
+            assert_eq!(s, before, "nothing applied");
+        }
     }
 
     #[test]

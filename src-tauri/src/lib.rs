@@ -5,33 +5,47 @@
 //!
 //! - [`commands`]: what the UI invokes, and the snapshot it is sent
 //! - [`tray`]: the tray icon, and its menu as a pure function of the statuses
+//! - [`attention`]: connections that need a new sign-in; once per incident
+//! - [`notification`]: the desktop notification, and its activation
+//! - [`watch`]: file-system events that update the window and the tray
+//! - [`keeper`]: the library's keeper on a thread, told about file and settings changes
 //! - [`state`]: running sign-ins, card notices, the last snapshot
 //! - [`models`]: the plain data the UI receives
 //! - [`error`]: the crate's one error type
 //!
 //! Threads: the main thread runs GTK and nothing slow. Sign-ins run on their
 //! own threads; commands that read files, touch the keyring or the network
-//! run on the blocking pool; a poller re-reads the token files every 500 ms.
+//! run on the blocking pool; the file watcher's thread publishes after each
+//! change in the watched folders; a notification waits for its activation
+//! on a thread of its own.
 //! `commands::publish` (snapshot to the window, tray menu rebuild) never runs
 //! on the main thread: it may wait for it to rebuild the menu.
 
+pub mod attention;
 pub mod commands;
 pub mod error;
+pub mod keeper;
 pub mod models;
+pub mod notification;
 pub mod state;
 pub mod tray;
-
-use std::time::Duration;
+pub mod watch;
 
 use tauri::{AppHandle, Manager, Runtime, WindowEvent};
+use tauri_plugin_autostart::MacosLauncher;
 
 pub use error::{Error, Result};
 
-/// How often the token files are read to notice changes made by the CLI or
-/// the Python tool (a file read per service, no network).
-pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
-
 pub const MAIN_WINDOW: &str = "main";
+
+/// The argument the login autostart entry passes: start in the tray, the
+/// window hidden.
+pub const HIDDEN_ARG: &str = "--hidden";
+
+/// Whether the app was started with `--hidden` (at login).
+pub fn started_hidden<I: IntoIterator<Item = S>, S: AsRef<str>>(args: I) -> bool {
+    args.into_iter().skip(1).any(|a| a.as_ref() == HIDDEN_ARG)
+}
 
 /// Shows, un-minimizes and focuses the main window.
 pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
@@ -43,12 +57,25 @@ pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
 }
 
 pub fn run() {
-    tauri::Builder::default()
+    let builder = tauri::Builder::default()
         // First: a second launch hands over to the running one and exits.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            show_main_window(app)
+        // (A second start at login, with --hidden, leaves the window as it is.)
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            if !started_hidden(&argv) {
+                show_main_window(app)
+            }
         }))
         .plugin(tauri_plugin_shell::init())
+        // Start at login (Settings): on Linux an entry in ~/.config/autostart
+        // that starts the app with --hidden; the .deb's own desktop entry is
+        // another file and stays as it is.
+        .plugin(tauri_plugin_autostart::init(
+            MacosLauncher::LaunchAgent,
+            Some(vec![HIDDEN_ARG]),
+        ));
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    let builder = builder.plugin(tauri_plugin_notification::init());
+    builder
         .manage(state::AppState::default())
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,
@@ -58,6 +85,9 @@ pub fn run() {
             commands::disconnect,
             commands::dismiss,
             commands::get_settings,
+            commands::set_settings,
+            commands::set_autostart,
+            commands::tray_view,
             commands::probe_keyring,
             commands::set_keyring,
             commands::diagnostics,
@@ -73,12 +103,14 @@ pub fn run() {
             if let Err(e) = tray::create(&handle, &seen.statuses) {
                 log::warn!("no tray icon: {e}");
             }
-            std::thread::Builder::new()
-                .name("status-poller".into())
-                .spawn(move || loop {
-                    commands::publish(&handle);
-                    std::thread::sleep(POLL_INTERVAL);
-                })?;
+            // The window is created hidden (tauri.conf.json): shown now,
+            // unless started at login with --hidden (then from the tray).
+            if !started_hidden(std::env::args()) {
+                show_main_window(&handle);
+            }
+            keeper::start(&handle, &planopticon::Settings::load());
+            // Publishes at once, then on every change of the files.
+            watch::spawn(handle)?;
             Ok(())
         })
         .on_window_event(|window, event| {
@@ -92,4 +124,17 @@ pub fn run() {
         })
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running PlanOpticon Auth");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_only_with_the_flag() {
+        assert!(started_hidden(["planopticon-app", "--hidden"]));
+        assert!(!started_hidden(["planopticon-app"]));
+        // The program's own name is not an argument.
+        assert!(!started_hidden(["--hidden"]));
+    }
 }

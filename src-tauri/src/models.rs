@@ -292,6 +292,14 @@ pub struct SettingsView {
     pub keyring: bool,
     /// `PLANOPTICON_KEYRING` is set and decides, whatever the file says.
     pub keyring_forced_by_env: bool,
+    /// The keeper keeps connections alive in the background.
+    pub keeper: bool,
+    /// A desktop notification when a connection needs a new sign-in.
+    pub notifications: bool,
+    /// How often the keeper checks whose token it is, in hours.
+    pub identity_check_hours: u32,
+    /// The app starts at login, hidden in the tray (`None`: cannot be told here).
+    pub autostart: Option<bool>,
     pub settings_file: String,
     /// The proxy and extra CA certificates the app's environment sets,
     /// shown read-only to help explain a failure.

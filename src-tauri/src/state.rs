@@ -2,7 +2,7 @@
 //! notice on each card, and the last snapshot sent to the UI. No Tauri types
 //! here, so all of it is tested without a display.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Mutex;
@@ -11,7 +11,7 @@ use planopticon::{Control, Registry, ServiceStatus, SignIn as LibSignIn};
 
 use crate::error::{Error, Result};
 use crate::models::{card_order, Card, Notice, SignIn, Snapshot};
-use crate::tray::TrayItem;
+use crate::tray::TrayView;
 
 struct Session {
     control: Sender<Control>,
@@ -119,8 +119,12 @@ pub struct AppState {
     /// The last snapshot sent, so only changes are sent; held while one is
     /// built and sent, so two threads cannot send them out of order.
     pub last: Mutex<Option<(u64, Snapshot)>>,
-    /// The tray menu shown now (rebuilt only when it changes).
-    pub tray_items: Mutex<Option<Vec<TrayItem>>>,
+    /// What the tray shows now (changed only when it changes); `None`
+    /// without a tray icon.
+    pub tray: Mutex<Option<TrayView>>,
+    /// The services whose need of a new sign-in was notified; one leaves
+    /// when it no longer needs one (see `attention::begun`).
+    pub notified: Mutex<HashSet<String>>,
     /// The window has shown its first cards.
     pub ui_ready: std::sync::atomic::AtomicBool,
 }

@@ -1,18 +1,22 @@
-//! The tray icon and its menu: each connected service with "Log out", then
-//! "Open PlanOpticon" and "Quit". The menu's content is a pure function of
-//! the services' statuses ([`tray_items`]), rebuilt whenever it changes.
+//! The tray icon and its menu: "Reconnect X" for each service that needs a
+//! new sign-in, each connected service with "Log out", then "Open
+//! PlanOpticon" and "Quit". The menu, the icon (normal, or with a red dot
+//! when a connection needs attention) and the tooltip are a pure function of
+//! the services' statuses ([`tray_view`]), applied whenever it changes.
 
 use planopticon::{ServiceStatus, State};
 use tauri::menu::{IsMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Manager, Runtime};
 
+use crate::attention;
 use crate::state::{lock, AppState};
 
 pub const TRAY_ID: &str = "main";
 pub const OPEN_ID: &str = "open";
 pub const QUIT_ID: &str = "quit";
 const LOGOUT_PREFIX: &str = "logout:";
+const RECONNECT_PREFIX: &str = "reconnect:";
 
 /// One line of the tray menu.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +25,11 @@ pub enum TrayItem {
     Label(String),
     /// "Log out of {name}": clears that service's saved token.
     LogOut {
+        service: String,
+        label: String,
+    },
+    /// "Reconnect {name}": opens the window and starts Connect for it.
+    Reconnect {
         service: String,
         label: String,
     },
@@ -35,6 +44,7 @@ impl TrayItem {
         match self {
             Self::Label(_) | Self::Separator => String::new(),
             Self::LogOut { service, .. } => format!("{LOGOUT_PREFIX}{service}"),
+            Self::Reconnect { service, .. } => format!("{RECONNECT_PREFIX}{service}"),
             Self::Open => OPEN_ID.into(),
             Self::Quit => QUIT_ID.into(),
         }
@@ -45,6 +55,7 @@ impl TrayItem {
 #[derive(Debug, PartialEq, Eq)]
 pub enum TrayAction {
     LogOut(String),
+    Reconnect(String),
     Open,
     Quit,
 }
@@ -53,10 +64,12 @@ pub fn action_for(id: &str) -> Option<TrayAction> {
     match id {
         OPEN_ID => Some(TrayAction::Open),
         QUIT_ID => Some(TrayAction::Quit),
-        _ => id
-            .strip_prefix(LOGOUT_PREFIX)
-            .filter(|s| !s.is_empty())
-            .map(|s| TrayAction::LogOut(s.into())),
+        _ => {
+            let named = |prefix: &str| id.strip_prefix(prefix).filter(|s| !s.is_empty());
+            named(LOGOUT_PREFIX)
+                .map(|s| TrayAction::LogOut(s.into()))
+                .or_else(|| named(RECONNECT_PREFIX).map(|s| TrayAction::Reconnect(s.into())))
+        }
     }
 }
 
@@ -67,8 +80,20 @@ fn offers_log_out(s: &ServiceStatus) -> bool {
     matches!(s.state, State::Connected | State::ExpiredRefreshable) && !s.is_api_key()
 }
 
-/// The tray menu for these statuses, top to bottom.
+/// The tray menu for these statuses, top to bottom: first what needs
+/// attention ("Reconnect X", by name, then a separator), then "Log out of X"
+/// per connected service, then Open and Quit.
 pub fn tray_items(statuses: &[ServiceStatus]) -> Vec<TrayItem> {
+    let mut items: Vec<TrayItem> = attention::needing(statuses)
+        .into_iter()
+        .map(|s| TrayItem::Reconnect {
+            service: s.service.clone(),
+            label: format!("Reconnect {}", s.display_name),
+        })
+        .collect();
+    if !items.is_empty() {
+        items.push(TrayItem::Separator);
+    }
     let mut connected: Vec<&ServiceStatus> =
         statuses.iter().filter(|s| offers_log_out(s)).collect();
     connected.sort_by(|a, b| {
@@ -76,18 +101,59 @@ pub fn tray_items(statuses: &[ServiceStatus]) -> Vec<TrayItem> {
             .cmp(&b.display_name)
             .then(a.service.cmp(&b.service))
     });
-    let mut items: Vec<TrayItem> = connected
-        .into_iter()
-        .map(|s| TrayItem::LogOut {
-            service: s.service.clone(),
-            label: format!("Log out of {}", s.display_name),
-        })
-        .collect();
-    if items.is_empty() {
+    if connected.is_empty() {
         items.push(TrayItem::Label("No service connected".into()));
     }
+    items.extend(connected.into_iter().map(|s| TrayItem::LogOut {
+        service: s.service.clone(),
+        label: format!("Log out of {}", s.display_name),
+    }));
     items.extend([TrayItem::Separator, TrayItem::Open, TrayItem::Quit]);
     items
+}
+
+/// Everything the tray shows: its menu, whether its icon asks for
+/// attention, and its tooltip (not shown by every Linux tray host: the icon
+/// is the signal there).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TrayView {
+    #[serde(serialize_with = "labels")]
+    pub items: Vec<TrayItem>,
+    pub attention: bool,
+    pub tooltip: String,
+}
+
+/// The menu as its labels ("---" for a separator), for the UI's debug view.
+fn labels<S: serde::Serializer>(items: &[TrayItem], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(items.iter().map(TrayItem::label))
+}
+
+impl TrayItem {
+    pub fn label(&self) -> &str {
+        match self {
+            Self::Label(t) => t,
+            Self::LogOut { label, .. } | Self::Reconnect { label, .. } => label,
+            Self::Separator => "---",
+            Self::Open => "Open PlanOpticon",
+            Self::Quit => "Quit",
+        }
+    }
+}
+
+pub fn tray_view(statuses: &[ServiceStatus]) -> TrayView {
+    TrayView {
+        items: tray_items(statuses),
+        attention: !attention::needing(statuses).is_empty(),
+        tooltip: attention::tooltip(statuses),
+    }
+}
+
+fn icon(attention: bool) -> tauri::Result<tauri::image::Image<'static>> {
+    tauri::image::Image::from_bytes(if attention {
+        include_bytes!("../../icons/tray-attention.png").as_slice()
+    } else {
+        include_bytes!("../../icons/tray.png").as_slice()
+    })
 }
 
 fn build_menu<R: Runtime>(app: &AppHandle<R>, items: &[TrayItem]) -> tauri::Result<Menu<R>> {
@@ -95,24 +161,17 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, items: &[TrayItem]) -> tauri::Resu
     for item in items {
         built.push(match item {
             TrayItem::Label(text) => Box::new(MenuItem::new(app, text, false, None::<&str>)?),
-            TrayItem::LogOut { label, .. } => Box::new(MenuItem::with_id(
+            TrayItem::LogOut { label, .. } | TrayItem::Reconnect { label, .. } => Box::new(
+                MenuItem::with_id(app, item.id(), label, true, None::<&str>)?,
+            ),
+            TrayItem::Separator => Box::new(PredefinedMenuItem::separator(app)?),
+            TrayItem::Open | TrayItem::Quit => Box::new(MenuItem::with_id(
                 app,
                 item.id(),
-                label,
+                item.label(),
                 true,
                 None::<&str>,
             )?),
-            TrayItem::Separator => Box::new(PredefinedMenuItem::separator(app)?),
-            TrayItem::Open => Box::new(MenuItem::with_id(
-                app,
-                OPEN_ID,
-                "Open PlanOpticon",
-                true,
-                None::<&str>,
-            )?),
-            TrayItem::Quit => {
-                Box::new(MenuItem::with_id(app, QUIT_ID, "Quit", true, None::<&str>)?)
-            }
         });
     }
     let refs: Vec<&dyn IsMenuItem<R>> = built.iter().map(|b| b.as_ref()).collect();
@@ -124,12 +183,11 @@ pub fn create<R: Runtime>(
     app: &AppHandle<R>,
     statuses: &[ServiceStatus],
 ) -> tauri::Result<TrayIcon<R>> {
-    let items = tray_items(statuses);
-    let menu = build_menu(app, &items)?;
-    let icon = tauri::image::Image::from_bytes(include_bytes!("../../icons/tray.png"))?;
+    let view = tray_view(statuses);
+    let menu = build_menu(app, &view.items)?;
     let tray = TrayIconBuilder::with_id(TRAY_ID)
-        .icon(icon)
-        .tooltip("PlanOpticon Auth")
+        .icon(icon(view.attention)?)
+        .tooltip(&view.tooltip)
         .menu(&menu)
         .show_menu_on_left_click(true)
         .on_menu_event(|app, event| {
@@ -138,24 +196,38 @@ pub fn create<R: Runtime>(
             }
         })
         .build(app)?;
-    *lock(&app.state::<AppState>().tray_items) = Some(items);
+    *lock(&app.state::<AppState>().tray) = Some(view);
     Ok(tray)
 }
 
-/// Rebuilds the menu when the items for `statuses` differ from the shown ones.
+/// Applies the view for `statuses` where it differs from the shown one: the
+/// menu is rebuilt only when its items change, the icon and the tooltip
+/// only when attention comes or goes.
 pub fn update<R: Runtime>(app: &AppHandle<R>, statuses: &[ServiceStatus]) {
-    let items = tray_items(statuses);
+    let view = tray_view(statuses);
     let state = app.state::<AppState>();
-    let mut shown = lock(&state.tray_items);
-    if shown.as_ref() == Some(&items) {
+    let mut shown = lock(&state.tray);
+    let Some(old) = shown.as_ref() else {
+        return; // no tray icon
+    };
+    if *old == view {
         return;
     }
     let Some(tray) = app.tray_by_id(TRAY_ID) else {
         return;
     };
-    match build_menu(app, &items).and_then(|menu| tray.set_menu(Some(menu))) {
-        Ok(()) => *shown = Some(items),
-        Err(e) => log::warn!("could not rebuild the tray menu: {e}"),
+    let mut applied = Ok(());
+    if old.items != view.items {
+        applied = build_menu(app, &view.items).and_then(|menu| tray.set_menu(Some(menu)));
+    }
+    if old.attention != view.attention || old.tooltip != view.tooltip {
+        applied = applied
+            .and_then(|()| tray.set_icon(Some(icon(view.attention)?)))
+            .and_then(|()| tray.set_tooltip(Some(&view.tooltip)));
+    }
+    match applied {
+        Ok(()) => *shown = Some(view),
+        Err(e) => log::warn!("could not update the tray: {e}"),
     }
 }
 
@@ -163,6 +235,7 @@ fn on_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
     match action {
         TrayAction::Open => crate::show_main_window(app),
         TrayAction::Quit => app.exit(0),
+        TrayAction::Reconnect(service) => crate::commands::reconnect(app, &service),
         TrayAction::LogOut(service) => {
             let app = app.clone();
             // The keyring copy's deletion may take up to its timeout: off the main thread.
@@ -264,8 +337,63 @@ mod tests {
             ),
             st("notion", "Notion", State::Error, None),
         ]);
-        assert_eq!(items[0], TrayItem::Label("No service connected".into()));
-        assert_eq!(items.len(), 4);
+        // The dead token is offered a reconnect, not a log out.
+        assert!(!items.iter().any(|i| matches!(i, TrayItem::LogOut { .. })));
+        assert_eq!(items[2], TrayItem::Label("No service connected".into()));
+        assert_eq!(items.len(), 6);
+    }
+
+    #[test]
+    fn a_service_that_needs_a_sign_in_comes_first_with_reconnect() {
+        let statuses = [
+            st("zoom", "Zoom", State::NeedsReconnect, Some("oauth_pkce")),
+            st("github", "GitHub", State::Connected, Some("oauth_pkce")),
+            st("acme", "Acme", State::NeedsReconnect, Some("oauth_pkce")),
+        ];
+        let items = tray_items(&statuses);
+        assert_eq!(
+            items,
+            vec![
+                TrayItem::Reconnect {
+                    service: "acme".into(),
+                    label: "Reconnect Acme".into()
+                },
+                TrayItem::Reconnect {
+                    service: "zoom".into(),
+                    label: "Reconnect Zoom".into()
+                },
+                TrayItem::Separator,
+                TrayItem::LogOut {
+                    service: "github".into(),
+                    label: "Log out of GitHub".into()
+                },
+                TrayItem::Separator,
+                TrayItem::Open,
+                TrayItem::Quit
+            ]
+        );
+        assert_eq!(
+            action_for(&items[0].id()),
+            Some(TrayAction::Reconnect("acme".into()))
+        );
+        let view = tray_view(&statuses);
+        assert!(view.attention);
+        assert_eq!(
+            view.tooltip,
+            "PlanOpticon Auth: 2 connections need reconnecting (Acme, Zoom)"
+        );
+        // Only a reconnect: "No service connected" stays under it.
+        let only = tray_items(&[st("acme", "Acme", State::NeedsReconnect, None)]);
+        assert_eq!(only[2], TrayItem::Label("No service connected".into()));
+        // All fine again: the icon and the tooltip return to normal.
+        let fine = tray_view(&[st("acme", "Acme", State::Connected, Some("oauth_pkce"))]);
+        assert!(!fine.attention);
+        assert_eq!(fine.tooltip, "PlanOpticon Auth");
+        let v = serde_json::to_value(&fine).unwrap();
+        assert_eq!(
+            v["items"],
+            serde_json::json!(["Log out of Acme", "---", "Open PlanOpticon", "Quit"])
+        );
     }
 
     #[test]
@@ -282,6 +410,7 @@ mod tests {
             ]
         );
         assert_eq!(action_for("logout:"), None);
+        assert_eq!(action_for("reconnect:"), None);
         assert_eq!(action_for("something"), None);
     }
 

@@ -13,7 +13,12 @@
 # browser's round trip, Disconnect, the CLI's changes seen by the open window,
 # the tray menu, Settings, About, a second launch, closing to the tray, Quit,
 # the app again in a dark theme, and once more for the built-in Zoom card:
-# Connect, then "Log out of Zoom" in the tray menu.
+# Connect, then "Log out of Zoom" in the tray menu; then a connection that
+# needs a person: a notification reaches the test's notification server
+# (dunst, on the test's session bus; dbus-monitor records the Notify calls),
+# the tray asks for attention, and "Reconnect" from the tray or the
+# notification signs in again; last Settings' "Start at login" and a start
+# with --hidden.
 #
 # Screenshots go to $ARTIFACTS_DIR (default target/artifacts/e2e). Prints
 # "N passed, N failed" last; exits non-zero on any failure. Everything it
@@ -36,7 +41,7 @@ say() { printf '[e2e] %s\n' "$*"; }
 die() { printf '[e2e] %s\n0 passed, 1 failed\n' "$*" >&2; exit 1; }
 
 for tool in Xvfb dbus-run-session tauri-driver WebKitWebDriver node npm import gnome-keyring-daemon \
-  trayer xdotool openbox wmctrl; do
+  trayer xdotool openbox wmctrl dunst dunstctl dbus-monitor; do
   command -v "$tool" >/dev/null 2>&1 || die "missing $tool: run scripts/install-deps.sh"
 done
 
@@ -161,6 +166,7 @@ export BROWSER="$ROOT/tests/e2e/browser.sh"
 export E2E_BROWSER_CTL="$TMP/browser.ctl"
 export E2E_BROWSER_LOG="$TMP/browser.log"
 export E2E_APP="$APP" E2E_CLI="$CLI" E2E_SHOTS="$SHOTS" E2E_TMP="$TMP" E2E_ISSUER="$ISSUER"
+export E2E_NOTIFY_LOG="$TMP/notify.log"
 export NO_AT_BRIDGE=1 # no accessibility bus processes that outlive the app
 # The app (started by tauri-driver, through WebKitWebDriver, with this
 # environment) signs in to Zoom as the test server's confidential client.
@@ -171,13 +177,25 @@ unset DBUS_SESSION_BUS_ADDRESS
 
 say "driving the app on $DISPLAY (screenshots in $SHOTS)"
 # Its own session bus (the single-instance lock and the keyring live there),
-# with an unlocked throw-away keyring so no password prompt can appear.
+# with an unlocked throw-away keyring so no password prompt can appear, and
+# a notification server (dunst, on the virtual display) whose Notify calls
+# dbus-monitor records for the test.
 set +e
 dbus-run-session -- bash -c '
   printf pw | gnome-keyring-daemon --foreground --unlock --components=secrets >"$E2E_TMP/keyring.log" 2>&1 &
   keyring=$!
+  dbus-monitor --session "type=method_call,interface=org.freedesktop.Notifications,member=Notify"     >"$E2E_NOTIFY_LOG" 2>"$E2E_TMP/dbus-monitor.err" &
+  monitor=$!
+  dunst >"$E2E_TMP/dunst.log" 2>&1 &
+  dunst=$!
+  # Ready once it owns the name (asking dunstctl would start a second one by D-Bus activation).
+  for _ in $(seq 50); do
+    dbus-send --session --print-reply=literal --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+      org.freedesktop.DBus.NameHasOwner string:org.freedesktop.Notifications 2>/dev/null | grep -q true && break
+    sleep 0.1
+  done
   node "$0"; rc=$?
-  kill "$keyring" 2>/dev/null; wait "$keyring" 2>/dev/null
+  kill "$dunst" "$monitor" "$keyring" 2>/dev/null; wait "$dunst" "$monitor" "$keyring" 2>/dev/null
   exit $rc' "$ROOT/tests/e2e/e2e.mjs" </dev/null 2> >(grep -v "Failed to set fd limit" >&2)
 rc=$?
 set -e

@@ -1,0 +1,218 @@
+//! Connections that need a person: which ones, what the notification says,
+//! and when to tell (once per incident). Pure functions of the statuses, no
+//! Tauri types, so all of it is tested without a display.
+//!
+//! An incident starts when a service's status turns `NeedsReconnect` (its
+//! token file says so: expired without a refresh token today; the library's
+//! keeper will also write it on `invalid_grant` or a 401 from the identity
+//! endpoint) and ends when it leaves that state (connected again,
+//! disconnected, ...). The app notifies once per incident: not again while it
+//! lasts, again after it ended and a new one began, or after a restart.
+
+use std::collections::HashSet;
+
+use planopticon::{ServiceStatus, State};
+
+use crate::models::capitalize;
+
+/// The app's name, as notifications and the tooltip show it.
+pub const APP_NAME: &str = "PlanOpticon Auth";
+
+/// A connection that needs a new sign-in, as a notification tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incident {
+    pub service: String,
+    pub display_name: String,
+    /// Why, in plain words (a sentence).
+    pub reason: String,
+}
+
+impl Incident {
+    pub fn of(s: &ServiceStatus) -> Self {
+        Self {
+            service: s.service.clone(),
+            display_name: s.display_name.clone(),
+            reason: reason(s),
+        }
+    }
+
+    /// The notification's title: "Zoom needs reconnecting".
+    pub fn summary(&self) -> String {
+        format!("{} needs reconnecting", self.display_name)
+    }
+
+    /// The notification's body: the reason, then what activating it does.
+    pub fn body(&self) -> String {
+        format!(
+            "{} Click to sign in to {} again.",
+            self.reason, self.display_name
+        )
+    }
+}
+
+/// The status's detail as a sentence, or a generic one.
+fn reason(s: &ServiceStatus) -> String {
+    match s.detail.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        Some(d) => format!("{}.", capitalize(d).trim_end_matches('.')),
+        None => "The saved sign-in no longer works.".into(),
+    }
+}
+
+/// The services that need a new sign-in, sorted by display name.
+pub fn needing(statuses: &[ServiceStatus]) -> Vec<&ServiceStatus> {
+    let mut v: Vec<&ServiceStatus> = statuses
+        .iter()
+        .filter(|s| s.state == State::NeedsReconnect)
+        .collect();
+    v.sort_by(|a, b| {
+        a.display_name
+            .cmp(&b.display_name)
+            .then(a.service.cmp(&b.service))
+    });
+    v
+}
+
+/// The incidents that began since the last call: services needing a sign-in
+/// that are not in `notified` (which then holds them). Services that no
+/// longer need one leave `notified`, so their next incident is told again.
+pub fn begun(notified: &mut HashSet<String>, statuses: &[ServiceStatus]) -> Vec<Incident> {
+    let now: HashSet<&str> = needing(statuses)
+        .iter()
+        .map(|s| s.service.as_str())
+        .collect();
+    notified.retain(|s| now.contains(s.as_str()));
+    needing(statuses)
+        .into_iter()
+        .filter(|s| notified.insert(s.service.clone()))
+        .map(Incident::of)
+        .collect()
+}
+
+/// The tray's tooltip: the app's name, and which connections need a sign-in.
+pub fn tooltip(statuses: &[ServiceStatus]) -> String {
+    let names: Vec<&str> = needing(statuses)
+        .iter()
+        .map(|s| s.display_name.as_str())
+        .collect();
+    match names.len() {
+        0 => APP_NAME.into(),
+        1 => format!("{APP_NAME}: 1 connection needs reconnecting ({})", names[0]),
+        n => format!(
+            "{APP_NAME}: {n} connections need reconnecting ({})",
+            names.join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    pub(crate) fn st(service: &str, name: &str, state: State) -> ServiceStatus {
+        ServiceStatus {
+            service: service.into(),
+            display_name: name.into(),
+            state,
+            method: Some("oauth_pkce".into()),
+            expires_at: None,
+            token_path: PathBuf::from(format!("/tmp/{service}_token.json")),
+            account: None,
+            detail: (state == State::NeedsReconnect)
+                .then(|| "the token has expired and cannot be refreshed".into()),
+            hints: Vec::new(),
+            can_sign_in: true,
+            offers_device: false,
+            renewable: true,
+        }
+    }
+
+    #[test]
+    fn one_notification_per_incident() {
+        let mut notified = HashSet::new();
+        let ok = [st("zoom", "Zoom", State::Connected)];
+        let bad = [st("zoom", "Zoom", State::NeedsReconnect)];
+        assert_eq!(begun(&mut notified, &ok), vec![]);
+        let told = begun(&mut notified, &bad);
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].summary(), "Zoom needs reconnecting");
+        assert_eq!(
+            told[0].body(),
+            "The token has expired and cannot be refreshed. Click to sign in to Zoom again."
+        );
+        // Still the same incident: not again.
+        assert_eq!(begun(&mut notified, &bad), vec![]);
+        assert_eq!(begun(&mut notified, &bad), vec![]);
+        // Fixed, then broken again: a new incident.
+        assert_eq!(begun(&mut notified, &ok), vec![]);
+        assert!(notified.is_empty());
+        assert_eq!(begun(&mut notified, &bad).len(), 1);
+        // Expired-refreshable is not an incident (the next use refreshes it).
+        let mut n2 = HashSet::new();
+        assert_eq!(
+            begun(&mut n2, &[st("zoom", "Zoom", State::ExpiredRefreshable)]),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn each_service_has_its_own_incident() {
+        let mut notified = HashSet::new();
+        let told = begun(
+            &mut notified,
+            &[
+                st("zoom", "Zoom", State::NeedsReconnect),
+                st("acme", "Acme", State::NeedsReconnect),
+                st("google", "Google", State::Connected),
+            ],
+        );
+        let names: Vec<&str> = told.iter().map(|i| i.service.as_str()).collect();
+        assert_eq!(names, ["acme", "zoom"]);
+        // Acme fixed, Zoom still broken, Google breaks: only Google is told.
+        let told = begun(
+            &mut notified,
+            &[
+                st("zoom", "Zoom", State::NeedsReconnect),
+                st("acme", "Acme", State::Connected),
+                st("google", "Google", State::NeedsReconnect),
+            ],
+        );
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].service, "google");
+    }
+
+    #[test]
+    fn the_reason_in_plain_words() {
+        let mut s = st("acme", "Acme", State::NeedsReconnect);
+        s.detail = Some("the provider no longer accepts this token (HTTP 401)".into());
+        assert_eq!(
+            Incident::of(&s).reason,
+            "The provider no longer accepts this token (HTTP 401)."
+        );
+        s.detail = None;
+        assert_eq!(
+            Incident::of(&s).reason,
+            "The saved sign-in no longer works."
+        );
+    }
+
+    #[test]
+    fn the_tooltip_counts_and_names() {
+        assert_eq!(tooltip(&[]), "PlanOpticon Auth");
+        assert_eq!(
+            tooltip(&[st("acme", "Acme", State::Connected)]),
+            "PlanOpticon Auth"
+        );
+        assert_eq!(
+            tooltip(&[st("acme", "Acme", State::NeedsReconnect)]),
+            "PlanOpticon Auth: 1 connection needs reconnecting (Acme)"
+        );
+        assert_eq!(
+            tooltip(&[
+                st("zoom", "Zoom", State::NeedsReconnect),
+                st("acme", "Acme", State::NeedsReconnect),
+            ]),
+            "PlanOpticon Auth: 2 connections need reconnecting (Acme, Zoom)"
+        );
+    }
+}

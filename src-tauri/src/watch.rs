@@ -1,0 +1,286 @@
+//! Live updates: file-system events (the `notify` crate; inotify on Linux)
+//! on `~/.planopticon` and on the folder of every token file kept elsewhere
+//! (`token_path` in services.toml), instead of re-reading every file on a
+//! timer. A burst of events (an atomic write is several) is one update after
+//! 100 ms of quiet. Besides events, the thread wakes when a connected token's
+//! expiry is due (its card turns expired without any file changing). Only
+//! when a folder cannot be watched does it also read the files every 30 s.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use notify::{EventKind, RecursiveMode, Watcher};
+use planopticon::State;
+use tauri::{AppHandle, Runtime};
+
+use crate::models::Card;
+
+/// Quiet time that ends a burst of events.
+pub const DEBOUNCE: Duration = Duration::from_millis(100);
+/// The longest a burst may hold up an update (a file written without pause).
+pub const MAX_DELAY: Duration = Duration::from_millis(500);
+/// How often the files are read when a folder cannot be watched.
+pub const FALLBACK_POLL: Duration = Duration::from_secs(30);
+
+/// The folders to watch: the config folder, and the folder of each token file.
+pub fn watched_dirs(config_dir: &Path, cards: &[Card]) -> BTreeSet<PathBuf> {
+    let mut dirs = BTreeSet::from([config_dir.to_path_buf()]);
+    dirs.extend(
+        cards
+            .iter()
+            .filter_map(|c| Path::new(&c.token_path).parent())
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf),
+    );
+    dirs
+}
+
+/// How long until the first connected token expires (when its card changes
+/// by the clock alone), if any does.
+pub fn next_expiry(cards: &[Card], now: f64) -> Option<Duration> {
+    cards
+        .iter()
+        .filter(|c| c.state == State::Connected)
+        .filter_map(|c| c.expires_at)
+        .filter(|e| *e > now)
+        .map(|e| e - now)
+        .min_by(f64::total_cmp)
+        // A little after, so the read sees it expired.
+        .map(|secs| Duration::from_secs_f64(secs) + Duration::from_millis(50))
+}
+
+/// How long to sleep when no event comes: until the next expiry, and at most
+/// the fallback poll when a folder is not watched. `None`: until an event.
+pub fn wait_for(expiry: Option<Duration>, all_watched: bool) -> Option<Duration> {
+    match (expiry, all_watched) {
+        (e, true) => e,
+        (Some(e), false) => Some(e.min(FALLBACK_POLL)),
+        (None, false) => Some(FALLBACK_POLL),
+    }
+}
+
+/// Whether an event can change what a file holds (opening or reading one,
+/// as every update does, cannot).
+fn changes(kind: &EventKind) -> bool {
+    !matches!(kind, EventKind::Access(_))
+}
+
+/// Creates `~/.planopticon` (0700, as the library's store does) if missing,
+/// so it can be watched before the first sign-in.
+fn ensure_dir(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir);
+    }
+    #[cfg(not(unix))]
+    let _ = std::fs::create_dir_all(dir);
+}
+
+/// Starts the watcher thread: updates at once, then on every change.
+pub fn spawn<R: Runtime>(app: AppHandle<R>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("file-watcher".into())
+        .spawn(move || run(&app))
+        .map(|_| ())
+}
+
+fn run<R: Runtime>(app: &AppHandle<R>) {
+    let config_dir = planopticon::config::config_dir();
+    ensure_dir(&config_dir);
+    let (tx, rx) = channel::<()>();
+    // Kept here, so the channel stays open without a watcher.
+    let _keep_open = tx.clone();
+    let mut watcher =
+        match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            match res {
+                Ok(ev) if changes(&ev.kind) => {
+                    let _ = tx.send(());
+                }
+                Ok(_) => {}
+                // The watcher lost events (a full queue): read everything again.
+                Err(_) => {
+                    let _ = tx.send(());
+                }
+            }
+        }) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                log::warn!(
+                    "cannot watch files ({e}); reading them every {} s",
+                    FALLBACK_POLL.as_secs()
+                );
+                None
+            }
+        };
+    let mut watched: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut warned: BTreeSet<PathBuf> = BTreeSet::new();
+    loop {
+        let published = crate::keeper::files_changed(app);
+        let cards = &published.snapshot.cards;
+        let want = watched_dirs(&config_dir, cards);
+        let mut all_watched = watcher.is_some();
+        if let Some(w) = watcher.as_mut() {
+            for gone in watched.difference(&want).cloned().collect::<Vec<_>>() {
+                let _ = w.unwatch(&gone);
+                watched.remove(&gone);
+            }
+            for dir in want.difference(&watched).cloned().collect::<Vec<_>>() {
+                match w.watch(&dir, RecursiveMode::NonRecursive) {
+                    Ok(()) => {
+                        watched.insert(dir);
+                    }
+                    Err(e) => {
+                        all_watched = false;
+                        if warned.insert(dir.clone()) {
+                            log::warn!(
+                                "cannot watch {} ({e}); reading the files every {} s",
+                                dir.display(),
+                                FALLBACK_POLL.as_secs()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let now = planopticon::system_clock()();
+        let wait = wait_for(next_expiry(cards, now), all_watched);
+        if !next_change(&rx, wait) {
+            return;
+        }
+    }
+}
+
+/// Waits up to `wait` (forever: `None`) for an event, then for the burst to
+/// end. False when the channel is closed.
+fn next_change(rx: &Receiver<()>, wait: Option<Duration>) -> bool {
+    let first = match wait {
+        Some(d) => rx.recv_timeout(d),
+        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+    };
+    match first {
+        Err(RecvTimeoutError::Disconnected) => return false,
+        Err(RecvTimeoutError::Timeout) => return true,
+        Ok(()) => {}
+    }
+    let end = Instant::now() + MAX_DELAY;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(DEBOUNCE.min(left)) {
+            Ok(()) if !left.is_zero() => continue,
+            Err(RecvTimeoutError::Disconnected) => return false,
+            _ => return true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::Card;
+    use planopticon::ServiceStatus;
+
+    fn card(service: &str, token_path: &str, state: State, expires_at: Option<f64>) -> Card {
+        Card::new(&ServiceStatus {
+            service: service.into(),
+            display_name: service.into(),
+            state,
+            method: None,
+            expires_at,
+            token_path: PathBuf::from(token_path),
+            account: None,
+            detail: None,
+            hints: Vec::new(),
+            can_sign_in: true,
+            offers_device: false,
+            renewable: true,
+        })
+    }
+
+    #[test]
+    fn the_config_folder_and_every_token_folder_are_watched() {
+        let cards = [
+            card(
+                "acme",
+                "/h/.planopticon/acme_token.json",
+                State::NotConnected,
+                None,
+            ),
+            card("beta", "/srv/tokens/beta.json", State::NotConnected, None),
+            card("gamma", "/srv/tokens/gamma.json", State::NotConnected, None),
+        ];
+        let dirs = watched_dirs(Path::new("/h/.planopticon"), &cards);
+        let dirs: Vec<&str> = dirs.iter().map(|p| p.to_str().unwrap()).collect();
+        assert_eq!(dirs, ["/h/.planopticon", "/srv/tokens"]);
+    }
+
+    #[test]
+    fn it_wakes_when_the_first_connected_token_expires() {
+        let cards = [
+            card("a", "/t/a", State::Connected, Some(1100.0)),
+            card("b", "/t/b", State::Connected, Some(1030.0)),
+            // Already expired, or not connected: nothing to wait for.
+            card("c", "/t/c", State::ExpiredRefreshable, Some(900.0)),
+            card("d", "/t/d", State::NeedsReconnect, Some(1001.0)),
+        ];
+        assert_eq!(
+            next_expiry(&cards, 1000.0),
+            Some(Duration::from_millis(30_050))
+        );
+        assert_eq!(next_expiry(&cards[2..], 1000.0), None);
+    }
+
+    #[test]
+    fn it_polls_only_when_a_folder_is_not_watched() {
+        let soon = Some(Duration::from_secs(5));
+        let late = Some(Duration::from_secs(3600));
+        assert_eq!(wait_for(None, true), None);
+        assert_eq!(wait_for(soon, true), soon);
+        assert_eq!(wait_for(late, true), late);
+        assert_eq!(wait_for(None, false), Some(FALLBACK_POLL));
+        assert_eq!(wait_for(late, false), Some(FALLBACK_POLL));
+        assert_eq!(wait_for(soon, false), soon);
+    }
+
+    #[test]
+    fn a_burst_is_one_change() {
+        let (tx, rx) = channel();
+        for _ in 0..5 {
+            tx.send(()).unwrap();
+        }
+        let t = Instant::now();
+        assert!(next_change(&rx, None));
+        assert!(t.elapsed() >= DEBOUNCE && t.elapsed() < MAX_DELAY + DEBOUNCE);
+        assert!(rx.try_recv().is_err(), "the burst was drained");
+        // No event: the timeout wakes it.
+        assert!(next_change(&rx, Some(Duration::from_millis(10))));
+        drop(tx);
+        assert!(!next_change(&rx, Some(Duration::from_millis(10))));
+    }
+
+    #[test]
+    fn a_file_written_in_a_watched_folder_is_an_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = channel();
+        let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res {
+                if changes(&ev.kind) {
+                    let _ = tx.send(());
+                }
+            }
+        })
+        .unwrap();
+        w.watch(dir.path(), RecursiveMode::NonRecursive).unwrap();
+        std::fs::write(dir.path().join("acme_token.json"), "{}").unwrap();
+        assert!(rx.recv_timeout(Duration::from_secs(5)).is_ok());
+        while rx.recv_timeout(Duration::from_millis(200)).is_ok() {}
+        // Reading it is not.
+        let _ = std::fs::read(dir.path().join("acme_token.json")).unwrap();
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+    }
+}
