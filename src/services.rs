@@ -426,9 +426,34 @@ pub(crate) fn valid_service_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
+/// serde's "unknown field `x`, expected one of (every key)" is a screenful;
+/// the closest key is what a person needs.
+fn shorten_unknown_field(msg: &str) -> String {
+    let Some((head, known)) = msg.split_once(", expected one of ") else {
+        return msg.to_string();
+    };
+    let Some(field) = head
+        .strip_prefix("unknown field `")
+        .and_then(|f| f.strip_suffix('`'))
+    else {
+        return msg.to_string();
+    };
+    let closest = known
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|k| (strsim::jaro_winkler(field, k), k))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .filter(|(score, _)| *score > 0.8);
+    match closest {
+        Some((_, k)) => format!("{head}; did you mean `{k}`? (the keys are listed in the README)"),
+        None => format!("{head} (the keys are listed in the README)"),
+    }
+}
+
 /// toml's message, with the line number, the table and the line itself.
 fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
-    let msg = e.message().trim().to_string();
+    let msg = shorten_unknown_field(e.message().trim());
     let Some(span) = e.span() else { return msg };
     // toml's span may start inside a multi-byte character ("\é").
     let mut start = span.start.min(text.len());
@@ -563,6 +588,7 @@ scopes = ["read"]
         assert!(e.contains("/x/services.toml"), "{e}");
         assert!(e.contains("line 3"), "{e}");
         assert!(e.contains("client_idd"), "{e}");
+        assert!(e.contains("did you mean `client_id`?"), "{e}");
 
         let e = merged("[acme]\nscopes = \"read\"\n")
             .unwrap_err()

@@ -334,12 +334,26 @@ fn one(grant: Grant, fault: &Fault) -> Result<(), String> {
             return Err("the token request lacks Accept: application/json".into());
         }
     }
-    // A failed grant writes nothing and loses nothing.
+    // A failed grant writes nothing and loses nothing; a refused refresh
+    // (invalid_grant) only marks the saved connection as needing a person.
     let path = dir.path().join("faultsvc_token.json");
     match &before {
         Some(text) => {
-            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            let now: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
+                    .map_err(|e| format!("the saved token file is no longer JSON: {e}"))?;
+            let mut unmarked = now.clone();
+            let marked = unmarked
+                .as_object_mut()
+                .and_then(|o| o.remove("needs_reconnect"))
+                .is_some();
+            let was: serde_json::Value = serde_json::from_str(text).unwrap();
+            if unmarked != was {
                 return Err("the saved token file changed".into());
+            }
+            let reconnect = matches!(e, Error::ReconnectNeeded { .. });
+            if marked != reconnect {
+                return Err(format!("needs_reconnect marked: {marked}, for {e}"));
             }
         }
         None => {
