@@ -362,9 +362,9 @@ impl Registry {
     }
 }
 
-/// The table a mistake at byte `at` belongs to; `None` when it is in a
-/// table header itself or before any table (then no one table can be set
-/// aside).
+/// The table a mistake at byte `at` belongs to: the one its header opens
+/// when the mistake is in a header, else the section it is in; `None`
+/// before any table (then no one table can be set aside).
 fn table_of_error(text: &str, at: usize) -> Option<String> {
     let mut start = at.min(text.len());
     while !text.is_char_boundary(start) {
@@ -372,10 +372,7 @@ fn table_of_error(text: &str, at: usize) -> Option<String> {
     }
     let line = text[..start].rsplit('\n').next().unwrap_or("").to_string()
         + text[start..].split('\n').next().unwrap_or("");
-    if line.trim_start().starts_with('[') {
-        return None;
-    }
-    table_at(text, at)
+    header_name(&line).or_else(|| table_at(text, at))
 }
 
 /// The top-level table whose section holds byte `at` of `text`.
@@ -517,9 +514,14 @@ mod tests {
         assert_eq!(r.problems().len(), 1, "{:?}", r.problems());
         assert!(r.get("acme").is_ok());
         assert!(r.get("beta").is_err());
-        // One in a table header leaves the built-ins only.
+        // One in a table header stops the table it opens.
         let mut r = Registry::builtins();
-        r.merge("[acme\n");
+        r.merge("[acme\nclient_id = \"x\"\n[beta]\napi_key_env = \"B\"\n");
+        assert_eq!(r.problems().len(), 1, "{:?}", r.problems());
+        assert!(r.get("acme").is_err() && r.get("beta").is_ok());
+        // One before any table stops them all (the built-ins stay).
+        let mut r = Registry::builtins();
+        r.merge("oops\n[acme]\n");
         assert_eq!(r.problems().len(), 1);
         assert_eq!(r.names().len(), BUILTIN.len());
     }
