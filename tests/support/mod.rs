@@ -14,6 +14,8 @@
 //! Everything listens on 127.0.0.1; nothing here reaches the network.
 #![allow(dead_code)]
 
+pub mod pty;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
