@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use serde_json::json;
@@ -143,33 +142,14 @@ fn logout_deletes_locally_even_when_revocation_fails() {
 fn device_sign_in_where_the_test_approves_the_code() {
     let server = OidcServer::shared();
     let h = Home::with_services(&acme_toml(server, ""));
-    let mut child = h
+    let child = h
         .cli(&["auth", "acme", "--device"], &[("BROWSER", "false")])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let prompt = lines
-        .by_ref()
-        .map(|l| l.unwrap())
-        .find(|l| l.contains("enter the code"))
-        .expect("the CLI shows the code");
-    // "To authorize PlanOpticon (acme), open URI and enter the code CODE"
-    let words: Vec<&str> = prompt.split_whitespace().collect();
-    let uri = words[words.iter().position(|w| *w == "open").unwrap() + 1];
-    let code = words.last().unwrap();
-    let approve = Command::new(browser_program())
-        .args(["--device", uri, code])
-        .output()
-        .unwrap();
-    assert!(
-        approve.status.success(),
-        "{}",
-        String::from_utf8_lossy(&approve.stderr)
-    );
-    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
-    let status = child.wait().unwrap();
+    let (rest, out) = answer_device_code(child, "approve");
+    let status = out.status;
     assert!(status.success(), "{rest:?}");
     assert_eq!(
         rest.last().unwrap(),
@@ -185,31 +165,13 @@ fn device_sign_in_where_the_test_approves_the_code() {
 fn a_denied_device_code_ends_with_the_providers_word() {
     let server = OidcServer::shared();
     let h = Home::with_services(&acme_toml(server, ""));
-    let mut child = h
+    let child = h
         .cli(&["auth", "acme", "--device"], &[])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let prompt = lines
-        .by_ref()
-        .map(|l| l.unwrap())
-        .find(|l| l.contains("enter the code"))
-        .unwrap();
-    let words: Vec<&str> = prompt.split_whitespace().collect();
-    let uri = words[words.iter().position(|w| *w == "open").unwrap() + 1];
-    let deny = Command::new(browser_program())
-        .args(["--device", uri, words.last().unwrap()])
-        .env("TEST_BROWSER_ACTION", "deny")
-        .output()
-        .unwrap();
-    assert!(
-        deny.status.success(),
-        "{}",
-        String::from_utf8_lossy(&deny.stderr)
-    );
-    let out = child.wait_with_output().unwrap();
+    let (_, out) = answer_device_code(child, "deny");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("access_denied"), "{err}");

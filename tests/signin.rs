@@ -7,9 +7,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -94,7 +93,7 @@ fn over_ssh_without_a_display_a_service_with_device_sign_in_uses_it() {
             server.issuer()
         ),
     );
-    let mut child = home
+    let child = home
         .cmd(
             &["auth", "acme", "-v"],
             &[("SSH_CONNECTION", "10.0.0.2 50000 10.0.0.1 22")],
@@ -103,26 +102,7 @@ fn over_ssh_without_a_display_a_service_with_device_sign_in_uses_it() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let prompt = lines
-        .by_ref()
-        .map(|l| l.unwrap())
-        .find(|l| l.contains("enter the code"))
-        .expect("the CLI shows the code");
-    let words: Vec<&str> = prompt.split_whitespace().collect();
-    let uri = words[words.iter().position(|w| *w == "open").unwrap() + 1];
-    let code = words.last().unwrap();
-    let approve = Command::new(browser_program())
-        .args(["--device", uri, code])
-        .output()
-        .unwrap();
-    assert!(
-        approve.status.success(),
-        "{}",
-        String::from_utf8_lossy(&approve.stderr)
-    );
-    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
-    let out = child.wait_with_output().unwrap();
+    let (rest, out) = answer_device_code(child, "approve");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{rest:?}\n{err}");
     assert_eq!(

@@ -758,3 +758,31 @@ pub fn redirect_back(authorize_url: &str, code: &str, state: Option<&str>) -> ur
         .append_pair("state", state.unwrap_or(&q("state")));
     back
 }
+
+/// Plays the person at another device in a CLI device sign-in: reads the
+/// CLI's stdout until it shows the code, then approves it (`action`
+/// "approve") or denies it ("deny") in the fake browser. Returns the rest
+/// of stdout and the finished process (its stderr).
+pub fn answer_device_code(mut child: Child, action: &str) -> (Vec<String>, std::process::Output) {
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout piped")).lines();
+    let prompt = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find(|l| l.contains("enter the code"))
+        .expect("the CLI shows the code");
+    // "To authorize PlanOpticon (acme), open URI and enter the code CODE"
+    let words: Vec<&str> = prompt.split_whitespace().collect();
+    let uri = words[words.iter().position(|w| *w == "open").unwrap() + 1];
+    let answer = Command::new(browser_program())
+        .args(["--device", uri, words.last().unwrap()])
+        .env("TEST_BROWSER_ACTION", action)
+        .output()
+        .unwrap();
+    assert!(
+        answer.status.success(),
+        "{}",
+        String::from_utf8_lossy(&answer.stderr)
+    );
+    let rest = lines.map(|l| l.unwrap()).collect();
+    (rest, child.wait_with_output().unwrap())
+}
