@@ -153,17 +153,7 @@ pub fn hint_words(hint: &Hint) -> String {
         Hint::SignIn => "Click Connect to sign in.".into(),
         Hint::UsePaste => "Use \"Paste code instead\".".into(),
         Hint::UseLoopback => "Connect again and let the browser come back to the app.".into(),
-        Hint::Configure { step, vars } => format!(
-            "{} needs {} (in the environment the app starts with, or in services.toml).",
-            match step {
-                Step::Browser => "Signing in",
-                Step::Device => "Signing in with a code",
-                Step::Server => "Server-to-server",
-                Step::ApiKey => "An API key",
-                Step::Saved => "A saved token",
-            },
-            vars.join(" and ")
-        ),
+        Hint::Configure { .. } => configure_words(std::slice::from_ref(hint)),
         Hint::CheckClient => "Check the client id and secret at the provider.".into(),
         Hint::RegisterRedirect { uri } if !uri.is_empty() => {
             format!("Register {uri} as a redirect URI of the app at the provider.")
@@ -175,14 +165,47 @@ pub fn hint_words(hint: &Hint) -> String {
 
 /// The card's detail: the fact, then what to do.
 fn detail(s: &ServiceStatus) -> Option<String> {
+    let (configure, other): (Vec<Hint>, Vec<Hint>) = s
+        .hints
+        .iter()
+        .cloned()
+        .partition(|h| matches!(h, Hint::Configure { .. }));
     let words: Vec<String> = s
         .detail
         .iter()
         .map(|d| format!("{}.", capitalize(d).trim_end_matches('.')))
-        .chain(s.hints.iter().map(hint_words))
+        .chain(other.iter().map(hint_words))
+        .chain((!configure.is_empty()).then(|| configure_words(&configure)))
         .filter(|w| !w.is_empty())
         .collect();
     (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// What to set for each step, in one sentence: "Set A and B to sign in,
+/// or C for an API key (in the environment the app starts with, or in
+/// services.toml)."
+fn configure_words(hints: &[Hint]) -> String {
+    let ways: Vec<String> = hints
+        .iter()
+        .filter_map(|h| match h {
+            Hint::Configure { step, vars } => Some(format!(
+                "{} {}",
+                vars.join(" and "),
+                match step {
+                    Step::Browser => "to sign in",
+                    Step::Device => "to sign in with a code",
+                    Step::Server => "for server-to-server",
+                    Step::ApiKey => "for an API key",
+                    Step::Saved => "for a saved token",
+                }
+            )),
+            _ => None,
+        })
+        .collect();
+    format!(
+        "Set {} (in the environment the app starts with, or in services.toml).",
+        ways.join(", or ")
+    )
 }
 
 /// Whether the service has a token file that Disconnect would delete (an API
@@ -410,11 +433,10 @@ mod tests {
             },
         ];
         let d = Card::new(&s).detail.unwrap();
-        assert!(
-            d.starts_with("Signing in needs ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET"),
-            "{d}"
+        assert_eq!(
+            d,
+            "Set ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET to sign in, or ZOOM_ACCOUNT_ID for server-to-server (in the environment the app starts with, or in services.toml)."
         );
-        assert!(d.contains("Server-to-server needs ZOOM_ACCOUNT_ID"), "{d}");
         let mut s = status(State::NeedsReconnect, Some("oauth_pkce"));
         s.detail = Some("the token has expired and cannot be refreshed".into());
         s.hints = vec![Hint::SignIn];

@@ -358,7 +358,11 @@ token_path = "{tok}"
         let file = dir.path().join("services.toml");
         std::fs::write(&file, "[acme\noauth_token_url = 1\n").unwrap();
         let seen = observe(&file, 0.0);
-        assert_eq!(seen.statuses.len(), 7, "the built-ins are still there");
+        // The built-ins are still there, and the broken table's service
+        // shows its error.
+        assert_eq!(seen.statuses.len(), 8);
+        let acme = seen.statuses.iter().find(|s| s.service == "acme").unwrap();
+        assert_eq!(acme.state, State::Error);
         let err = seen.error.expect("an error to show");
         assert!(err.contains("services.toml"), "{err}");
     }
