@@ -28,144 +28,161 @@ fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
+/// A built-in value (the tables below read as the spec's).
+fn env(s: &str) -> Option<String> {
+    Some(s.to_string())
+}
+
 /// The built-in configuration of `service`, before `services.toml`.
 pub fn builtin(service: &str) -> Option<AuthConfig> {
     let mut c = AuthConfig::new(service);
-    let env = |s: &str| Some(s.to_string());
-    match service {
-        "google" => {
-            c.display_name = env("Google");
-            c.oauth_authorize_url = env("https://accounts.google.com/o/oauth2/v2/auth");
-            c.oauth_token_url = env("https://oauth2.googleapis.com/token");
-            c.client_id_env = env("GOOGLE_CLIENT_ID");
-            c.client_secret_env = env("GOOGLE_CLIENT_SECRET");
-            c.api_key_env = env("GOOGLE_API_KEY");
-            c.scopes = strs(&[
-                "https://www.googleapis.com/auth/drive.readonly",
-                "https://www.googleapis.com/auth/documents.readonly",
-            ]);
-            // Google blocked the paste (OOB) flow in 2023.
-            c.redirect_uri = env(LOOPBACK_REDIRECT_URI);
-            c.service_account_env = env("GOOGLE_APPLICATION_CREDENTIALS");
-            // Without it Google issues no refresh token.
-            c.authorize_params
-                .insert("access_type".into(), "offline".into());
-            c.issuer = env("https://accounts.google.com");
-            c.userinfo_url = env("https://openidconnect.googleapis.com/v1/userinfo");
-            c.revocation_url = env("https://oauth2.googleapis.com/revoke");
-            c.device_authorization_url = env("https://oauth2.googleapis.com/device/code");
-        }
-        "dropbox" => {
-            c.display_name = env("Dropbox");
-            c.oauth_authorize_url = env("https://www.dropbox.com/oauth2/authorize");
-            c.oauth_token_url = env("https://api.dropboxapi.com/oauth2/token");
-            c.client_id_env = env("DROPBOX_APP_KEY");
-            c.client_secret_env = env("DROPBOX_APP_SECRET");
-            c.api_key_env = env("DROPBOX_ACCESS_TOKEN");
-            // Dropbox matches the registered redirect URI exactly, port
-            // included: one fixed port. Pasting sends no redirect URI, and
-            // Dropbox shows the code to paste.
-            c.redirect_uri = env(FIXED_LOOPBACK_REDIRECT_URI);
-            c.paste_redirect_uri = Some(String::new());
-            // Without it Dropbox issues no refresh token.
-            c.authorize_params
-                .insert("token_access_type".into(), "offline".into());
-            c.userinfo_url = env("https://api.dropboxapi.com/2/users/get_current_account");
-            c.userinfo_method = Some(IdentityMethod::Post);
-            c.revocation_url = env("https://api.dropboxapi.com/2/auth/token/revoke");
-            c.revocation_style = Some(RevocationStyle::Bearer);
-        }
-        "zoom" => {
-            c.display_name = env("Zoom");
-            c.oauth_authorize_url = env("https://zoom.us/oauth/authorize");
-            c.oauth_token_url = env("https://zoom.us/oauth/token");
-            c.client_id_env = env("ZOOM_CLIENT_ID");
-            c.client_secret_env = env("ZOOM_CLIENT_SECRET");
-            c.account_id_env = env("ZOOM_ACCOUNT_ID");
-            c.redirect_uri = env(LOOPBACK_REDIRECT_URI);
-            c.userinfo_url = env("https://api.zoom.us/v2/users/me");
-            c.revocation_url = env("https://zoom.us/oauth/revoke");
-            c.revocation_style = Some(RevocationStyle::QueryToken);
-        }
-        "notion" => {
-            c.display_name = env("Notion");
-            c.oauth_authorize_url = env("https://api.notion.com/v1/oauth/authorize");
-            c.oauth_token_url = env("https://api.notion.com/v1/oauth/token");
-            c.client_id_env = env("NOTION_CLIENT_ID");
-            c.client_secret_env = env("NOTION_CLIENT_SECRET");
-            c.api_key_env = env("NOTION_API_KEY");
-            c.authorize_params.insert("owner".into(), "user".into());
-            // Notion documents no loopback rule: the exact URI, one fixed port.
-            c.redirect_uri = env(FIXED_LOOPBACK_REDIRECT_URI);
-            c.userinfo_url = env("https://api.notion.com/v1/users/me");
-            c.revocation_url = env("https://api.notion.com/v1/oauth/revoke");
-            c.revocation_style = Some(RevocationStyle::JsonToken);
-            c.api_headers
-                .insert("Notion-Version".into(), "2022-06-28".into());
-        }
-        "github" => {
-            c.display_name = env("GitHub");
-            c.oauth_authorize_url = env("https://github.com/login/oauth/authorize");
-            c.oauth_token_url = env("https://github.com/login/oauth/access_token");
-            c.client_id_env = env("GITHUB_CLIENT_ID");
-            c.client_secret_env = env("GITHUB_CLIENT_SECRET");
-            c.api_key_env = env("GITHUB_TOKEN");
-            c.scopes = strs(&["repo", "read:org"]);
-            c.redirect_uri = env(LOOPBACK_REDIRECT_URI);
-            c.userinfo_url = env("https://api.github.com/user");
-            c.device_authorization_url = env("https://github.com/login/device/code");
-            c.revocation_url = env("https://api.github.com/applications/{client_id}/token");
-            c.revocation_style = Some(RevocationStyle::GithubApp);
-            c.api_headers
-                .insert("Accept".into(), "application/vnd.github+json".into());
-            c.api_headers
-                .insert("X-GitHub-Api-Version".into(), "2022-11-28".into());
-        }
-        "microsoft" => {
-            c.display_name = env("Microsoft");
-            c.oauth_authorize_url =
-                env("https://login.microsoftonline.com/common/oauth2/v2.0/authorize");
-            c.oauth_token_url = env("https://login.microsoftonline.com/common/oauth2/v2.0/token");
-            c.client_id_env = env("MICROSOFT_CLIENT_ID");
-            c.client_secret_env = env("MICROSOFT_CLIENT_SECRET");
-            // `offline_access` is a deliberate difference from the Python
-            // tool, whose Microsoft scopes lack it: without it Microsoft
-            // issues no refresh token, so the connection dies after an hour
-            // and cannot be kept alive. Microsoft's own MSAL adds it to
-            // every request.
-            c.scopes = strs(&[
-                "https://graph.microsoft.com/OnlineMeetings.Read",
-                "https://graph.microsoft.com/Files.Read",
-                "offline_access",
-            ]);
-            // Microsoft rejects the OOB redirect, and its app registrations
-            // refuse http://127.0.0.1 for desktop apps; http://localhost with
-            // any port is accepted.
-            c.redirect_uri = env(LOCALHOST_REDIRECT_URI);
-            c.userinfo_url = env("https://graph.microsoft.com/v1.0/me");
-            c.device_authorization_url =
-                env("https://login.microsoftonline.com/common/oauth2/v2.0/devicecode");
-        }
-        "plane" => {
-            let base =
-                env_value("PLANE_BASE_URL").unwrap_or_else(|| DEFAULT_PLANE_BASE_URL.to_string());
-            let base = base.trim_end_matches('/');
-            c.display_name = env("Plane");
-            c.oauth_authorize_url = Some(format!("{base}/auth/o/authorize-app/"));
-            c.oauth_token_url = Some(format!("{base}/auth/o/token/"));
-            c.client_id_env = env("PLANE_CLIENT_ID");
-            c.client_secret_env = env("PLANE_CLIENT_SECRET");
-            c.api_key_env = env("PLANE_API_KEY");
-            c.scopes = strs(&["read", "write"]);
-            c.userinfo_url = Some(format!("{base}/api/v1/users/me/"));
-            c.revocation_url = Some(format!("{base}/auth/o/revoke-token/"));
-            // Plane's personal tokens go in their own header, not as Bearer.
-            c.api_key_header = env("x-api-key");
-            c.workspace_url = Some(format!("{base}/auth/o/app-installation/"));
-        }
+    let fill: fn(&mut AuthConfig) = match service {
+        "google" => google,
+        "dropbox" => dropbox,
+        "zoom" => zoom,
+        "notion" => notion,
+        "github" => github,
+        "microsoft" => microsoft,
+        "plane" => plane,
         _ => return None,
-    }
+    };
+    fill(&mut c);
     Some(c)
+}
+
+fn google(c: &mut AuthConfig) {
+    c.display_name = env("Google");
+    c.oauth_authorize_url = env("https://accounts.google.com/o/oauth2/v2/auth");
+    c.oauth_token_url = env("https://oauth2.googleapis.com/token");
+    c.client_id_env = env("GOOGLE_CLIENT_ID");
+    c.client_secret_env = env("GOOGLE_CLIENT_SECRET");
+    c.api_key_env = env("GOOGLE_API_KEY");
+    c.scopes = strs(&[
+        "https://www.googleapis.com/auth/drive.readonly",
+        "https://www.googleapis.com/auth/documents.readonly",
+    ]);
+    // Google blocked the paste (OOB) flow in 2023.
+    c.redirect_uri = env(LOOPBACK_REDIRECT_URI);
+    c.service_account_env = env("GOOGLE_APPLICATION_CREDENTIALS");
+    // Without it Google issues no refresh token.
+    c.authorize_params
+        .insert("access_type".into(), "offline".into());
+    c.issuer = env("https://accounts.google.com");
+    c.userinfo_url = env("https://openidconnect.googleapis.com/v1/userinfo");
+    c.revocation_url = env("https://oauth2.googleapis.com/revoke");
+    c.device_authorization_url = env("https://oauth2.googleapis.com/device/code");
+}
+
+fn dropbox(c: &mut AuthConfig) {
+    c.display_name = env("Dropbox");
+    c.oauth_authorize_url = env("https://www.dropbox.com/oauth2/authorize");
+    c.oauth_token_url = env("https://api.dropboxapi.com/oauth2/token");
+    c.client_id_env = env("DROPBOX_APP_KEY");
+    c.client_secret_env = env("DROPBOX_APP_SECRET");
+    c.api_key_env = env("DROPBOX_ACCESS_TOKEN");
+    // Dropbox matches the registered redirect URI exactly, port
+    // included: one fixed port. Pasting sends no redirect URI, and
+    // Dropbox shows the code to paste.
+    c.redirect_uri = env(FIXED_LOOPBACK_REDIRECT_URI);
+    c.paste_redirect_uri = Some(String::new());
+    // Without it Dropbox issues no refresh token.
+    c.authorize_params
+        .insert("token_access_type".into(), "offline".into());
+    c.userinfo_url = env("https://api.dropboxapi.com/2/users/get_current_account");
+    c.userinfo_method = Some(IdentityMethod::Post);
+    c.revocation_url = env("https://api.dropboxapi.com/2/auth/token/revoke");
+    c.revocation_style = Some(RevocationStyle::Bearer);
+}
+
+fn zoom(c: &mut AuthConfig) {
+    c.display_name = env("Zoom");
+    c.oauth_authorize_url = env("https://zoom.us/oauth/authorize");
+    c.oauth_token_url = env("https://zoom.us/oauth/token");
+    c.client_id_env = env("ZOOM_CLIENT_ID");
+    c.client_secret_env = env("ZOOM_CLIENT_SECRET");
+    c.account_id_env = env("ZOOM_ACCOUNT_ID");
+    c.redirect_uri = env(LOOPBACK_REDIRECT_URI);
+    c.userinfo_url = env("https://api.zoom.us/v2/users/me");
+    c.revocation_url = env("https://zoom.us/oauth/revoke");
+    c.revocation_style = Some(RevocationStyle::QueryToken);
+}
+
+fn notion(c: &mut AuthConfig) {
+    c.display_name = env("Notion");
+    c.oauth_authorize_url = env("https://api.notion.com/v1/oauth/authorize");
+    c.oauth_token_url = env("https://api.notion.com/v1/oauth/token");
+    c.client_id_env = env("NOTION_CLIENT_ID");
+    c.client_secret_env = env("NOTION_CLIENT_SECRET");
+    c.api_key_env = env("NOTION_API_KEY");
+    c.authorize_params.insert("owner".into(), "user".into());
+    // Notion documents no loopback rule: the exact URI, one fixed port.
+    c.redirect_uri = env(FIXED_LOOPBACK_REDIRECT_URI);
+    c.userinfo_url = env("https://api.notion.com/v1/users/me");
+    c.revocation_url = env("https://api.notion.com/v1/oauth/revoke");
+    c.revocation_style = Some(RevocationStyle::JsonToken);
+    c.api_headers
+        .insert("Notion-Version".into(), "2022-06-28".into());
+}
+
+fn github(c: &mut AuthConfig) {
+    c.display_name = env("GitHub");
+    c.oauth_authorize_url = env("https://github.com/login/oauth/authorize");
+    c.oauth_token_url = env("https://github.com/login/oauth/access_token");
+    c.client_id_env = env("GITHUB_CLIENT_ID");
+    c.client_secret_env = env("GITHUB_CLIENT_SECRET");
+    c.api_key_env = env("GITHUB_TOKEN");
+    c.scopes = strs(&["repo", "read:org"]);
+    c.redirect_uri = env(LOOPBACK_REDIRECT_URI);
+    c.userinfo_url = env("https://api.github.com/user");
+    c.device_authorization_url = env("https://github.com/login/device/code");
+    c.revocation_url = env("https://api.github.com/applications/{client_id}/token");
+    c.revocation_style = Some(RevocationStyle::GithubApp);
+    c.api_headers
+        .insert("Accept".into(), "application/vnd.github+json".into());
+    c.api_headers
+        .insert("X-GitHub-Api-Version".into(), "2022-11-28".into());
+}
+
+fn microsoft(c: &mut AuthConfig) {
+    c.display_name = env("Microsoft");
+    c.oauth_authorize_url = env("https://login.microsoftonline.com/common/oauth2/v2.0/authorize");
+    c.oauth_token_url = env("https://login.microsoftonline.com/common/oauth2/v2.0/token");
+    c.client_id_env = env("MICROSOFT_CLIENT_ID");
+    c.client_secret_env = env("MICROSOFT_CLIENT_SECRET");
+    // `offline_access` is a deliberate difference from the Python
+    // tool, whose Microsoft scopes lack it: without it Microsoft
+    // issues no refresh token, so the connection dies after an hour
+    // and cannot be kept alive. Microsoft's own MSAL adds it to
+    // every request.
+    c.scopes = strs(&[
+        "https://graph.microsoft.com/OnlineMeetings.Read",
+        "https://graph.microsoft.com/Files.Read",
+        "offline_access",
+    ]);
+    // Microsoft rejects the OOB redirect, and its app registrations
+    // refuse http://127.0.0.1 for desktop apps; http://localhost with
+    // any port is accepted.
+    c.redirect_uri = env(LOCALHOST_REDIRECT_URI);
+    c.userinfo_url = env("https://graph.microsoft.com/v1.0/me");
+    c.device_authorization_url =
+        env("https://login.microsoftonline.com/common/oauth2/v2.0/devicecode");
+}
+
+fn plane(c: &mut AuthConfig) {
+    let base = env_value("PLANE_BASE_URL").unwrap_or_else(|| DEFAULT_PLANE_BASE_URL.to_string());
+    let base = base.trim_end_matches('/');
+    c.display_name = env("Plane");
+    c.oauth_authorize_url = Some(format!("{base}/auth/o/authorize-app/"));
+    c.oauth_token_url = Some(format!("{base}/auth/o/token/"));
+    c.client_id_env = env("PLANE_CLIENT_ID");
+    c.client_secret_env = env("PLANE_CLIENT_SECRET");
+    c.api_key_env = env("PLANE_API_KEY");
+    c.scopes = strs(&["read", "write"]);
+    c.userinfo_url = Some(format!("{base}/api/v1/users/me/"));
+    c.revocation_url = Some(format!("{base}/auth/o/revoke-token/"));
+    // Plane's personal tokens go in their own header, not as Bearer.
+    c.api_key_header = env("x-api-key");
+    c.workspace_url = Some(format!("{base}/auth/o/app-installation/"));
 }
 
 /// Every service the CLI and the app offer: the built-ins, overridden and

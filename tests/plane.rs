@@ -8,7 +8,6 @@ mod spec_support;
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{json, Value};
 use sha2::Digest;
@@ -116,22 +115,6 @@ fn fake_browser(home: &Home) -> (String, std::path::PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     (script.to_str().unwrap().to_string(), log)
-}
-
-fn cli(home: &Home, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let (proxy_var, proxy) = offline_guard();
-    let mut c = home.cmd(args, env);
-    c.env(proxy_var, proxy);
-    c
-}
-
-fn only<'a>(reqs: &'a [Recorded], method: &str, path: &str) -> &'a Recorded {
-    let found: Vec<&Recorded> = reqs
-        .iter()
-        .filter(|r| r.method == method && r.path == path)
-        .collect();
-    assert_eq!(found.len(), 1, "one {method} {path} in {reqs:#?}");
-    found[0]
 }
 
 fn query(url: &str, key: &str) -> Option<String> {

@@ -154,7 +154,7 @@ fn many_processes_and_threads_share_one_expiring_rotating_token() {
     // works), and the token that refresh saves is one the provider takes
     // (asked at once: the provider's 2 s count from a whole second).
     let bytes = std::fs::read(&path).unwrap();
-    let final_ok = planopticon::store::file::parse(&bytes).is_ok();
+    let final_ok = planopticon::store::parse_token_file(&bytes).is_ok();
     let saved: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use oauth2::{AccessToken, RefreshToken};
-use planopticon::store::file::parse;
+use planopticon::store::parse_token_file as parse;
 use planopticon::store::{FileStore, Loaded, StoredToken};
 use serde_json::json;
 use support::*;

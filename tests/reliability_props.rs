@@ -17,7 +17,7 @@ use std::path::Path;
 use oauth2::{AccessToken, CsrfToken, RefreshToken};
 use planopticon::redirect::{check_callback, paste::parse_pasted, Expect, Verdict};
 use planopticon::services::{Registry, BUILTIN};
-use planopticon::store::file::parse;
+use planopticon::store::parse_token_file as parse;
 use planopticon::store::StoredToken;
 use proptest::prelude::*;
 

@@ -9,27 +9,9 @@
 mod spec_support;
 mod support;
 
-use std::process::Command;
-
 use serde_json::{json, Value};
 use spec_support::*;
 use support::*;
-
-fn cli(home: &Home, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let (proxy_var, proxy) = offline_guard();
-    let mut c = home.cmd(args, env);
-    c.env(proxy_var, proxy);
-    c
-}
-
-fn only<'a>(reqs: &'a [Recorded], method: &str, path: &str) -> &'a Recorded {
-    let found: Vec<&Recorded> = reqs
-        .iter()
-        .filter(|r| r.method == method && r.path == path)
-        .collect();
-    assert_eq!(found.len(), 1, "one {method} {path} in {reqs:#?}");
-    found[0]
-}
 
 /// A saved, unexpired token of `service` with a refresh token, issued to
 /// `{service}-id` / `{service}-secret`.

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use planopticon::store::file::parse;
+use planopticon::store::parse_token_file as parse;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(token) = parse(data) else { return };

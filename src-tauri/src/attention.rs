@@ -107,24 +107,14 @@ pub fn tooltip(statuses: &[ServiceStatus]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     pub(crate) fn st(service: &str, name: &str, state: State) -> ServiceStatus {
-        ServiceStatus {
-            service: service.into(),
-            display_name: name.into(),
-            state,
-            method: Some("oauth_pkce".into()),
-            expires_at: None,
-            token_path: PathBuf::from(format!("/tmp/{service}_token.json")),
-            account: None,
-            detail: (state == State::NeedsReconnect)
-                .then(|| "the token has expired and cannot be refreshed".into()),
-            hints: Vec::new(),
-            can_sign_in: true,
-            offers_device: false,
-            renewable: true,
-        }
+        let mut s = crate::models::tests::status_of(service, state);
+        s.display_name = name.into();
+        s.method = Some("oauth_pkce".into());
+        s.detail = (state == State::NeedsReconnect)
+            .then(|| "the token has expired and cannot be refreshed".into());
+        s
     }
 
     #[test]

@@ -357,20 +357,21 @@ pub struct Diagnostics {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use planopticon::chain::Attempt;
     use planopticon::{Authenticated, Failure, Method};
     use std::path::PathBuf;
 
-    pub(crate) fn status(state: State, method: Option<&str>) -> ServiceStatus {
+    /// A status of `service` for the app's tests (a shape, no files).
+    pub(crate) fn status_of(service: &str, state: State) -> ServiceStatus {
         ServiceStatus {
-            service: "acme".into(),
-            display_name: "Acme".into(),
+            service: service.into(),
+            display_name: capitalize(service),
             state,
-            method: method.map(Into::into),
-            expires_at: Some(10.0),
-            token_path: PathBuf::from("/nonexistent/acme_token.json"),
+            method: None,
+            expires_at: None,
+            token_path: PathBuf::from(format!("/nonexistent/{service}_token.json")),
             account: None,
             detail: None,
             hints: Vec::new(),
@@ -378,6 +379,13 @@ mod tests {
             offers_device: false,
             renewable: true,
         }
+    }
+
+    pub(crate) fn status(state: State, method: Option<&str>) -> ServiceStatus {
+        let mut s = status_of("acme", state);
+        s.method = method.map(Into::into);
+        s.expires_at = Some(10.0);
+        s
     }
 
     #[test]

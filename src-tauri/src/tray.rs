@@ -253,23 +253,12 @@ fn on_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     fn st(service: &str, name: &str, state: State, method: Option<&str>) -> ServiceStatus {
-        ServiceStatus {
-            service: service.into(),
-            display_name: name.into(),
-            state,
-            method: method.map(Into::into),
-            expires_at: None,
-            token_path: PathBuf::from(format!("/tmp/{service}_token.json")),
-            account: None,
-            detail: None,
-            hints: Vec::new(),
-            can_sign_in: true,
-            offers_device: false,
-            renewable: true,
-        }
+        let mut s = crate::models::tests::status_of(service, state);
+        s.display_name = name.into();
+        s.method = method.map(Into::into);
+        s
     }
 
     #[test]

@@ -183,23 +183,13 @@ fn next_change(rx: &Receiver<()>, wait: Option<Duration>) -> bool {
 mod tests {
     use super::*;
     use crate::models::Card;
-    use planopticon::ServiceStatus;
 
     fn card(service: &str, token_path: &str, state: State, expires_at: Option<f64>) -> Card {
-        Card::new(&ServiceStatus {
-            service: service.into(),
-            display_name: service.into(),
-            state,
-            method: None,
-            expires_at,
-            token_path: PathBuf::from(token_path),
-            account: None,
-            detail: None,
-            hints: Vec::new(),
-            can_sign_in: true,
-            offers_device: false,
-            renewable: true,
-        })
+        let mut s = crate::models::tests::status_of(service, state);
+        s.display_name = service.into();
+        s.token_path = PathBuf::from(token_path);
+        s.expires_at = expires_at;
+        Card::new(&s)
     }
 
     #[test]

@@ -296,7 +296,7 @@ fn ensure_parent(path: &Path) -> Result<()> {
 /// Writes `bytes` to `path` so that a reader or a crash sees either the old
 /// or the new file, never a part: temp file (0600) in the same folder, fsync,
 /// rename, fsync of the folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     ensure_parent(path)?;
     refuse_symlink(path)?;
     let dir = path

@@ -1,12 +1,12 @@
 //! Token persistence: the documented JSON file is the truth; the OS keyring
 //! holds an optional mirror.
 
-pub mod file;
+pub(crate) mod file;
 pub mod keyring;
 
 use serde::{Deserialize, Serialize};
 
-pub use file::{FileStore, Loaded, RefreshLock};
+pub use file::{parse as parse_token_file, FileStore, Loaded, RefreshLock};
 
 use oauth2::{AccessToken, ClientSecret, RefreshToken};
 

@@ -104,3 +104,29 @@ pub fn read_json(path: &std::path::Path) -> serde_json::Value {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// The CLI in `home` with the offline guard on (no request leaves the machine).
+pub fn cli(
+    home: &crate::support::Home,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Command {
+    let (proxy_var, proxy) = offline_guard();
+    let mut c = home.cmd(args, env);
+    c.env(proxy_var, proxy);
+    c
+}
+
+/// The one request `method path` among `reqs`.
+pub fn only<'a>(
+    reqs: &'a [crate::support::Recorded],
+    method: &str,
+    path: &str,
+) -> &'a crate::support::Recorded {
+    let found: Vec<&crate::support::Recorded> = reqs
+        .iter()
+        .filter(|r| r.method == method && r.path == path)
+        .collect();
+    assert_eq!(found.len(), 1, "one {method} {path} in {reqs:#?}");
+    found[0]
+}
