@@ -31,6 +31,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub(crate) mod flow;
+pub mod guide;
 pub mod keeper;
 pub mod method;
 pub mod network;

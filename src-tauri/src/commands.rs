@@ -11,12 +11,14 @@ use planopticon::{
     system_clock, AuthOptions, AuthResult, Control, Interaction, LogoutScope, OAuthManager, Prompt,
     RedirectMode, Registry, Revocation, Settings, SignIn, Step,
 };
+use planopticon::setup::{SecretStore, Setup};
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tauri_plugin_shell::process::CommandEvent;
 use tauri_plugin_shell::ShellExt;
 
 use crate::error::{Error, Result};
+use crate::forms::{self, AddedService, FieldInput, KeySaved, Saved, ServiceForm};
 use crate::models::{
     connect_notice, CommandOutput, Diagnostics, KeyringProbe, Notice, SettingsView, Snapshot,
 };
@@ -311,6 +313,118 @@ pub async fn dismiss<R: Runtime>(app: AppHandle<R>, service: String) -> Result<(
     .await
 }
 
+// ---- the Set up, API key and Add a service forms (see crate::forms) ------
+
+/// The Set up form of `service`: its settings in effect (with where each
+/// comes from, and whether the environment holds it), the provider's facts
+/// (redirect URI to register, the kind of app, the developer console), and
+/// what is wrong with services.toml if anything.
+#[tauri::command]
+pub async fn service_form(service: String) -> Result<ServiceForm> {
+    off_main(move || forms::service_form(&Setup::load(), &service)).await
+}
+
+/// Save on the Set up form: every field checked by the library before
+/// anything is written; refused fields come back with their reasons. A
+/// saved form publishes at once, so the card offers Connect.
+#[tauri::command]
+pub async fn save_service<R: Runtime>(
+    app: AppHandle<R>,
+    service: String,
+    fields: Vec<FieldInput>,
+) -> Result<Saved> {
+    off_main(move || {
+        let saved = forms::save(&Setup::load(), &service, &fields)?;
+        if saved.saved {
+            app.state::<AppState>().set_notice(&service, None);
+            publish(&app);
+        }
+        Ok(saved)
+    })
+    .await
+}
+
+/// "Use an API key / personal access token": checked at the service's
+/// identity endpoint by the library (a refused key is an error with the
+/// provider's answer), then saved where the chain finds it.
+#[tauri::command]
+pub async fn save_api_key<R: Runtime>(
+    app: AppHandle<R>,
+    service: String,
+    key: String,
+) -> Result<KeySaved> {
+    off_main(move || {
+        let saved = forms::save_key(&Setup::load(), &service, &key)?;
+        app.state::<AppState>().set_notice(&service, None);
+        publish(&app);
+        Ok(saved)
+    })
+    .await
+}
+
+/// "Add a service": a name and the issuer (discovery runs; what it found
+/// comes back) or the two endpoint URLs.
+#[tauri::command]
+pub async fn add_service<R: Runtime>(
+    app: AppHandle<R>,
+    name: String,
+    issuer: Option<String>,
+    authorize: Option<String>,
+    token: Option<String>,
+) -> Result<AddedService> {
+    off_main(move || {
+        let added = forms::add(
+            &Setup::load(),
+            &name,
+            issuer.as_deref(),
+            authorize.as_deref(),
+            token.as_deref(),
+        )?;
+        publish(&app);
+        Ok(added)
+    })
+    .await
+}
+
+/// Remove a service's table from services.toml (and its keyring secrets);
+/// with `disconnect`, its connection is ended first (as Disconnect does).
+#[tauri::command]
+pub async fn remove_service<R: Runtime>(
+    app: AppHandle<R>,
+    service: String,
+    disconnect: bool,
+) -> Result<()> {
+    off_main(move || {
+        if disconnect {
+            let manager = OAuthManager::new(Registry::load().get(&service)?);
+            if let Some(n) = disconnect_with(&manager, LogoutScope::Revoke)? {
+                log::info!("{service}: {}", n.text);
+            }
+        }
+        Setup::load().remove_service(&service)?;
+        app.state::<AppState>().set_notice(&service, None);
+        publish(&app);
+        Ok(())
+    })
+    .await
+}
+
+/// "Open developer console": the provider's console (from the library's
+/// guide, never a URL from the page) in the browser, as Connect opens it.
+#[tauri::command]
+pub async fn open_console(service: String) -> Result<String> {
+    off_main(move || {
+        let config = Registry::load().get(&service)?;
+        let url = planopticon::guide::guide(&config)
+            .console_url
+            .ok_or_else(|| Error::Internal(format!("{service} has no developer console to open")))?;
+        planopticon::redirect::open_browser(&url)
+            .map_err(|e| Error::Browser(format!("{e}; the address is {url}")))?;
+        Ok(url)
+    })
+    .await
+}
+
 /// The Settings view; `autostart`: whether the app starts at login (`None`
 /// where that cannot be told).
 pub fn settings_view(settings: &Settings, autostart: Option<bool>) -> SettingsView {
@@ -324,6 +438,25 @@ pub fn settings_view(settings: &Settings, autostart: Option<bool>) -> SettingsVi
         autostart,
         settings_file: Settings::path().display().to_string(),
         network: planopticon::network::describe(),
+        secrets_note: None,
+    }
+}
+
+/// What the Settings page says after the keyring switch moved the saved secrets.
+pub fn moved_secrets_note(
+    moved: planopticon::Result<Vec<String>>,
+    to_keyring: bool,
+) -> Option<String> {
+    let place = match to_keyring {
+        true => "into the OS keyring",
+        false => "back into services.toml",
+    };
+    match moved {
+        Ok(m) if m.is_empty() => None,
+        Ok(m) => Some(format!("Moved {} {place}.", m.join(", "))),
+        Err(e) => Some(format!(
+            "Some saved secrets were not moved {place} and stay where they were (they keep working): {e}"
+        )),
     }
 }
 
@@ -439,9 +572,22 @@ pub async fn set_keyring<R: Runtime>(app: AppHandle<R>, enabled: bool) -> Result
             keyring::probe().map_err(Error::KeyringUnavailable)?;
         }
         let mut settings = Settings::load();
+        let was = settings.keyring;
         settings.keyring = enabled;
         settings.save()?;
-        Ok(settings_view(&Settings::load(), autostart_enabled(&app)))
+        let mut view = settings_view(&Settings::load(), autostart_enabled(&app));
+        // The client secrets and API keys saved by the forms follow the switch.
+        if was != enabled {
+            let to = match enabled {
+                true => SecretStore::Keyring,
+                false => SecretStore::ServicesFile,
+            };
+            view.secrets_note = moved_secrets_note(
+                Setup::new(Registry::path(), enabled).move_secrets(to),
+                enabled,
+            );
+        }
+        Ok(view)
     })
     .await
 }

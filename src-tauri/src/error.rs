@@ -22,6 +22,9 @@ pub enum Error {
     #[error("the keyring switch cannot be turned on: {0}")]
     KeyringUnavailable(String),
 
+    #[error("the browser could not be opened ({0}); open the address yourself")]
+    Browser(String),
+
     #[error("{0}")]
     Tauri(#[from] tauri::Error),
 

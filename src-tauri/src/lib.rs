@@ -11,6 +11,7 @@
 //! - [`keeper`]: the library's keeper on a thread, told about file and settings changes
 //! - [`state`]: running sign-ins, card notices, the last snapshot
 //! - [`models`]: the plain data the UI receives
+//! - [`forms`]: the Set up, API key and Add a service forms over the library's setup
 //! - [`error`]: the crate's one error type
 //!
 //! Threads: the main thread runs GTK and nothing slow. Sign-ins run on their
@@ -24,6 +25,7 @@
 pub mod attention;
 pub mod commands;
 pub mod error;
+pub mod forms;
 pub mod keeper;
 pub mod models;
 pub mod notification;
@@ -56,10 +58,11 @@ pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
-pub fn run() {
-    let builder = tauri::Builder::default()
-        // First: a second launch hands over to the running one and exits.
-        // (A second start at login, with --hidden, leaves the window as it is.)
+/// The plugins, first the single-instance one: a second launch hands over
+/// to the running one and exits (a second start at login, with --hidden,
+/// leaves the window as it is).
+fn with_plugins<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    let builder = builder
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
             if !started_hidden(&argv) {
                 show_main_window(app)
@@ -76,6 +79,42 @@ pub fn run() {
     #[cfg(not(all(unix, not(target_os = "macos"))))]
     let builder = builder.plugin(tauri_plugin_notification::init());
     builder
+}
+
+/// At start: the tray, the window, the keeper and the file watcher.
+fn start(app: &mut tauri::App) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let handle = app.handle().clone();
+    let seen = state::observe(
+        &planopticon::Registry::path(),
+        planopticon::system_clock()(),
+    );
+    // No tray host (a bare X server, some desktops): the window still works.
+    if let Err(e) = tray::create(&handle, &seen.statuses) {
+        log::warn!("no tray icon: {e}");
+    }
+    // The window is created hidden (tauri.conf.json): shown now, unless
+    // started at login with --hidden (then from the tray).
+    if !started_hidden(std::env::args()) {
+        show_main_window(&handle);
+    }
+    keeper::start(&handle, &planopticon::Settings::load());
+    // Publishes at once, then on every change of the files.
+    watch::spawn(handle)?;
+    Ok(())
+}
+
+/// Closing the window hides it to the tray; Quit is in the tray menu.
+fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &WindowEvent) {
+    if let WindowEvent::CloseRequested { api, .. } = event {
+        if window.label() == MAIN_WINDOW {
+            api.prevent_close();
+            let _ = window.hide();
+        }
+    }
+}
+
+pub fn run() {
+    with_plugins(tauri::Builder::default())
         .manage(state::AppState::default())
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,
@@ -92,36 +131,15 @@ pub fn run() {
             commands::set_keyring,
             commands::diagnostics,
             commands::ui_ready,
+            commands::service_form,
+            commands::save_service,
+            commands::save_api_key,
+            commands::add_service,
+            commands::remove_service,
+            commands::open_console,
         ])
-        .setup(|app| {
-            let handle = app.handle().clone();
-            let seen = state::observe(
-                &planopticon::Registry::path(),
-                planopticon::system_clock()(),
-            );
-            // No tray host (a bare X server, some desktops): the window still works.
-            if let Err(e) = tray::create(&handle, &seen.statuses) {
-                log::warn!("no tray icon: {e}");
-            }
-            // The window is created hidden (tauri.conf.json): shown now,
-            // unless started at login with --hidden (then from the tray).
-            if !started_hidden(std::env::args()) {
-                show_main_window(&handle);
-            }
-            keeper::start(&handle, &planopticon::Settings::load());
-            // Publishes at once, then on every change of the files.
-            watch::spawn(handle)?;
-            Ok(())
-        })
-        .on_window_event(|window, event| {
-            // Closing the window hides it to the tray; Quit is in the tray menu.
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                if window.label() == MAIN_WINDOW {
-                    api.prevent_close();
-                    let _ = window.hide();
-                }
-            }
-        })
+        .setup(start)
+        .on_window_event(on_window_event)
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running PlanOpticon Auth");
 }

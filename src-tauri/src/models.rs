@@ -30,6 +30,10 @@ pub struct Card {
     pub builtin: bool,
     /// Something is configured that Connect can use (else the detail says what to set).
     pub configured: bool,
+    /// Nothing to sign in with yet: the card offers Set up instead of Connect.
+    pub offers_setup: bool,
+    /// A service of the user's own, from services.toml: Edit and Remove.
+    pub removable: bool,
     /// Device sign-in (a code entered on another device) is offered.
     pub device: bool,
     pub state: State,
@@ -225,6 +229,8 @@ impl Card {
             display_name: s.display_name.clone(),
             builtin: BUILTIN.contains(&s.service.as_str()),
             configured: s.can_sign_in,
+            offers_setup: offers_setup(s),
+            removable: !BUILTIN.contains(&s.service.as_str()),
             device: s.offers_device,
             state: s.state,
             state_label: state_label(s.state),
@@ -242,6 +248,12 @@ impl Card {
             notice: None,
         }
     }
+}
+
+/// Whether the card offers Set up instead of Connect: nothing is
+/// configured that could sign in, and nothing is connected.
+pub fn offers_setup(s: &ServiceStatus) -> bool {
+    !s.can_sign_in && matches!(s.state, State::NotConnected | State::Error)
 }
 
 /// Built-ins first in their usual order, then the user's own services by name.
@@ -327,6 +339,8 @@ pub struct SettingsView {
     /// The proxy and extra CA certificates the app's environment sets,
     /// shown read-only to help explain a failure.
     pub network: planopticon::network::NetworkSetup,
+    /// What the keyring switch did with the secrets the forms saved.
+    pub secrets_note: Option<String>,
 }
 
 /// Whether the OS keyring answered (`probe`, with its 3 s timeout).
@@ -406,6 +420,29 @@ pub(crate) mod tests {
         let c = Card::new(&status(State::Connected, Some("magic_link")));
         assert_eq!(c.method.as_deref(), Some("magic_link"));
         assert_eq!(c.method_label.as_deref(), Some("Other"));
+    }
+
+    #[test]
+    fn a_card_that_cannot_sign_in_offers_set_up_instead_of_connect() {
+        let mut s = status_of("zoom", State::NotConnected);
+        s.can_sign_in = false;
+        let c = Card::new(&s);
+        assert!(c.offers_setup && !c.configured && !c.removable);
+        // A broken table's service is set up (the form shows the file's mistake).
+        s.state = State::Error;
+        assert!(Card::new(&s).offers_setup);
+        // Connected (an API key from the environment): nothing to set up.
+        s.state = State::Connected;
+        assert!(!Card::new(&s).offers_setup);
+        s.state = State::NotConnected;
+        s.can_sign_in = true;
+        assert!(!Card::new(&s).offers_setup);
+        // A service of one's own can be removed; a built-in cannot.
+        let acme = Card::new(&status_of("acme", State::NotConnected));
+        assert!(acme.removable && !acme.offers_setup);
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["offers_setup"], false);
+        assert_eq!(v["removable"], false);
     }
 
     #[test]
