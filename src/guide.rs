@@ -11,7 +11,7 @@
 use serde::Serialize;
 
 use crate::config::{AuthConfig, OOB_REDIRECT_URI};
-use crate::services::{builtin, DEFAULT_PLANE_BASE_URL};
+use crate::services::DEFAULT_PLANE_BASE_URL;
 use crate::setup::{check_url, Key};
 use crate::{Error, Result};
 
@@ -185,7 +185,8 @@ pub fn tenant_of(config: &AuthConfig) -> Option<String> {
 /// Plane's base URL as `config`'s authorization URL has it.
 pub fn base_url_of(config: &AuthConfig) -> Option<String> {
     let url = config.oauth_authorize_url.as_deref()?;
-    url.strip_suffix("/auth/o/authorize-app/").map(str::to_string)
+    url.strip_suffix("/auth/o/authorize-app/")
+        .map(str::to_string)
 }
 
 /// The keys a form field sets: a key of services.toml sets itself; an
@@ -220,7 +221,10 @@ pub fn expand(field: &str, value: Option<&str>) -> Result<Vec<(Key, Option<Strin
             Ok(vec![
                 (Key::OauthAuthorizeUrl, Some(format!("{base}/authorize"))),
                 (Key::OauthTokenUrl, Some(format!("{base}/token"))),
-                (Key::DeviceAuthorizationUrl, Some(format!("{base}/devicecode"))),
+                (
+                    Key::DeviceAuthorizationUrl,
+                    Some(format!("{base}/devicecode")),
+                ),
             ])
         }
         Some(Extra::BaseUrl) => {
@@ -264,19 +268,25 @@ pub fn expand(field: &str, value: Option<&str>) -> Result<Vec<(Key, Option<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::services::BUILTIN;
+    use crate::services::{builtin, BUILTIN};
 
     #[test]
     fn every_builtin_has_a_console_and_an_app_kind() {
         for s in BUILTIN {
             let g = guide(&builtin(s).unwrap());
-            assert!(g.console_url.as_deref().unwrap().starts_with("https://"), "{s}");
+            assert!(
+                g.console_url.as_deref().unwrap().starts_with("https://"),
+                "{s}"
+            );
             assert!(!g.app_kind.is_empty(), "{s}");
         }
         let g = guide(&builtin("microsoft").unwrap());
         assert_eq!(g.redirect_uri, "http://localhost/callback");
         assert_eq!(g.extras, [Extra::Tenant]);
-        assert_eq!(guide(&builtin("dropbox").unwrap()).redirect_uri, "http://127.0.0.1:27431/callback");
+        assert_eq!(
+            guide(&builtin("dropbox").unwrap()).redirect_uri,
+            "http://127.0.0.1:27431/callback"
+        );
         assert!(guide(&builtin("zoom").unwrap()).api_key.is_none());
         assert!(!guide(&builtin("plane").unwrap()).api_key.unwrap().bearer);
         assert!(guide(&builtin("github").unwrap()).api_key.unwrap().bearer);
@@ -307,7 +317,10 @@ mod tests {
     fn a_plane_base_url_sets_every_endpoint() {
         let set = expand("base_url", Some("https://plane.example/")).unwrap();
         assert_eq!(set.len(), 5);
-        assert_eq!(set[1].1.as_deref(), Some("https://plane.example/auth/o/token/"));
+        assert_eq!(
+            set[1].1.as_deref(),
+            Some("https://plane.example/auth/o/token/")
+        );
         assert!(expand("base_url", Some("http://plane.example")).is_err());
         assert_eq!(
             base_url_of(&builtin("plane").unwrap()).as_deref(),

@@ -1176,9 +1176,9 @@ impl std::fmt::Debug for Change {
 }
 
 impl Setup {
-    /// Checks every change of `service` without writing anything: each
+    /// Checks every change without writing anything: each
     /// refused one with its reason (an empty list: all can be saved).
-    pub fn check_changes(&self, service: &str, changes: &[Change]) -> Vec<(Key, Error)> {
+    pub fn check_changes(&self, changes: &[Change]) -> Vec<(Key, Error)> {
         let mut refused = Vec::new();
         for c in changes {
             if c.key.kind() == Kind::Bool {
@@ -1202,7 +1202,7 @@ impl Setup {
     /// [`Setup::set`] puts them (the keyring when it is on), before it.
     pub fn set_all(&self, service: &str, changes: &[Change]) -> Result<()> {
         self.known_service(service)?;
-        if let Some((_, e)) = self.check_changes(service, changes).into_iter().next() {
+        if let Some((_, e)) = self.check_changes(changes).into_iter().next() {
             return Err(e);
         }
         // A broken file is told before anything is written (the keyring too).
@@ -1219,7 +1219,13 @@ impl Setup {
         }
         let mut values = Vec::new();
         for c in &plain {
-            values.push((c.key, c.value.as_deref().map(|v| parse_value(c.key, v)).transpose()?));
+            values.push((
+                c.key,
+                c.value
+                    .as_deref()
+                    .map(|v| parse_value(c.key, v))
+                    .transpose()?,
+            ));
         }
         if values.is_empty() {
             return Ok(());
@@ -1245,14 +1251,18 @@ impl Setup {
     /// was, and the first such error is returned after the rest are moved.
     pub fn move_secrets(&self, to: SecretStore) -> Result<Vec<String>> {
         let text = self.file.read()?;
-        let all: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::ServicesFile {
-            path: self.file.path().to_path_buf(),
-            message: e.message().to_string(),
-        })?;
+        let all: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::ServicesFile {
+                path: self.file.path().to_path_buf(),
+                message: e.message().to_string(),
+            })?;
         let mut moved = Vec::new();
         let mut first_error = None;
         for (service, table) in &all {
-            let Some(table) = table.as_table() else { continue };
+            let Some(table) = table.as_table() else {
+                continue;
+            };
             for key in [Key::ClientSecret, Key::ApiKey] {
                 let (name, flag) = (
                     key.secret_name().expect("a secret"),
@@ -1260,23 +1270,25 @@ impl Setup {
                 );
                 let entry = SecretEntry::new(service, name);
                 let outcome = match to {
-                    SecretStore::Keyring => match table.get(key.as_str()).and_then(|v| v.as_str()) {
-                        Some(secret) if !secret.is_empty() => entry
-                            .set(secret)
-                            .map_err(|cause| Error::Keyring {
-                                action: "keep",
-                                what: format!("{service} {key}"),
-                                cause,
-                            })
-                            .and_then(|()| {
-                                self.file.edit(|doc| {
-                                    unset_in(doc, service, key);
-                                    set_in(doc, service, flag, true.into())
+                    SecretStore::Keyring => {
+                        match table.get(key.as_str()).and_then(|v| v.as_str()) {
+                            Some(secret) if !secret.is_empty() => entry
+                                .set(secret)
+                                .map_err(|cause| Error::Keyring {
+                                    action: "keep",
+                                    what: format!("{service} {key}"),
+                                    cause,
                                 })
-                            })
-                            .map(|()| true),
-                        _ => Ok(false),
-                    },
+                                .and_then(|()| {
+                                    self.file.edit(|doc| {
+                                        unset_in(doc, service, key);
+                                        set_in(doc, service, flag, true.into())
+                                    })
+                                })
+                                .map(|()| true),
+                            _ => Ok(false),
+                        }
+                    }
                     SecretStore::ServicesFile => {
                         let flagged = table
                             .get(flag.as_str())
@@ -1344,7 +1356,7 @@ mod form_tests {
             change(Key::ClientId, "good-id"),
             change(Key::OauthTokenUrl, "http://example.com/token"),
         ];
-        let refused = setup.check_changes("zoom", &bad);
+        let refused = setup.check_changes(&bad);
         assert_eq!(refused.len(), 1);
         assert_eq!(refused[0].0, Key::OauthTokenUrl);
         assert!(setup.set_all("zoom", &bad).is_err());
@@ -1364,7 +1376,9 @@ mod form_tests {
         setup.set_all("zoom", &good).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("# mine\n[zoom]\n"), "{text}");
-        assert!(text.contains("client_id = \"good-id\"") && text.contains("client_secret = \"s3cret\""));
+        assert!(
+            text.contains("client_id = \"good-id\"") && text.contains("client_secret = \"s3cret\"")
+        );
         assert!(!text.contains("scopes"), "{text}");
         // A broken file: nothing written.
         std::fs::write(&path, "[zoom\n").unwrap();

@@ -485,6 +485,7 @@ async function openSetup(service) {
     return;
   }
   flash.delete(service);
+  panels.get(service)?.remove();
   const panel = document.createElement('section');
   panel.className = 'setup-panel';
   panel.dataset.role = 'setup-panel';
@@ -606,7 +607,7 @@ async function openConsole(panel, button) {
 }
 
 $('#cards').addEventListener('click', async (ev) => {
-  const button = ev.target.closest('.setup-panel button[data-form]');
+  const button = ev.target.closest('section.setup-panel button[data-form]');
   if (!button) return;
   const panel = button.closest('.setup-panel');
   const service = panel.dataset.service;
@@ -639,7 +640,7 @@ $('#cards').addEventListener('click', async (ev) => {
 });
 
 $('#cards').addEventListener('submit', async (ev) => {
-  const panel = ev.target.closest('.setup-panel');
+  const panel = ev.target.closest('section.setup-panel');
   if (!panel) return;
   ev.preventDefault();
   if (ev.target.dataset.role === 'key-form') await saveKey(panel);
@@ -647,7 +648,7 @@ $('#cards').addEventListener('submit', async (ev) => {
 });
 
 $('#cards').addEventListener('keydown', (ev) => {
-  const panel = ev.target.closest?.('.setup-panel');
+  const panel = ev.target.closest?.('section.setup-panel');
   if (panel && ev.key === 'Escape') closeSetup(panel.dataset.service);
 });
 

@@ -6,12 +6,12 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use planopticon::redirect::DEFAULT_TIMEOUT;
+use planopticon::setup::{SecretStore, Setup};
 use planopticon::store::keyring;
 use planopticon::{
     system_clock, AuthOptions, AuthResult, Control, Interaction, LogoutScope, OAuthManager, Prompt,
     RedirectMode, Registry, Revocation, Settings, SignIn, Step,
 };
-use planopticon::setup::{SecretStore, Setup};
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tauri_plugin_shell::process::CommandEvent;
@@ -417,7 +417,9 @@ pub async fn open_console(service: String) -> Result<String> {
         let config = Registry::load().get(&service)?;
         let url = planopticon::guide::guide(&config)
             .console_url
-            .ok_or_else(|| Error::Internal(format!("{service} has no developer console to open")))?;
+            .ok_or_else(|| {
+                Error::Internal(format!("{service} has no developer console to open"))
+            })?;
         planopticon::redirect::open_browser(&url)
             .map_err(|e| Error::Browser(format!("{e}; the address is {url}")))?;
         Ok(url)

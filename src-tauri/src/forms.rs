@@ -5,7 +5,9 @@
 //! the library's; here its answers become the form's fields and words.
 
 use planopticon::guide::{self, Extra, Guide};
-use planopticon::setup::{Change, Endpoints, Key, KeyCheck, KeyStore, SecretStore, Setting, Setup, Shown, Source};
+use planopticon::setup::{
+    Change, Endpoints, Key, KeyCheck, KeyStore, SecretStore, Setting, Setup, Shown, Source,
+};
 use planopticon::Error as LibError;
 use serde::{Deserialize, Serialize};
 
@@ -270,7 +272,9 @@ pub fn service_form(setup: &Setup, service: &str) -> Result<ServiceForm> {
         advanced,
         secret_goes_to: match setup.secret_store() {
             SecretStore::Keyring => "the OS keyring (the keyring switch in Settings is on)".into(),
-            SecretStore::ServicesFile => format!("{} (readable by you only)", setup.file().path().display()),
+            SecretStore::ServicesFile => {
+                format!("{} (readable by you only)", setup.file().path().display())
+            }
         },
         services_file: setup.file().path().display().to_string(),
         file_error: file_error(setup),
@@ -303,7 +307,8 @@ pub fn save(setup: &Setup, service: &str, inputs: &[FieldInput]) -> Result<Saved
             .iter()
             .find(|s| s.key.as_str() == input.name)
             .is_some_and(|s| !s.editable)
-            || (input.name == "base_url" && planopticon::config::env_value("PLANE_BASE_URL").is_some());
+            || (input.name == "base_url"
+                && planopticon::config::env_value("PLANE_BASE_URL").is_some());
         if locked {
             errors.push(FieldError {
                 field: input.name.clone(),
@@ -312,7 +317,10 @@ pub fn save(setup: &Setup, service: &str, inputs: &[FieldInput]) -> Result<Saved
             continue;
         }
         match guide::expand(&input.name, input.value.as_deref()) {
-            Ok(set) => changes.extend(set.into_iter().map(|(key, value)| (input.name.clone(), Change { key, value }))),
+            Ok(set) => changes.extend(
+                set.into_iter()
+                    .map(|(key, value)| (input.name.clone(), Change { key, value })),
+            ),
             Err(e) => errors.push(FieldError {
                 field: input.name.clone(),
                 message: reason(&e),
@@ -320,7 +328,7 @@ pub fn save(setup: &Setup, service: &str, inputs: &[FieldInput]) -> Result<Saved
         }
     }
     let all: Vec<Change> = changes.iter().map(|(_, c)| c.clone()).collect();
-    for (key, e) in setup.check_changes(service, &all) {
+    for (key, e) in setup.check_changes(&all) {
         let field = changes
             .iter()
             .find(|(_, c)| c.key == key)
@@ -357,11 +365,10 @@ pub fn save(setup: &Setup, service: &str, inputs: &[FieldInput]) -> Result<Saved
             can_sign_in: false,
         });
     }
-    let secret_saved = all.iter().any(|c| c.key == Key::ClientSecret && c.value.is_some());
-    let can_sign_in = setup
-        .registry()
-        .get(service)
-        .is_ok_and(|c| c.can_sign_in());
+    let secret_saved = all
+        .iter()
+        .any(|c| c.key == Key::ClientSecret && c.value.is_some());
+    let can_sign_in = setup.registry().get(service).is_ok_and(|c| c.can_sign_in());
     let mut message = format!("Saved in {}.", setup.file().path().display());
     if secret_saved && setup.secret_store() == SecretStore::Keyring {
         message.push_str(" The client secret is in the OS keyring.");
@@ -382,38 +389,54 @@ pub fn save(setup: &Setup, service: &str, inputs: &[FieldInput]) -> Result<Saved
 pub fn save_key(setup: &Setup, service: &str, key: &str) -> Result<KeySaved> {
     let saved = setup.save_api_key(service, key)?;
     let (mut message, account) = match &saved.check {
-        KeyCheck::Accepted(a) if !a.label().is_empty() => {
-            (format!("Saved; the provider accepted it for {}.", a.label()), Some(a.label()))
-        }
+        KeyCheck::Accepted(a) if !a.label().is_empty() => (
+            format!("Saved; the provider accepted it for {}.", a.label()),
+            Some(a.label()),
+        ),
         KeyCheck::Accepted(_) => ("Saved; the provider accepted it.".to_string(), None),
         KeyCheck::NotChecked(why) => (format!("Saved, but it could not be checked ({why})."), None),
     };
     message.push_str(match &saved.stored {
-        KeyStore::TokenFile(_) => " It is the service's token file now, used by the CLI and the Python tool too.",
+        KeyStore::TokenFile(_) => {
+            " It is the service's token file now, used by the CLI and the Python tool too."
+        }
         KeyStore::Secret(SecretStore::Keyring) => " It is kept in the OS keyring.",
         KeyStore::Secret(SecretStore::ServicesFile) => " It is kept in services.toml.",
     });
     if let Some(var) = &saved.shadowed_by {
-        message.push_str(&format!(" {var} is set in the environment and is used instead."));
+        message.push_str(&format!(
+            " {var} is set in the environment and is used instead."
+        ));
     }
     Ok(KeySaved { message, account })
 }
 
 /// Add a service: by its issuer (discovery runs and its findings are
 /// returned) or by its two endpoint URLs.
-pub fn add(setup: &Setup, name: &str, issuer: Option<&str>, authorize: Option<&str>, token: Option<&str>) -> Result<AddedService> {
-    let nonempty = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
-    let endpoints = match (nonempty(issuer), nonempty(authorize), nonempty(token)) {
-        (Some(i), None, None) => Endpoints::Issuer(i),
-        (None, Some(authorize), Some(token)) => Endpoints::Urls { authorize, token },
-        _ => {
-            return Err(LibError::InvalidValue {
-                key: "endpoints".into(),
-                message: "give either the issuer URL, or both the authorization and the token endpoint".into(),
-            }
-            .into())
-        }
+pub fn add(
+    setup: &Setup,
+    name: &str,
+    issuer: Option<&str>,
+    authorize: Option<&str>,
+    token: Option<&str>,
+) -> Result<AddedService> {
+    let nonempty = |v: Option<&str>| {
+        v.map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
     };
+    let endpoints =
+        match (nonempty(issuer), nonempty(authorize), nonempty(token)) {
+            (Some(i), None, None) => Endpoints::Issuer(i),
+            (None, Some(authorize), Some(token)) => Endpoints::Urls { authorize, token },
+            _ => return Err(LibError::InvalidValue {
+                key: "endpoints".into(),
+                message:
+                    "give either the issuer URL, or both the authorization and the token endpoint"
+                        .into(),
+            }
+            .into()),
+        };
     let added = setup.add_service(name.trim(), endpoints)?;
     let mut discovered = Vec::new();
     if let Some(m) = &added.discovered {
@@ -520,7 +543,10 @@ mod tests {
         assert!(text.starts_with(ACME), "{text}");
         assert!(text.contains("client_id = \"my-app\""));
         assert!(text.contains("/contoso.onmicrosoft.com/oauth2/v2.0/token"));
-        assert!(!text.contains("client_secret"), "an empty secret keeps the saved one");
+        assert!(
+            !text.contains("client_secret"),
+            "an empty secret keeps the saved one"
+        );
         assert_eq!(
             service_form(&setup, "microsoft").unwrap().fields[2].value,
             "contoso.onmicrosoft.com"
@@ -533,10 +559,17 @@ mod tests {
         let broken = "[acme\noauth_token_url = 1\n";
         let (setup, path) = setup_in(dir.path(), broken);
         let f = service_form(&setup, "github").unwrap();
-        assert!(f.file_error.as_deref().unwrap().contains("services.toml"), "{f:?}");
+        assert!(
+            f.file_error.as_deref().unwrap().contains("services.toml"),
+            "{f:?}"
+        );
         let out = save(&setup, "github", &[input("client_id", "abc")]).unwrap();
         assert!(!out.saved);
-        assert!(out.message.contains("left for you to fix"), "{}", out.message);
+        assert!(
+            out.message.contains("left for you to fix"),
+            "{}",
+            out.message
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
     }
 
@@ -552,11 +585,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (setup, path) = setup_in(dir.path(), ACME);
         assert!(add(&setup, "beta", None, Some("https://b.example/a"), None).is_err());
-        let added = add(&setup, "beta", None, Some("https://b.example/a"), Some("https://b.example/t")).unwrap();
+        let added = add(
+            &setup,
+            "beta",
+            None,
+            Some("https://b.example/a"),
+            Some("https://b.example/t"),
+        )
+        .unwrap();
         assert_eq!(added.service, "beta");
         assert!(added.discovered.is_empty());
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(ACME) && text.contains("[beta]"), "{text}");
-        assert!(add(&setup, "Bad Name", None, Some("https://b.example/a"), Some("https://b.example/t")).is_err());
+        assert!(add(
+            &setup,
+            "Bad Name",
+            None,
+            Some("https://b.example/a"),
+            Some("https://b.example/t")
+        )
+        .is_err());
     }
 }

@@ -217,13 +217,22 @@ fn configure_words(hints: &[Hint]) -> String {
 pub fn has_saved_token(s: &ServiceStatus) -> bool {
     match s.state {
         State::NotConnected => false,
-        State::Connected | State::ExpiredRefreshable | State::NeedsReconnect => !s.is_api_key(),
+        State::Connected | State::ExpiredRefreshable | State::NeedsReconnect => {
+            !s.is_api_key() || saved_api_key(s)
+        }
         State::Error => s.token_path.exists(),
     }
 }
 
+/// A connection by an API key or personal token saved as the token file
+/// (the Set up form, `auth --with-token`), not one from the environment.
+fn saved_api_key(s: &ServiceStatus) -> bool {
+    s.is_api_key() && s.token_path.is_file()
+}
+
 impl Card {
     pub fn new(s: &ServiceStatus) -> Self {
+        let saved_key = saved_api_key(s);
         Self {
             service: s.service.clone(),
             display_name: s.display_name.clone(),
@@ -235,8 +244,11 @@ impl Card {
             state: s.state,
             state_label: state_label(s.state),
             method: s.method.as_ref().map(|m| m.as_str().to_string()),
-            method_label: s.method.as_ref().map(method_label),
-            method_from_env: s.is_api_key(),
+            method_label: match saved_key {
+                true => Some("API key or personal token (saved)".into()),
+                false => s.method.as_ref().map(method_label),
+            },
+            method_from_env: s.is_api_key() && !saved_key,
             expires_at: s.expires_at,
             renewable: s.renewable,
             account: s.account.as_ref().and_then(planopticon::account::describe),

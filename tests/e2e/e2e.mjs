@@ -508,6 +508,9 @@ async function main() {
   // --- Settings: start at login, keeper and notification switches; --hidden ---
   await settingsAndAutostart();
   await startedHidden();
+
+  // --- Set up, API key and Add a service forms, in a HOME with nothing configured ---
+  await setUpForms();
 }
 
 /** The tray menu (trayer as the tray host): seen, and acme logged out from it. */
@@ -833,6 +836,221 @@ async function startedHidden() {
   spawnSync(APP, [], { timeout: 15000, stdio: 'ignore' });
   check('and a second launch shows it', !!(await waitFor(windowShown, 5000)));
   await stop(app);
+}
+
+// ---- the Set up forms (issue #10), in a HOME with nothing configured ------
+
+/** Replaces the value of the input `css` (WebDriver clear, then typing). */
+async function fill(css, text) {
+  const id = await find(css);
+  await wd('POST', `/session/${sid}/element/${id}/clear`, {});
+  if (text) await wd('POST', `/session/${sid}/element/${id}/value`, { text });
+}
+
+/** A fake identity endpoint on 127.0.0.1 for Notion's API-key check: the
+ *  key `good-notion-key` is accepted (Notion's /v1/users/me shape for an
+ *  integration), anything else gets Notion's 401. */
+async function fakeNotionIdentity() {
+  const { default: http } = await import('node:http');
+  const server = http.createServer((req, res) => {
+    const ok = req.headers.authorization === 'Bearer good-notion-key' && req.headers['notion-version'];
+    res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(ok
+      ? { object: 'user', id: 'bot-1', type: 'bot', name: 'Forms test', bot: { owner: { type: 'user', user: { name: 'Alice', person: { email: 'alice@example.test' } } }, workspace_name: 'Test Workspace' } }
+      : { object: 'error', status: 401, code: 'unauthorized', message: 'API token is invalid.' }));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${server.address().port}/v1/users/me` };
+}
+
+/** What an open Set up panel shows. */
+function panel(service) {
+  return exec(`
+    const p = document.querySelector(arguments[0] + ' [data-role="setup-panel"]');
+    if (!p) return null;
+    const val = (n) => p.querySelector('input[data-field="' + n + '"]');
+    return {
+      title: p.querySelector('h3')?.textContent,
+      redirect: p.querySelector('[data-role="redirect-uri"]')?.value ?? null,
+      guide: p.querySelector('[data-role="guide"]')?.textContent.replace(/\\s+/g, ' ').trim(),
+      console: !!p.querySelector('button[data-form="console"]'),
+      secretType: val('client_secret')?.type ?? null,
+      fields: [...p.querySelectorAll('input[data-field]')].map((i) => i.dataset.field),
+      errors: Object.fromEntries([...p.querySelectorAll('.field-error:not([hidden])')].map((e) => [e.dataset.errorFor, e.textContent])),
+      status: p.querySelector('[data-role="form-status"]')?.textContent ?? '',
+      keyStatus: p.querySelector('[data-role="key-status"]')?.textContent ?? '',
+      keyForm: !!p.querySelector('[data-role="key-form"]'),
+      formError: p.querySelector('[data-role="form-error"]:not([hidden])')?.textContent ?? null,
+    };`, CARD(service));
+}
+
+/** Scrolls `css` to the top of the window, for a screenshot of a form
+ *  (screenshot() centres a card, and a card with its form is taller than
+ *  the window). */
+async function shotOf(name, css) {
+  await exec('document.querySelector(arguments[0])?.scrollIntoView({block: "start"}); return 1;', css);
+  return screenshot(name, 'no-card-to-centre');
+}
+
+/** A fresh HOME with nothing configured (no services.toml, no client in the
+ *  environment: ZOOM_CLIENT_ID/SECRET cleared, as the Python tool and the
+ *  library count an empty variable as unset). Every built-in offers Set up.
+ *  GitHub is set up in the form, pointed at the test's authorization
+ *  server (its endpoints under "Advanced: endpoints"), saved (an invalid
+ *  value refused first, nothing written), and connected. Notion gets an API
+ *  key checked at a fake identity endpoint (a bad key refused on the card, a
+ *  good one saved and shown connected). A service is added by the test
+ *  server's issuer (discovery shown) and removed. PLANE_BASE_URL in the
+ *  environment shows read-only. */
+async function setUpForms() {
+  await previousAppGone();
+  const home = path.join(TMP, 'fresh-home');
+  fs.mkdirSync(home, { recursive: true });
+  const services = path.join(home, '.planopticon', 'services.toml');
+  const ISSUER = env.E2E_ISSUER;
+  const identity = await fakeNotionIdentity();
+  const driver = await startDriver({
+    HOME: home, ZOOM_CLIENT_ID: '', ZOOM_CLIENT_SECRET: '', PLANE_BASE_URL: 'https://plane.example.test',
+  });
+  if (!check('tauri-driver answers (Set up forms, fresh HOME)', !!driver)) return;
+  try {
+    sid = await newSession();
+    const ready = await waitFor(() => exec(
+      'return document.body.dataset.ready === "true" && document.querySelectorAll("article[data-service]").length',
+    ), 15000, 20);
+    const all = await Promise.all(['google', 'dropbox', 'zoom', 'notion', 'github', 'microsoft', 'plane'].map(card));
+    check('with nothing configured, all 7 built-in cards offer Set up instead of Connect',
+      ready === 7 && all.every((c) => c?.actions.includes('setup') && !c.actions.includes('connect')),
+      JSON.stringify(all.map((c) => c?.actions)));
+    const addCard = await exec('const a = document.querySelector("#add-card"); return !!a && !a.hidden && a === a.parentElement.lastElementChild;');
+    check('an "Add a service" card is the last card', addCard === true);
+
+    // --- Set up GitHub ---
+    await click(`${CARD('github')} button[data-action="setup"]`);
+    let form = await waitFor(() => panel('github'), 5000);
+    check('Set up opens the form: client id, client secret (a password field), endpoints under Advanced',
+      form && form.secretType === 'password' && ['client_id', 'client_secret', 'oauth_authorize_url', 'oauth_token_url'].every((f) => form.fields.includes(f)),
+      JSON.stringify(form));
+    check('it shows the redirect URI to register and the kind of app to create (from the library\'s guide)',
+      form?.redirect === 'http://127.0.0.1/callback' && /OAuth Apps > New OAuth App/.test(form.guide) && form.console, JSON.stringify(form));
+    await click(`${CARD('github')} input[data-field="client_secret"] + button[data-form="reveal"]`);
+    const shown = await exec(`return document.querySelector(arguments[0] + ' input[data-field="client_secret"]').type`, CARD('github'));
+    await click(`${CARD('github')} input[data-field="client_secret"] + button[data-form="reveal"]`);
+    check('the secret can be shown and hidden', shown === 'text'
+      && (await exec(`return document.querySelector(arguments[0] + ' input[data-field="client_secret"]').type`, CARD('github'))) === 'password');
+    browserDoes('hang'); // the fake browser only records the address: no test reaches the internet
+    const logBefore = fs.existsSync(env.E2E_BROWSER_LOG) ? fs.readFileSync(env.E2E_BROWSER_LOG, 'utf8') : '';
+    await click(`${CARD('github')} button[data-form="console"]`);
+    const opened = await waitFor(() => {
+      const now = fs.existsSync(env.E2E_BROWSER_LOG) ? fs.readFileSync(env.E2E_BROWSER_LOG, 'utf8') : '';
+      return now.length > logBefore.length && now.slice(logBefore.length).trim();
+    }, 5000);
+    check('"Open developer console" opens GitHub\'s developer settings in the browser (BROWSER)',
+      opened === 'https://github.com/settings/developers', String(opened));
+    browserDoes('normal');
+
+    // Invalid values: refused per field, nothing written.
+    await fill(`${CARD('github')} input[data-field="client_id"]`, 'has spaces in it');
+    await click(`${CARD('github')} details[data-role="advanced"] summary`);
+    await fill(`${CARD('github')} input[data-field="oauth_authorize_url"]`, `${ISSUER}/auth`);
+    await fill(`${CARD('github')} input[data-field="oauth_token_url"]`, 'http://auth.example.test/token');
+    await click(`${CARD('github')} button[data-form="save"]`);
+    form = await waitFor(async () => { const f = await panel('github'); return Object.keys(f?.errors ?? {}).length && f; }, 5000);
+    check('Save refuses a client id with spaces and a token URL without https, each with its reason',
+      !!form && /spaces/.test(form.errors.client_id ?? '') && /https/.test(form.errors.oauth_token_url ?? ''), JSON.stringify(form));
+    check('and writes nothing', !fs.existsSync(services), fs.existsSync(services) ? fs.readFileSync(services, 'utf8') : '');
+
+    await fill(`${CARD('github')} input[data-field="client_id"]`, 'public-native');
+    await fill(`${CARD('github')} input[data-field="oauth_token_url"]`, `${ISSUER}/token`);
+    await fill(`${CARD('github')} input[data-field="userinfo_url"]`, `${ISSUER}/me`);
+    await fill(`${CARD('github')} input[data-field="revocation_url"]`, `${ISSUER}/token/revocation`);
+    await fill(`${CARD('github')} input[data-field="scopes"]`, 'openid email');
+    await shotOf('set-up-form', `${CARD('github')} [data-role="setup-panel"]`);
+    await click(`${CARD('github')} button[data-form="save"]`);
+    const savedAt = Date.now();
+    let gh = await waitFor(async () => { const c = await card('github'); return c?.actions.includes('connect') && !(await panel('github')) && c; }, 5000, 25);
+    check(`after Save the card offers Connect at once (${Date.now() - savedAt} ms)`, !!gh, JSON.stringify(await card('github')));
+    const text = fs.existsSync(services) ? fs.readFileSync(services, 'utf8') : '';
+    check('services.toml holds [github] with the client id and endpoints, mode 0600',
+      /\[github\]/.test(text) && /client_id = "public-native"/.test(text) && text.includes(`oauth_token_url = "${ISSUER}/token"`)
+        && fileMode(services) === '600', `${fileMode(services)} ${text}`);
+    await click(`${CARD('github')} button[data-action="connect"]`);
+    gh = await waitFor(async () => { const c = await card('github'); return c?.state === 'connected' && !c.signingIn && c; }, 30000);
+    check('Connect: the browser signs in at the test server and the GitHub card turns connected',
+      gh?.method === 'oauth_pkce' && /alice@example\.test/.test(gh.account ?? ''), JSON.stringify(await card('github')));
+
+    // --- an API key for Notion, checked at its identity endpoint ---
+    await click(`${CARD('notion')} button[data-action="setup"]`);
+    await waitFor(() => panel('notion'), 5000);
+    await click(`${CARD('notion')} details[data-role="advanced"] summary`);
+    await fill(`${CARD('notion')} input[data-field="userinfo_url"]`, identity.url);
+    await click(`${CARD('notion')} button[data-form="save"]`);
+    await waitFor(async () => !(await panel('notion')), 5000);
+    await click(`${CARD('notion')} button[data-action="setup"]`);
+    form = await waitFor(() => panel('notion'), 5000);
+    check('Notion\'s form offers "Use an API key / personal access token"', form?.keyForm === true, JSON.stringify(form));
+    await click(`${CARD('notion')} details[data-role="key-section"] summary`);
+    await typeInto(`${CARD('notion')} input[data-role="api-key"]`, 'bad-notion-key');
+    await shotOf('api-key-form', `${CARD('notion')} details[data-role="key-section"]`);
+    await click(`${CARD('notion')} button[data-form="save-key"]`);
+    form = await waitFor(async () => { const f = await panel('notion'); return /^Not saved/.test(f?.keyStatus ?? '') && f; }, 10000);
+    const notionToken = path.join(home, '.planopticon', 'notion_token.json');
+    check('a bad key is refused on the card with the provider\'s answer (401), nothing saved',
+      !!form && /401/.test(form.keyStatus) && !fs.existsSync(notionToken), JSON.stringify(form?.keyStatus));
+    await fill(`${CARD('notion')} input[data-role="api-key"]`, 'good-notion-key');
+    await click(`${CARD('notion')} button[data-form="save-key"]`);
+    const notion = await waitFor(async () => { const c = await card('notion'); return c?.state === 'connected' && c; }, 10000);
+    check('a good key is saved and the Notion card shows connected, with the account the provider named',
+      !!notion && notion.method === 'api_key' && /Alice/.test(notion.account ?? ''), JSON.stringify(await card('notion')));
+    let saved = null;
+    try { saved = JSON.parse(fs.readFileSync(notionToken, 'utf8')); } catch {}
+    check('saved as Notion\'s token file (obtained_by api_key, no expiry: usable by the Python tool), mode 0600',
+      saved?.obtained_by === 'api_key' && saved.access_token === 'good-notion-key' && saved.expires_at === 253402300799
+        && fileMode(notionToken) === '600', JSON.stringify(saved && { ...saved, access_token: '…' }));
+
+    // --- a value the environment sets is read-only ---
+    await click(`${CARD('plane')} button[data-action="setup"]`);
+    await waitFor(() => panel('plane'), 5000);
+    const base = await exec(`
+      const row = document.querySelector(arguments[0] + ' [data-field-row="base_url"]');
+      return row && { readOnly: row.querySelector('input').readOnly, value: row.querySelector('input').value,
+        note: row.querySelector('[data-role="note"]')?.textContent };`, CARD('plane'));
+    check('PLANE_BASE_URL from the environment shows read-only, with a note',
+      base?.readOnly === true && base.value === 'https://plane.example.test' && /PLANE_BASE_URL/.test(base.note ?? ''), JSON.stringify(base));
+    await click(`${CARD('plane')} button[data-form="close"]`);
+
+    // --- Add a service by its issuer, then remove it ---
+    await click('#add-open');
+    await fill('#add-name', 'corp');
+    await fill('#add-issuer', ISSUER);
+    await shotOf('add-a-service-form', '#add-card');
+    await click('#add-submit');
+    const found = await waitFor(() => exec(`
+      const r = document.querySelector('#add-result');
+      return r && !r.hidden && [...r.querySelectorAll('dt')].map((d) => [d.textContent, d.nextElementSibling.textContent]);`), 10000);
+    const tokenEndpoint = found && found.find(([k]) => k === 'Token endpoint');
+    check('"Add a service" by issuer shows what discovery found',
+      !!tokenEndpoint && tokenEndpoint[1] === `${ISSUER}/token`, JSON.stringify(found));
+    const corp = await waitFor(() => card('corp'), 5000);
+    check('and a card for it appears, offering Set up and Remove',
+      corp?.actions.includes('setup') && corp.actions.includes('remove'), JSON.stringify(corp));
+    check('services.toml has [corp] with its issuer',
+      fs.readFileSync(services, 'utf8').includes(`[corp]\nissuer = "${ISSUER}"`), fs.readFileSync(services, 'utf8'));
+    await shotOf('service-added', '#add-card');
+    await click(`${CARD('corp')} button[data-action="remove"]`);
+    const asked = await waitFor(() => exec('return document.querySelector("#confirm-remove").open && document.querySelector("#remove-title").textContent'), 3000);
+    check('Remove asks first', asked === 'Remove Corp?', String(asked));
+    await click('#remove-ok');
+    const gone = await waitFor(async () => !(await card('corp')), 5000);
+    const after = fs.readFileSync(services, 'utf8');
+    check('and removes the service: its card and its table go, the others stay',
+      !!gone && !/\[corp\]/.test(after) && /\[github\]/.test(after) && /\[notion\]/.test(after), after);
+  } finally {
+    await wd('DELETE', `/session/${sid}`).catch(() => {});
+    sid = '';
+    await stop(driver);
+    identity.server.close();
+  }
 }
 
 main()
