@@ -435,7 +435,7 @@ function setupPanelHtml(form) {
     ? `<details class="key-section" data-role="key-section">
         <summary>Use an API key / personal access token</summary>
         <form data-role="key-form" class="key-form">
-          <p class="muted">A ${esc(g.api_key.label)}${g.api_key.url ? ` (made at <code>${esc(g.api_key.url)}</code>)` : ''}, instead of signing in.
+          <p class="muted">${/^[aeiou]/i.test(g.api_key.label) ? 'An' : 'A'} ${esc(g.api_key.label)}${g.api_key.url ? ` (made at <code>${esc(g.api_key.url)}</code>)` : ''}, instead of signing in.
             It is checked at ${esc(form.display_name)} before it is saved${g.api_key.bearer ? '; saved as the token file, the CLI and the Python tool use it too' : ''}.</p>
           <div class="input-row">
             <input type="password" data-role="api-key" aria-label="${esc(g.api_key.label)}" autocomplete="off" spellcheck="false" placeholder="Paste the ${esc(g.api_key.label)}">
@@ -645,6 +645,16 @@ $('#cards').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   if (ev.target.dataset.role === 'key-form') await saveKey(panel);
   else await saveSetup(panel);
+});
+
+$('#cards').addEventListener('input', (ev) => {
+  // A refusal stands for the value it was about; editing the field clears it.
+  const row = ev.target.closest?.('section.setup-panel .form-field.invalid');
+  if (!row) return;
+  row.classList.remove('invalid');
+  const error = $('.field-error', row);
+  error.hidden = true;
+  error.textContent = '';
 });
 
 $('#cards').addEventListener('keydown', (ev) => {

@@ -185,8 +185,8 @@ fn detail(s: &ServiceStatus) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
-/// What to set for each step, in one sentence: "Set A and B to sign in,
-/// or C for an API key (in the environment the app starts with, or in
+/// What to set for each step, in one sentence: "Use Set up, or set A and B
+/// to sign in, or C for an API key (in the environment the app starts with, or in
 /// services.toml)."
 fn configure_words(hints: &[Hint]) -> String {
     let ways: Vec<String> = hints
@@ -207,7 +207,7 @@ fn configure_words(hints: &[Hint]) -> String {
         })
         .collect();
     format!(
-        "Set {} (in the environment the app starts with, or in services.toml).",
+        "Use Set up, or set {} (in the environment the app starts with, or in services.toml).",
         ways.join(", or ")
     )
 }
@@ -492,7 +492,7 @@ pub(crate) mod tests {
         let d = Card::new(&s).detail.unwrap();
         assert_eq!(
             d,
-            "Set ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET to sign in, or ZOOM_ACCOUNT_ID for server-to-server (in the environment the app starts with, or in services.toml)."
+            "Use Set up, or set ZOOM_CLIENT_ID and ZOOM_CLIENT_SECRET to sign in, or ZOOM_ACCOUNT_ID for server-to-server (in the environment the app starts with, or in services.toml)."
         );
         let mut s = status(State::NeedsReconnect, Some("oauth_pkce"));
         s.detail = Some("the token has expired and cannot be refreshed".into());

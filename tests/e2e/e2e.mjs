@@ -888,7 +888,9 @@ function panel(service) {
  *  (screenshot() centres a card, and a card with its form is taller than
  *  the window). */
 async function shotOf(name, css) {
-  await exec('document.querySelector(arguments[0])?.scrollIntoView({block: "start"}); return 1;', css);
+  // Below the sticky top bar.
+  await exec(`const el = document.querySelector(arguments[0]); if (el) { el.scrollIntoView({block: "start"});
+    window.scrollBy(0, -document.querySelector('.topbar').offsetHeight - 8); } return 1;`, css);
   return screenshot(name, 'no-card-to-centre');
 }
 
@@ -959,12 +961,15 @@ async function setUpForms() {
     check('Save refuses a client id with spaces and a token URL without https, each with its reason',
       !!form && /spaces/.test(form.errors.client_id ?? '') && /https/.test(form.errors.oauth_token_url ?? ''), JSON.stringify(form));
     check('and writes nothing', !fs.existsSync(services), fs.existsSync(services) ? fs.readFileSync(services, 'utf8') : '');
+    await shotOf('set-up-form-refused', `${CARD('github')} [data-field-row="client_id"]`);
 
     await fill(`${CARD('github')} input[data-field="client_id"]`, 'public-native');
     await fill(`${CARD('github')} input[data-field="oauth_token_url"]`, `${ISSUER}/token`);
     await fill(`${CARD('github')} input[data-field="userinfo_url"]`, `${ISSUER}/me`);
     await fill(`${CARD('github')} input[data-field="revocation_url"]`, `${ISSUER}/token/revocation`);
     await fill(`${CARD('github')} input[data-field="scopes"]`, 'openid email');
+    form = await panel('github');
+    check('correcting a refused field clears its message', Object.keys(form?.errors ?? {}).length === 0, JSON.stringify(form?.errors));
     await shotOf('set-up-form', `${CARD('github')} [data-role="setup-panel"]`);
     await click(`${CARD('github')} button[data-form="save"]`);
     const savedAt = Date.now();
