@@ -250,7 +250,20 @@ fn file_error(setup: &Setup) -> Option<String> {
 /// The Set up form of `service` as things stand.
 pub fn service_form(setup: &Setup, service: &str) -> Result<ServiceForm> {
     let config = setup.registry().get(service)?;
-    let settings = setup.effective(service)?;
+    // A services.toml that does not parse: the form still opens, with the
+    // file's mistake on top (Save is refused until it is fixed by hand).
+    let settings = match setup.effective(service) {
+        Err(LibError::ServicesFile { .. }) => Key::ALL
+            .iter()
+            .map(|&key| Setting {
+                key,
+                value: Shown::Unset,
+                source: Source::Unset,
+                editable: true,
+            })
+            .collect(),
+        other => other?,
+    };
     let guide = guide::guide(&config);
     let by_key = |k: Key| settings.iter().find(|s| s.key == k).map(field);
     let mut fields: Vec<Field> = MAIN.iter().filter_map(|&k| by_key(k)).collect();
@@ -294,6 +307,17 @@ fn reason(e: &LibError) -> String {
 /// refused means nothing is written (each refusal told by field); a field
 /// the environment sets is refused too. Then all of it in one go.
 pub fn save(setup: &Setup, service: &str, inputs: &[FieldInput]) -> Result<Saved> {
+    if let Some(problem) = file_error(setup) {
+        return Ok(Saved {
+            saved: false,
+            message: format!(
+                "Nothing was saved: {} has a mistake that is left for you to fix by hand. {problem}",
+                setup.file().path().display()
+            ),
+            errors: Vec::new(),
+            can_sign_in: false,
+        });
+    }
     let settings = setup.effective(service)?;
     let mut errors = Vec::new();
     let mut changes: Vec<(String, Change)> = Vec::new();
@@ -342,17 +366,6 @@ pub fn save(setup: &Setup, service: &str, inputs: &[FieldInput]) -> Result<Saved
         return Ok(Saved {
             saved: false,
             message: "Nothing was saved: correct the fields marked below.".into(),
-            errors,
-            can_sign_in: false,
-        });
-    }
-    if let Some(problem) = file_error(setup) {
-        return Ok(Saved {
-            saved: false,
-            message: format!(
-                "Nothing was saved: {} has a mistake that is left for you to fix by hand. {problem}",
-                setup.file().path().display()
-            ),
             errors,
             can_sign_in: false,
         });

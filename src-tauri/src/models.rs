@@ -453,7 +453,7 @@ pub(crate) mod tests {
         let acme = Card::new(&status_of("acme", State::NotConnected));
         assert!(acme.removable && !acme.offers_setup);
         let v = serde_json::to_value(&c).unwrap();
-        assert_eq!(v["offers_setup"], false);
+        assert_eq!(v["offers_setup"], true);
         assert_eq!(v["removable"], false);
     }
 
