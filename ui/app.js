@@ -78,7 +78,7 @@ function metaLine(card) {
   }
   if (card.expires_at != null && card.state !== 'not_connected') {
     const word = card.expires_at * 1000 < Date.now() ? 'expired' : 'expires';
-    parts.push(`<span title="${esc(absolute(card.expires_at))}">${word} ${esc(relative(card.expires_at))}</span>`);
+    parts.push(`<span data-role="expiry" data-expires-at="${esc(String(card.expires_at))}" title="${esc(absolute(card.expires_at))}">${word} ${esc(relative(card.expires_at))}</span>`);
     if (!card.renewable && card.state === 'connected') {
       parts.push('<span data-role="not-renewable" title="The provider gave no refresh token">cannot renew by itself</span>');
     }
