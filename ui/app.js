@@ -36,6 +36,26 @@ function absolute(expiresAt) {
   return new Date(expiresAt * 1000).toLocaleString();
 }
 
+function expiryWords(expiresAt) {
+  return `${expiresAt * 1000 < Date.now() ? 'expired' : 'expires'} ${relative(expiresAt)}`;
+}
+
+// Relative expiry times move on without a new snapshot (a card that needs
+// reconnecting is not re-rendered while its token runs out): every second
+// while one is shown in seconds, else every 30 s. Only the words change.
+let expiryTimer = null;
+function tickExpiries() {
+  clearTimeout(expiryTimer);
+  let seconds = false;
+  for (const x of document.querySelectorAll('[data-role="expiry"]')) {
+    const at = Number(x.dataset.expiresAt);
+    const words = expiryWords(at);
+    if (x.textContent !== words) x.textContent = words;
+    if (Math.abs(at - Date.now() / 1000) < 90) seconds = true;
+  }
+  expiryTimer = setTimeout(tickExpiries, seconds ? 1000 : 30000);
+}
+
 // ---- cards ---------------------------------------------------------------
 const BUILTIN_CLASS = new Set(['google', 'dropbox', 'zoom', 'notion', 'github', 'microsoft', 'plane']);
 
@@ -90,8 +110,7 @@ function metaLine(card) {
     parts.push(card.method_label);
   }
   if (card.expires_at != null && card.state !== 'not_connected') {
-    const word = card.expires_at * 1000 < Date.now() ? 'expired' : 'expires';
-    parts.push(`<span title="${esc(absolute(card.expires_at))}">${word} ${esc(relative(card.expires_at))}</span>`);
+    parts.push(`<span data-role="expiry" data-expires-at="${esc(String(card.expires_at))}" title="${esc(absolute(card.expires_at))}">${esc(expiryWords(card.expires_at))}</span>`);
     if (!card.renewable && card.state === 'connected') {
       parts.push('<span data-role="not-renewable" title="The provider gave no refresh token">cannot renew by itself</span>');
     }
@@ -251,6 +270,7 @@ function renderCards(force = false) {
     root.appendChild(add);
     add.hidden = false;
   }
+  tickExpiries();
 }
 
 function cardOf(service) {
@@ -945,8 +965,6 @@ async function start() {
   accept(await invoke('snapshot'));
   document.body.dataset.ready = 'true';
   requestAnimationFrame(() => invoke('ui_ready').catch(() => {}));
-  // Relative expiry times move on.
-  setInterval(() => renderCards(true), 30000);
 }
 
 start().catch((e) => {

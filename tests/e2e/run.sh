@@ -13,12 +13,14 @@
 # browser's round trip, Disconnect, the CLI's changes seen by the open window,
 # the tray menu, Settings, About, a second launch, closing to the tray, Quit,
 # the app again in a dark theme, and once more for the built-in Zoom card:
-# Connect, then "Log out of Zoom" in the tray menu; then a connection that
-# needs a person: a notification reaches the test's notification server
-# (dunst, on the test's session bus; dbus-monitor records the Notify calls),
-# the tray asks for attention, and "Reconnect" from the tray or the
-# notification signs in again; last Settings' "Start at login" and a start
-# with --hidden.
+# Connect, then "Log out of Zoom" in the tray menu; then the app's keeper
+# with 5-second tokens (the server's POST /_test/ttl): the card's expiry
+# moves on by itself; the grant revoked at the provider: the keeper's
+# refresh gets invalid_grant, one notification reaches the test's
+# notification server (dunst, on the test's session bus; dbus-monitor
+# records the Notify calls), the tray asks for attention, and "Reconnect"
+# from the tray or the notification signs in again; last Settings' "Start
+# at login" and a start with --hidden.
 #
 # Screenshots go to $ARTIFACTS_DIR (default target/artifacts/e2e). Prints
 # "N passed, N failed" last; exits non-zero on any failure. Everything it

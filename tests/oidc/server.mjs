@@ -8,10 +8,14 @@
 //     lines go to stderr);
 //   * exits on SIGTERM / SIGINT, and when its stdin closes, so a harness that
 //     crashed without killing us does not leave a server behind;
-//   * GET /_test/stats and POST /_test/reset are test-only endpoints answered
-//     before the provider sees the request.
+//   * GET /_test/stats, POST /_test/reset and POST /_test/ttl are test-only
+//     endpoints answered before the provider sees the request.
 //
 // Environment: PORT (default 0), ACCESS_TOKEN_TTL seconds (default 3600).
+// POST /_test/ttl with {"client_id": "...", "access_token_ttl": N} gives one
+// client's access tokens (from then on, also those its refreshes get) a
+// lifetime of their own; `null` returns it to ACCESS_TOKEN_TTL. So a test
+// that runs against one server can have short-lived tokens for one client.
 //
 // Everything is in memory: one server per test binary, state is lost on exit.
 
@@ -43,6 +47,10 @@ function ttlFromEnv(name, fallback) {
 // Short access tokens let expiry tests run in seconds (exp is whole seconds:
 // wait TTL + 1 s).
 const ACCESS_TOKEN_TTL = ttlFromEnv('ACCESS_TOKEN_TTL', 3600);
+// Per-client lifetimes set through POST /_test/ttl (client_id -> seconds).
+const clientAccessTtl = new Map();
+const accessTokenTtl = (ctx, token, client) =>
+  clientAccessTtl.get(client?.clientId ?? token?.clientId) ?? ACCESS_TOKEN_TTL;
 
 // ---------------------------------------------------------------------------
 // Test-only counters, read by tests through GET /_test/stats.
@@ -163,8 +171,8 @@ const provider = new Provider(issuer, {
   clockTolerance: 0,
 
   ttl: {
-    AccessToken: ACCESS_TOKEN_TTL,
-    ClientCredentials: ACCESS_TOKEN_TTL,
+    AccessToken: accessTokenTtl,
+    ClientCredentials: accessTokenTtl,
     AuthorizationCode: 60,
     DeviceCode: 600,
     IdToken: 3600,
@@ -264,6 +272,33 @@ server.on('request', (req, res) => {
     req.resume(); // discard any body
     stats = emptyStats();
     sendJson(res, 200, stats);
+    return;
+  }
+  if (path === '/_test/ttl' && req.method === 'POST') {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      let v;
+      try {
+        v = JSON.parse(body);
+      } catch {
+        sendJson(res, 400, { error: 'the body must be JSON' });
+        return;
+      }
+      const ttl = v?.access_token_ttl;
+      if (!clients.some((c) => c.client_id === v?.client_id)) {
+        sendJson(res, 400, { error: `unknown client_id ${JSON.stringify(v?.client_id)}` });
+      } else if (ttl === null) {
+        clientAccessTtl.delete(v.client_id);
+        sendJson(res, 200, { client_id: v.client_id, access_token_ttl: ACCESS_TOKEN_TTL });
+      } else if (Number.isInteger(ttl) && ttl > 0) {
+        clientAccessTtl.set(v.client_id, ttl);
+        sendJson(res, 200, { client_id: v.client_id, access_token_ttl: ttl });
+      } else {
+        sendJson(res, 400, { error: 'access_token_ttl must be a positive integer of seconds, or null' });
+      }
+    });
     return;
   }
   if (path.startsWith('/_test/')) {
