@@ -358,43 +358,19 @@ impl AuthConfig {
 
     /// Apply the fields an override table sets, leaving the others alone.
     pub(crate) fn apply(&mut self, over: AuthConfig) {
-        let AuthConfig {
-            service: _,
-            display_name,
-            oauth_authorize_url,
-            oauth_token_url,
-            client_id,
-            client_secret,
-            client_id_env,
-            client_secret_env,
-            api_key_env,
-            scopes,
-            redirect_uri,
-            paste_redirect_uri,
-            account_id,
-            account_id_env,
-            token_path,
-            server_grant,
-            service_account_env,
-            authorize_params,
-            issuer,
-            userinfo_url,
-            revocation_url,
-            device_authorization_url,
-            revocation_style,
-            userinfo_method,
-            api_headers,
-            api_key_header,
-            workspace_url,
-            api_key,
-            client_secret_in_keyring,
-            api_key_in_keyring,
-        } = over;
-        macro_rules! take {
-            ($($field:ident),*) => {$( if $field.is_some() { self.$field = $field; } )*};
+        macro_rules! apply {
+            (take: $($field:ident),*; extend: $($map:ident),*) => {
+                // Every field named (no `..`), so a new one is not forgotten.
+                let AuthConfig { service: _, scopes, $($field,)* $($map,)* } = over;
+                $( if $field.is_some() { self.$field = $field; } )*
+                if !scopes.is_empty() {
+                    self.scopes = scopes;
+                }
+                $( self.$map.extend($map); )*
+            };
         }
-        take!(
-            display_name,
+        apply!(
+            take: display_name,
             oauth_authorize_url,
             oauth_token_url,
             client_id,
@@ -419,13 +395,10 @@ impl AuthConfig {
             workspace_url,
             api_key,
             client_secret_in_keyring,
-            api_key_in_keyring
+            api_key_in_keyring;
+            extend: authorize_params,
+            api_headers
         );
-        if !scopes.is_empty() {
-            self.scopes = scopes;
-        }
-        self.authorize_params.extend(authorize_params);
-        self.api_headers.extend(api_headers);
     }
 }
 
