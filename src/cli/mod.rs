@@ -492,36 +492,32 @@ fn options(prompts_on_stdout: bool) -> AuthOptions {
             true => println!("{text}"),
             false => eprintln!("{text}"),
         };
-        match (p.user_code, p.remote, p.why) {
-            (Some(code), _, why) => {
-                if let Some(why) = why {
-                    eprintln!("Signing in with a code: {why}.");
-                }
-                say(&format!(
-                    "\nTo authorize PlanOpticon ({}), open {} and enter the code {code}\n",
+        // Why this way first (on stderr), then where to go.
+        let (why, go) = match (p.user_code, p.remote) {
+            (Some(code), _) => (
+                p.why.map(|why| format!("Signing in with a code: {why}.")),
+                format!(
+                    "To authorize PlanOpticon ({}), open {} and enter the code {code}",
                     p.service, p.url
-                ));
-            }
-            (None, true, why) => {
-                if let Some(why) = why {
-                    eprintln!("No browser can be opened here: {why}.");
-                }
-                say(&format!(
-                    "\nOpen this URL in a browser on any machine to authorize PlanOpticon ({}):\n{}\n",
+                ),
+            ),
+            (None, true) => (
+                p.why.map(|why| format!("No browser can be opened here: {why}.")),
+                format!(
+                    "Open this URL in a browser on any machine to authorize PlanOpticon ({}):\n{}",
                     p.service, p.url
-                ));
-            }
+                ),
+            ),
             // A browser that could not be opened, or no listener: say why first.
-            (None, false, why) => {
-                if let Some(why) = why {
-                    eprintln!("\nNote: {why}. Open the address below in a browser yourself, on this or any machine.");
-                }
-                say(&format!(
-                    "\nOpen this URL to authorize PlanOpticon ({}):\n{}\n",
-                    p.service, p.url
-                ));
-            }
+            (None, false) => (
+                p.why.map(|why| format!("\nNote: {why}. Open the address below in a browser yourself, on this or any machine.")),
+                format!("Open this URL to authorize PlanOpticon ({}):\n{}", p.service, p.url),
+            ),
+        };
+        if let Some(why) = why {
+            eprintln!("{why}");
         }
+        say(&format!("\n{go}\n"));
         eprintln!(
             "{}",
             match p.sign_in {
