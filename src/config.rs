@@ -225,6 +225,24 @@ impl AuthConfig {
             })
     }
 
+    /// A copy with its secrets in the OS keyring read now, once each, so
+    /// that asking the copy whether it can sign in, or for its status, asks
+    /// the keyring no more. For a front end that reads every status often
+    /// (the app); a secret read so stands in the copy as a direct value.
+    pub fn with_keyring_read(&self) -> AuthConfig {
+        let mut c = self.clone();
+        if resolve(&c.client_secret, &c.client_secret_env).is_none() {
+            c.client_secret = self.resolved_client_secret();
+        }
+        let api_key_env = c.api_key_env.as_deref().and_then(env_value);
+        if api_key_env.is_none() && c.api_key.as_deref().is_none_or(str::is_empty) {
+            c.api_key = self.resolved_api_key();
+        }
+        c.client_secret_in_keyring = None;
+        c.api_key_in_keyring = None;
+        c
+    }
+
     pub fn resolved_account_id(&self) -> Option<String> {
         resolve(&self.account_id, &self.account_id_env)
     }
