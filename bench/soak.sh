@@ -75,7 +75,7 @@ env -i PATH="$PATH" HOME="$HOME_DIR" LANG=C.UTF-8 BROWSER="$ROOT/tests/oidc/brow
   die "the sign-in failed: $(cat "$WORK/signin.out" "$WORK/signin.err")"
 TOKEN="$HOME_DIR/.planopticon/acme_token.json"
 jq -e '.refresh_token | type == "string"' "$TOKEN" >/dev/null || die "no refresh token in $TOKEN"
-say "connected: $(head -n1 "$WORK/signin.out")"
+say "connected: $(grep -m1 successful "$WORK/signin.out")"
 
 # ---- the app -----------------------------------------------------------------
 start_xvfb DISP
