@@ -33,8 +33,6 @@ SETTLE="${BENCH_FLOOR_SETTLE:-3}"
 
 need_tools Xvfb dbus-run-session python3 jq
 
-build_ours
-
 # ---- the floor: generated from the app's own settings -----------------------
 FLOOR="$OUT/floor-app"
 TAURI_VERSION="$(awk '/^name = "tauri"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)"
@@ -149,12 +147,16 @@ requestAnimationFrame(() => window.__TAURI__.core.invoke('ready').catch(() => {}
 EOF
 
 say "floor: tauri $TAURI_VERSION, tauri-build $TAURI_BUILD_VERSION, WebKit env: $(tr '\n' ' ' <<<"$WEBKIT_ENV")"
-say "floor: cargo build --release --features custom-protocol (in $FLOOR)"
-(cd "$FLOOR" && cargo build --release --features custom-protocol)
-FLOOR_APP="$CARGO_TARGET_DIR/release/planopticon-floor"
+FLOOR_TARGET="$OUT/floor-target"
+say "floor: cargo build --release --features custom-protocol (in $FLOOR, target $FLOOR_TARGET)"
+(cd "$FLOOR" && CARGO_TARGET_DIR="$FLOOR_TARGET" cargo build --release --features custom-protocol)
+FLOOR_APP="$FLOOR_TARGET/release/planopticon-floor"
 [ -x "$FLOOR_APP" ] || die "the floor app $FLOOR_APP was not built"
 got="$(awk '/^name = "tauri"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$FLOOR/Cargo.lock")"
 [ "$got" = "$TAURI_VERSION" ] || die "the floor resolved tauri $got, the app has $TAURI_VERSION"
+
+build_ours
+[ "${BENCH_FLOOR_BUILD_ONLY:-}" = 1 ] && { say "built: $FLOOR_APP and $OURS_APP (BENCH_FLOOR_BUILD_ONLY=1: no launches)"; exit 0; }
 
 # ---- launches ------------------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/planopticon-floor.XXXXXX")"
