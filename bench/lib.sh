@@ -31,6 +31,11 @@ need_tools() { # TOOL...
 OURS_APP="$CARGO_TARGET_DIR/release/planopticon-app"
 OURS_CLI="$CARGO_TARGET_DIR/release/planopticon"
 build_ours() {
+  if [ "${BENCH_SKIP_BUILD:-}" = 1 ]; then
+    [ -x "$OURS_APP" ] || die "BENCH_SKIP_BUILD=1 but no app at $OURS_APP"
+    say "ours: BENCH_SKIP_BUILD=1: using $OURS_APP as built ($(date -u -r "$OURS_APP" +%FT%TZ))"
+    return
+  fi
   say "ours: cargo build --release -p planopticon, then -p planopticon-app --features custom-protocol"
   cargo build --release -p planopticon
   cargo build --release -p planopticon-app --features custom-protocol

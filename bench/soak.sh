@@ -115,13 +115,18 @@ END_STATS="$(stats)"
 
 # The keeper kept the connection alive: the token is not expired, not marked,
 # and nothing was refused.
-now=$(date +%s)
-jq -e --argjson now "$now" '.expires_at > $now and (.needs_reconnect == null)' "$TOKEN" >/dev/null ||
-  die "the connection was not kept alive: $(jq -c '{expires_at, needs_reconnect}' "$TOKEN")"
+alive=""
+for _ in $(seq 20); do
+  if jq -e --argjson now "$(date +%s)" '.expires_at > $now and (.needs_reconnect == null)' "$TOKEN" >/dev/null 2>&1; then
+    alive=1; break
+  fi
+  sleep 0.5
+done
+[ -n "$alive" ] || die "the connection was not kept alive: $(jq -c '{expires_at, needs_reconnect}' "$TOKEN")"
 
 # ---- report ------------------------------------------------------------------
-jq -s --argjson start "$START_STATS" --argjson end "$END_STATS" \
-  '{samples: ., server_start: $start, server_end: $end}' "$SAMPLES" >"$OUT/soak.json"
+jq -s --argjson s0 "$START_STATS" --argjson s1 "$END_STATS" \
+  '{samples: ., server_start: $s0, server_end: $s1}' "$SAMPLES" >"$OUT/soak.json"
 first_pss=$(jq '.samples[0].pss_kib' "$OUT/soak.json")
 last_pss=$(jq '.samples[-1].pss_kib' "$OUT/soak.json")
 first_rss=$(jq '.samples[0].rss_kib' "$OUT/soak.json")
