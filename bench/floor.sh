@@ -148,9 +148,13 @@ EOF
 
 say "floor: tauri $TAURI_VERSION, tauri-build $TAURI_BUILD_VERSION, WebKit env: $(tr '\n' ' ' <<<"$WEBKIT_ENV")"
 FLOOR_TARGET="$OUT/floor-target"
-say "floor: cargo build --release --features custom-protocol (in $FLOOR, target $FLOOR_TARGET)"
-(cd "$FLOOR" && CARGO_TARGET_DIR="$FLOOR_TARGET" cargo build --release --features custom-protocol)
 FLOOR_APP="$FLOOR_TARGET/release/planopticon-floor"
+if [ "${BENCH_SKIP_BUILD:-}" = 1 ] && [ -x "$FLOOR_APP" ]; then
+  say "floor: BENCH_SKIP_BUILD=1: using $FLOOR_APP as built"
+else
+  say "floor: cargo build --release --features custom-protocol (in $FLOOR, target $FLOOR_TARGET)"
+  (cd "$FLOOR" && CARGO_TARGET_DIR="$FLOOR_TARGET" cargo build --release --features custom-protocol)
+fi
 [ -x "$FLOOR_APP" ] || die "the floor app $FLOOR_APP was not built"
 got="$(awk '/^name = "tauri"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$FLOOR/Cargo.lock")"
 [ "$got" = "$TAURI_VERSION" ] || die "the floor resolved tauri $got, the app has $TAURI_VERSION"

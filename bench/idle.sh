@@ -45,9 +45,13 @@ fi
 [ "$(git -C "$OLD_TREE" rev-parse HEAD)" = "$OLD_SHA" ] || git -C "$OLD_TREE" checkout --detach --quiet "$OLD_SHA"
 grep -q 'POLL_INTERVAL: Duration = Duration::from_millis(500)' "$OLD_TREE/src-tauri/src/lib.rs" ||
   die "$OLD_REV is not the 500 ms poller (no POLL_INTERVAL of 500 ms in src-tauri/src/lib.rs)"
-say "old app ($OLD_REV = ${OLD_SHA:0:7}): cargo build --release -p planopticon-app --features custom-protocol"
-(cd "$OLD_TREE" && CARGO_TARGET_DIR="$OLD_TARGET" cargo build --release -p planopticon-app --features custom-protocol)
 OLD_APP="$OLD_TARGET/release/planopticon-app"
+if [ "${BENCH_SKIP_BUILD:-}" = 1 ] && [ -x "$OLD_APP" ]; then
+  say "old app: BENCH_SKIP_BUILD=1: using $OLD_APP as built"
+else
+  say "old app ($OLD_REV = ${OLD_SHA:0:7}): cargo build --release -p planopticon-app --features custom-protocol"
+  (cd "$OLD_TREE" && CARGO_TARGET_DIR="$OLD_TARGET" cargo build --release -p planopticon-app --features custom-protocol)
+fi
 [ -x "$OLD_APP" ] || die "the old app $OLD_APP was not built"
 
 # ---- the homes ---------------------------------------------------------------
