@@ -238,6 +238,7 @@ def row(name, key, scale, unit, goal):
     p(f"| {name} | {o * scale:.{0 if unit == 'ms' else 1}f} {unit} | {f * scale:.{0 if unit == 'ms' else 1}f} {unit} | {o / f:.2f}x | {rr:.2f}x | {verdict} |")
 row("launch to interactive", "ms", 1, "ms", 1.2)
 row("PSS, process + WebKit", "pss_kib", 1 / 1024, "MB", 1.1)
+row("USS (private), process + WebKit", "uss_kib", 1 / 1024, "MB", None)
 row("RSS summed", "rss_kib", 1 / 1024, "MB", None)
 p("")
 p("Launches (ms), ours: " + ", ".join(str(r["ms"]) for r in ours) + "; minimal: " + ", ".join(str(r["ms"]) for r in floor) + ".")

@@ -16,7 +16,7 @@ web and network processes), found by walking /proc/PID/task/*/children.
       slice's CPU seconds and wake-ups per second, per label, and the totals.
 
   procstat.py mem PID [--breakdown]
-      PSS and RSS in KiB of the tree (smaps_rollup), one JSON object; with
+      PSS, RSS and USS (private) in KiB of the tree (smaps_rollup), one JSON object; with
       --breakdown also the PSS per process and per kind of mapping (from
       /proc/PID/smaps).
 """
@@ -235,7 +235,7 @@ def kind(path, binary):
 def mem(args):
     root = int(args[0])
     breakdown = "--breakdown" in args
-    result = {"pss_kib": 0, "rss_kib": 0, "processes": {}}
+    result = {"pss_kib": 0, "rss_kib": 0, "uss_kib": 0, "processes": {}}
     binary = os.path.realpath(f"/proc/{root}/exe") if os.path.exists(f"/proc/{root}/exe") else None
     kinds = {}
     for p in tree(root):
@@ -246,11 +246,15 @@ def mem(args):
             continue
         pss = int(re.search(r"^Pss:\s+(\d+)", roll, re.M).group(1))
         rss = int(re.search(r"^Rss:\s+(\d+)", roll, re.M).group(1))
+        # Private (USS): not shared with any other process, so unlike PSS it
+        # does not move when other programs map the same libraries.
+        uss = sum(int(m) for m in re.findall(r"^Private_(?:Clean|Dirty):\s+(\d+)", roll, re.M))
         result["pss_kib"] += pss
         result["rss_kib"] += rss
+        result["uss_kib"] += uss
         # The root is named by its role: the app and the floor compare.
         name = "main process" if p == root else comm(p)
-        entry = {"pss_kib": pss, "rss_kib": rss}
+        entry = {"pss_kib": pss, "rss_kib": rss, "uss_kib": uss}
         if breakdown:
             per = {}
             path = ""
