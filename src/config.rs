@@ -225,6 +225,24 @@ impl AuthConfig {
             })
     }
 
+    /// A copy with its secrets in the OS keyring read now, once each, so
+    /// that asking the copy whether it can sign in, or for its status, asks
+    /// the keyring no more. For a front end that reads every status often
+    /// (the app); a secret read so stands in the copy as a direct value.
+    pub fn with_keyring_read(&self) -> AuthConfig {
+        let mut c = self.clone();
+        if resolve(&c.client_secret, &c.client_secret_env).is_none() {
+            c.client_secret = self.resolved_client_secret();
+        }
+        let api_key_env = c.api_key_env.as_deref().and_then(env_value);
+        if api_key_env.is_none() && c.api_key.as_deref().is_none_or(str::is_empty) {
+            c.api_key = self.resolved_api_key();
+        }
+        c.client_secret_in_keyring = None;
+        c.api_key_in_keyring = None;
+        c
+    }
+
     pub fn resolved_account_id(&self) -> Option<String> {
         resolve(&self.account_id, &self.account_id_env)
     }
@@ -358,43 +376,19 @@ impl AuthConfig {
 
     /// Apply the fields an override table sets, leaving the others alone.
     pub(crate) fn apply(&mut self, over: AuthConfig) {
-        let AuthConfig {
-            service: _,
-            display_name,
-            oauth_authorize_url,
-            oauth_token_url,
-            client_id,
-            client_secret,
-            client_id_env,
-            client_secret_env,
-            api_key_env,
-            scopes,
-            redirect_uri,
-            paste_redirect_uri,
-            account_id,
-            account_id_env,
-            token_path,
-            server_grant,
-            service_account_env,
-            authorize_params,
-            issuer,
-            userinfo_url,
-            revocation_url,
-            device_authorization_url,
-            revocation_style,
-            userinfo_method,
-            api_headers,
-            api_key_header,
-            workspace_url,
-            api_key,
-            client_secret_in_keyring,
-            api_key_in_keyring,
-        } = over;
-        macro_rules! take {
-            ($($field:ident),*) => {$( if $field.is_some() { self.$field = $field; } )*};
+        macro_rules! apply {
+            (take: $($field:ident),*; extend: $($map:ident),*) => {
+                // Every field named (no `..`), so a new one is not forgotten.
+                let AuthConfig { service: _, scopes, $($field,)* $($map,)* } = over;
+                $( if $field.is_some() { self.$field = $field; } )*
+                if !scopes.is_empty() {
+                    self.scopes = scopes;
+                }
+                $( self.$map.extend($map); )*
+            };
         }
-        take!(
-            display_name,
+        apply!(
+            take: display_name,
             oauth_authorize_url,
             oauth_token_url,
             client_id,
@@ -419,13 +413,10 @@ impl AuthConfig {
             workspace_url,
             api_key,
             client_secret_in_keyring,
-            api_key_in_keyring
+            api_key_in_keyring;
+            extend: authorize_params,
+            api_headers
         );
-        if !scopes.is_empty() {
-            self.scopes = scopes;
-        }
-        self.authorize_params.extend(authorize_params);
-        self.api_headers.extend(api_headers);
     }
 }
 

@@ -361,6 +361,15 @@ impl Registry {
         self.services.values()
     }
 
+    /// The registry with every service's keyring secrets read now, once
+    /// each (see [`AuthConfig::with_keyring_read`]).
+    pub fn with_keyring_read(mut self) -> Self {
+        for c in self.services.values_mut() {
+            *c = c.with_keyring_read();
+        }
+        self
+    }
+
     /// Every service's status from its files (no network); a service whose
     /// table is broken shows the error.
     pub fn statuses(&self, now: f64) -> Vec<crate::ServiceStatus> {

@@ -199,99 +199,21 @@ pub fn check_url(key: &str, value: &str) -> Result<()> {
 /// The TOML value for `key` from what a person typed, or why not.
 pub fn parse_value(key: Key, value: &str) -> Result<toml_edit::Value> {
     let name = key.as_str();
-    let one_line = |v: &str| -> Result<()> {
-        match v.contains(['\n', '\r']) {
-            true => Err(invalid(name, "must be on one line")),
-            false => Ok(()),
-        }
-    };
-    let no_space = |what: &str| -> Result<String> {
-        let v = value.trim();
-        if v.is_empty() {
-            return Err(invalid(
-                name,
-                format!("{what} is empty; use unset to remove it"),
-            ));
-        }
-        if v.chars().any(char::is_whitespace) {
-            return Err(invalid(name, format!("{what} must not contain spaces")));
-        }
-        Ok(v.to_string())
-    };
     Ok(match key.kind() {
         Kind::Text => {
-            one_line(value)?;
-            let v = value.trim();
-            if v.is_empty() {
-                return Err(invalid(name, "is empty; use unset to remove it"));
-            }
-            v.into()
+            one_line(name, value)?;
+            not_empty(name, value.trim())?.into()
         }
         Kind::Url => {
-            let v = no_space("the URL")?;
+            let v = no_space(name, value, "the URL")?;
             check_url(name, &v)?;
             v.into()
         }
-        Kind::Id => no_space("the value")?.into(),
-        Kind::Secret => {
-            // A secret is taken as given apart from the line end.
-            let v = value.trim_end_matches(['\n', '\r']);
-            one_line(v)?;
-            if v.trim().is_empty() {
-                return Err(invalid(name, "is empty; use unset to remove it"));
-            }
-            if v.trim() != v {
-                return Err(invalid(
-                    name,
-                    "starts or ends with a space; check what was pasted",
-                ));
-            }
-            v.into()
-        }
-        Kind::EnvVar => {
-            let v = no_space("the variable name")?;
-            let ok = v
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ok {
-                return Err(invalid(
-                    name,
-                    format!("{v:?} is not an environment variable name (letters, digits, '_')"),
-                ));
-            }
-            v.into()
-        }
-        Kind::List => {
-            one_line(value)?;
-            let words: Vec<&str> = value
-                .split([' ', ',', '\t'])
-                .filter(|w| !w.is_empty())
-                .collect();
-            if words.is_empty() {
-                return Err(invalid(name, "no values; use unset to remove it"));
-            }
-            toml_edit::Value::Array(words.into_iter().collect())
-        }
-        Kind::Map => {
-            one_line(value)?;
-            let mut t = toml_edit::InlineTable::new();
-            for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let (k, v) = pair
-                    .split_once('=')
-                    .ok_or_else(|| invalid(name, format!("{pair:?} is not name=value")))?;
-                let (k, v) = (k.trim(), v.trim());
-                if k.is_empty() || k.chars().any(char::is_whitespace) {
-                    return Err(invalid(name, format!("{k:?} is not a name")));
-                }
-                t.insert(k, v.into());
-            }
-            if t.is_empty() {
-                return Err(invalid(name, "no name=value pairs; use unset to remove it"));
-            }
-            toml_edit::Value::InlineTable(t)
-        }
+        Kind::Id => no_space(name, value, "the value")?.into(),
+        Kind::Secret => parse_secret(name, value)?.into(),
+        Kind::EnvVar => parse_env_var(name, value)?.into(),
+        Kind::List => parse_list(name, value)?,
+        Kind::Map => parse_map(name, value)?,
         Kind::Choice(words) => {
             let v = value.trim();
             if !words.contains(&v) {
@@ -303,7 +225,7 @@ pub fn parse_value(key: Key, value: &str) -> Result<toml_edit::Value> {
             v.into()
         }
         Kind::Path => {
-            one_line(value)?;
+            one_line(name, value)?;
             let v = value.trim();
             if !Path::new(v).is_absolute() {
                 return Err(invalid(name, format!("{v:?} must be an absolute path")));
@@ -311,7 +233,7 @@ pub fn parse_value(key: Key, value: &str) -> Result<toml_edit::Value> {
             v.into()
         }
         Kind::Header => {
-            let v = no_space("the header name")?;
+            let v = no_space(name, value, "the header name")?;
             if !v
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
@@ -333,6 +255,101 @@ pub fn parse_value(key: Key, value: &str) -> Result<toml_edit::Value> {
             v => return Err(invalid(name, format!("{v:?} is not true or false"))),
         },
     })
+}
+
+/// Refuses a value over more than one line.
+fn one_line(name: &str, v: &str) -> Result<()> {
+    match v.contains(['\n', '\r']) {
+        true => Err(invalid(name, "must be on one line")),
+        false => Ok(()),
+    }
+}
+
+/// Refuses an empty value (blank counts as empty).
+fn not_empty<'a>(name: &str, v: &'a str) -> Result<&'a str> {
+    match v.trim().is_empty() {
+        true => Err(invalid(name, "is empty; use unset to remove it")),
+        false => Ok(v),
+    }
+}
+
+/// The trimmed value, refused when empty or with a space inside.
+fn no_space(name: &str, value: &str, what: &str) -> Result<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(invalid(
+            name,
+            format!("{what} is empty; use unset to remove it"),
+        ));
+    }
+    if v.chars().any(char::is_whitespace) {
+        return Err(invalid(name, format!("{what} must not contain spaces")));
+    }
+    Ok(v.to_string())
+}
+
+/// A secret is taken as given apart from the line end.
+fn parse_secret<'a>(name: &str, value: &'a str) -> Result<&'a str> {
+    let v = value.trim_end_matches(['\n', '\r']);
+    one_line(name, v)?;
+    not_empty(name, v)?;
+    if v.trim() != v {
+        return Err(invalid(
+            name,
+            "starts or ends with a space; check what was pasted",
+        ));
+    }
+    Ok(v)
+}
+
+/// An environment variable's name: letters, digits and '_', not a digit first.
+fn parse_env_var(name: &str, value: &str) -> Result<String> {
+    let v = no_space(name, value, "the variable name")?;
+    let ok = v
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        return Err(invalid(
+            name,
+            format!("{v:?} is not an environment variable name (letters, digits, '_')"),
+        ));
+    }
+    Ok(v)
+}
+
+/// Words separated by spaces, commas or tabs, as a TOML array.
+fn parse_list(name: &str, value: &str) -> Result<toml_edit::Value> {
+    one_line(name, value)?;
+    let words: Vec<&str> = value
+        .split([' ', ',', '\t'])
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.is_empty() {
+        return Err(invalid(name, "no values; use unset to remove it"));
+    }
+    Ok(toml_edit::Value::Array(words.into_iter().collect()))
+}
+
+/// `name=value` pairs separated by commas, as an inline table.
+fn parse_map(name: &str, value: &str) -> Result<toml_edit::Value> {
+    one_line(name, value)?;
+    let mut t = toml_edit::InlineTable::new();
+    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| invalid(name, format!("{pair:?} is not name=value")))?;
+        let (k, v) = (k.trim(), v.trim());
+        if k.is_empty() || k.chars().any(char::is_whitespace) {
+            return Err(invalid(name, format!("{k:?} is not a name")));
+        }
+        t.insert(k, v.into());
+    }
+    if t.is_empty() {
+        return Err(invalid(name, "no name=value pairs; use unset to remove it"));
+    }
+    Ok(toml_edit::Value::InlineTable(t))
 }
 
 /// How a service's OAuth endpoints are given when it is added.
@@ -896,53 +913,10 @@ impl Setup {
         let kind = ApiKeyKind::of(&cfg);
         let manager = OAuthManager::with_keyring(cfg.clone(), self.keyring);
         let bearer = kind == ApiKeyKind::Bearer;
-        let check = match kind {
-            ApiKeyKind::QueryParam(_) => KeyCheck::NotChecked(
-                "the service's identity endpoint does not take an API key".into(),
-            ),
-            ApiKeyKind::Bearer | ApiKeyKind::Header(_) => {
-                let ctx = manager.ctx()?;
-                match crate::account::whoami(&ctx, key, true) {
-                    Identity::Known(a) => KeyCheck::Accepted(a),
-                    Identity::Rejected => {
-                        return Err(Error::Provider {
-                            service: service.into(),
-                            step: "API key check",
-                            status: Some(401),
-                            error: format!(
-                                "the key was not accepted at {}",
-                                cfg.userinfo_url
-                                    .as_deref()
-                                    .unwrap_or("its identity endpoint")
-                            ),
-                            description: None,
-                            client: None,
-                            retry_after: None,
-                        })
-                    }
-                    Identity::Unknown(why) => KeyCheck::NotChecked(why),
-                }
-            }
-        };
+        let check = check_api_key(service, &cfg, &manager, kind, key)?;
         let shadowed_by = cfg.api_key_env.clone().filter(|v| env_value(v).is_some());
         let stored = match bearer {
-            true => {
-                let mut t = StoredToken::new(AccessToken::new(key.to_string()));
-                t.expires_at = Some(NO_EXPIRY);
-                t.obtained_by = Some(Method::ApiKey.into());
-                if let KeyCheck::Accepted(a) = &check {
-                    t.account = serde_json::to_value(a).ok();
-                }
-                // The Python tool writes all five fields.
-                t.extra.insert("client_id".into(), serde_json::Value::Null);
-                t.extra
-                    .insert("client_secret".into(), serde_json::Value::Null);
-                let _lock = manager.store.file.lock()?;
-                if let Some(n) = manager.store.save(&t)? {
-                    log::warn!("{n}");
-                }
-                KeyStore::TokenFile(manager.token_path())
-            }
+            true => save_bearer_key(&manager, key, &check)?,
             false => {
                 self.set(service, Key::ApiKey, key)?;
                 KeyStore::Secret(self.secrets)
@@ -960,122 +934,217 @@ impl Setup {
     /// from; secrets only as set / unset.
     pub fn effective(&self, service: &str) -> Result<Vec<Setting>> {
         let cfg = self.config(service)?;
-        let base = builtin(service);
         let table = self.file.table(service)?.unwrap_or_default();
-        let in_file = |k: Key| table.contains_key(k.as_str());
-        let env_set = |var: &Option<String>| var.clone().filter(|v| env_value(v).is_some());
-        let flagged = |k: Key| {
-            k.keyring_flag()
-                .and_then(|f| table.get(f.as_str()))
-                .and_then(toml::Value::as_bool)
-                .unwrap_or(false)
+        let here = InEffect {
+            service,
+            cfg: &cfg,
+            table: &table,
+            secrets: self.secrets,
+            builtin: builtin(service).is_some(),
+            plane_env: service == "plane" && env_value("PLANE_BASE_URL").is_some(),
         };
-        let keyring_has = |k: Key| {
-            flagged(k)
-                && k.secret_name().is_some_and(|n| {
-                    SecretEntry::new(service, n)
-                        .get()
-                        .ok()
-                        .flatten()
-                        .is_some_and(|v| !v.is_empty())
-                })
-        };
-        let plane_env = service == "plane" && env_value("PLANE_BASE_URL").is_some();
-        let mut out = Vec::new();
-        for &key in Key::ALL.iter().filter(|k| k.is_shown()) {
-            let plain = |v: Option<String>| v.map_or(Shown::Unset, Shown::Plain);
-            let (value, source, editable) = match key {
-                Key::ClientId | Key::AccountId => {
-                    let (direct, env) = match key {
-                        Key::ClientId => (&cfg.client_id, &cfg.client_id_env),
-                        _ => (&cfg.account_id, &cfg.account_id_env),
-                    };
-                    let direct = direct.clone().filter(|v| !v.is_empty());
-                    match (direct, env_set(env)) {
-                        (Some(v), _) => (Shown::Plain(v), Source::ServicesFile, true),
-                        (None, Some(var)) => (
-                            Shown::Plain(env_value(&var).unwrap_or_default()),
-                            Source::Environment(var),
-                            true,
-                        ),
-                        (None, None) => (Shown::Unset, Source::Unset, true),
-                    }
+        Ok(Key::ALL
+            .iter()
+            .filter(|k| k.is_shown())
+            .map(|&key| {
+                let (value, source, editable) = here.of(key);
+                Setting {
+                    key,
+                    value,
+                    source,
+                    editable,
                 }
-                Key::ClientSecret => {
-                    let direct = cfg.client_secret.as_deref().is_some_and(|v| !v.is_empty());
-                    match (direct, env_set(&cfg.client_secret_env)) {
-                        (true, _) => (Shown::Secret { set: true }, Source::ServicesFile, true),
-                        // A secret saved in the keyring would not win over the variable.
-                        (false, Some(var)) => (
-                            Shown::Secret { set: true },
-                            Source::Environment(var),
-                            self.secrets == SecretStore::ServicesFile,
-                        ),
-                        (false, None) if keyring_has(key) => {
-                            (Shown::Secret { set: true }, Source::Keyring, true)
-                        }
-                        _ => (Shown::Secret { set: false }, Source::Unset, true),
-                    }
-                }
-                Key::ApiKey => {
-                    let saved_token = matches!(
-                        FileStore::new(cfg.resolved_token_path()).peek(),
-                        Ok(Some(Ok(ref t))) if t.obtained_by.as_ref().is_some_and(|o| o.is_api_key())
-                    );
-                    match env_set(&cfg.api_key_env) {
-                        // The spec reads API keys from the environment: it wins.
-                        Some(var) => (Shown::Secret { set: true }, Source::Environment(var), false),
-                        None if cfg.api_key.as_deref().is_some_and(|v| !v.is_empty()) => {
-                            (Shown::Secret { set: true }, Source::ServicesFile, true)
-                        }
-                        None if keyring_has(key) => {
-                            (Shown::Secret { set: true }, Source::Keyring, true)
-                        }
-                        None if saved_token => {
-                            (Shown::Secret { set: true }, Source::TokenFile, true)
-                        }
-                        None => (Shown::Secret { set: false }, Source::Unset, true),
-                    }
-                }
-                Key::TokenPath if !in_file(key) => (
-                    Shown::Plain(cfg.resolved_token_path().display().to_string()),
-                    Source::BuiltIn,
-                    true,
-                ),
-                _ => {
-                    let v = display_value(&cfg, key);
-                    let source = if in_file(key) {
-                        Source::ServicesFile
-                    } else if v.is_none() {
-                        Source::Unset
-                    } else if plane_env
-                        && matches!(
-                            key,
-                            Key::OauthAuthorizeUrl
-                                | Key::OauthTokenUrl
-                                | Key::UserinfoUrl
-                                | Key::RevocationUrl
-                                | Key::WorkspaceUrl
-                        )
-                    {
-                        Source::Environment("PLANE_BASE_URL".into())
-                    } else if base.is_some() {
-                        Source::BuiltIn
-                    } else {
-                        Source::Unset
-                    };
-                    (plain(v), source, true)
-                }
-            };
-            out.push(Setting {
-                key,
-                value,
-                source,
-                editable,
-            });
-        }
-        Ok(out)
+            })
+            .collect())
     }
+}
+
+/// Asks the service's identity endpoint whether it takes `key`; a refusal
+/// (HTTP 401) is an error, so such a key is never saved.
+fn check_api_key(
+    service: &str,
+    cfg: &AuthConfig,
+    manager: &OAuthManager,
+    kind: ApiKeyKind,
+    key: &str,
+) -> Result<KeyCheck> {
+    if let ApiKeyKind::QueryParam(_) = kind {
+        return Ok(KeyCheck::NotChecked(
+            "the service's identity endpoint does not take an API key".into(),
+        ));
+    }
+    let ctx = manager.ctx()?;
+    match crate::account::whoami(&ctx, key, true) {
+        Identity::Known(a) => Ok(KeyCheck::Accepted(a)),
+        Identity::Rejected => Err(Error::Provider {
+            service: service.into(),
+            step: "API key check",
+            status: Some(401),
+            error: format!(
+                "the key was not accepted at {}",
+                cfg.userinfo_url
+                    .as_deref()
+                    .unwrap_or("its identity endpoint")
+            ),
+            description: None,
+            client: None,
+            retry_after: None,
+        }),
+        Identity::Unknown(why) => Ok(KeyCheck::NotChecked(why)),
+    }
+}
+
+/// Saves a bearer key as the service's token file, as the Python tool does.
+fn save_bearer_key(manager: &OAuthManager, key: &str, check: &KeyCheck) -> Result<KeyStore> {
+    let mut t = StoredToken::new(AccessToken::new(key.to_string()));
+    t.expires_at = Some(NO_EXPIRY);
+    t.obtained_by = Some(Method::ApiKey.into());
+    if let KeyCheck::Accepted(a) = check {
+        t.account = serde_json::to_value(a).ok();
+    }
+    // The Python tool writes all five fields.
+    t.extra.insert("client_id".into(), serde_json::Value::Null);
+    t.extra
+        .insert("client_secret".into(), serde_json::Value::Null);
+    let _lock = manager.store.file.lock()?;
+    if let Some(n) = manager.store.save(&t)? {
+        log::warn!("{n}");
+    }
+    Ok(KeyStore::TokenFile(manager.token_path()))
+}
+
+/// What `effective` looks at for one service.
+struct InEffect<'a> {
+    service: &'a str,
+    cfg: &'a AuthConfig,
+    table: &'a toml::Table,
+    secrets: SecretStore,
+    builtin: bool,
+    /// `PLANE_BASE_URL` is set and this is Plane: its URLs come from it.
+    plane_env: bool,
+}
+
+impl InEffect<'_> {
+    /// One key's value, where it comes from, and whether it can be edited.
+    fn of(&self, key: Key) -> (Shown, Source, bool) {
+        match key {
+            Key::ClientId => self.id(&self.cfg.client_id, &self.cfg.client_id_env),
+            Key::AccountId => self.id(&self.cfg.account_id, &self.cfg.account_id_env),
+            Key::ClientSecret => self.client_secret(),
+            Key::ApiKey => self.api_key(),
+            Key::TokenPath if !self.in_file(key) => (
+                Shown::Plain(self.cfg.resolved_token_path().display().to_string()),
+                Source::BuiltIn,
+                true,
+            ),
+            _ => {
+                let v = display_value(self.cfg, key);
+                let source = self.plain_source(key, v.is_some());
+                (v.map_or(Shown::Unset, Shown::Plain), source, true)
+            }
+        }
+    }
+
+    fn in_file(&self, key: Key) -> bool {
+        self.table.contains_key(key.as_str())
+    }
+
+    /// A client or account id: services.toml, else its variable.
+    fn id(&self, direct: &Option<String>, env: &Option<String>) -> (Shown, Source, bool) {
+        let direct = direct.clone().filter(|v| !v.is_empty());
+        match (direct, env_set(env)) {
+            (Some(v), _) => (Shown::Plain(v), Source::ServicesFile, true),
+            (None, Some(var)) => (
+                Shown::Plain(env_value(&var).unwrap_or_default()),
+                Source::Environment(var),
+                true,
+            ),
+            (None, None) => (Shown::Unset, Source::Unset, true),
+        }
+    }
+
+    fn client_secret(&self) -> (Shown, Source, bool) {
+        let cfg = self.cfg;
+        let direct = cfg.client_secret.as_deref().is_some_and(|v| !v.is_empty());
+        match (direct, env_set(&cfg.client_secret_env)) {
+            (true, _) => (Shown::Secret { set: true }, Source::ServicesFile, true),
+            // A secret saved in the keyring would not win over the variable.
+            (false, Some(var)) => (
+                Shown::Secret { set: true },
+                Source::Environment(var),
+                self.secrets == SecretStore::ServicesFile,
+            ),
+            (false, None) if self.keyring_has(Key::ClientSecret) => {
+                (Shown::Secret { set: true }, Source::Keyring, true)
+            }
+            _ => (Shown::Secret { set: false }, Source::Unset, true),
+        }
+    }
+
+    fn api_key(&self) -> (Shown, Source, bool) {
+        let cfg = self.cfg;
+        let saved_token = matches!(
+            FileStore::new(cfg.resolved_token_path()).peek(),
+            Ok(Some(Ok(ref t))) if t.obtained_by.as_ref().is_some_and(|o| o.is_api_key())
+        );
+        match env_set(&cfg.api_key_env) {
+            // The spec reads API keys from the environment: it wins.
+            Some(var) => (Shown::Secret { set: true }, Source::Environment(var), false),
+            None if cfg.api_key.as_deref().is_some_and(|v| !v.is_empty()) => {
+                (Shown::Secret { set: true }, Source::ServicesFile, true)
+            }
+            None if self.keyring_has(Key::ApiKey) => {
+                (Shown::Secret { set: true }, Source::Keyring, true)
+            }
+            None if saved_token => (Shown::Secret { set: true }, Source::TokenFile, true),
+            None => (Shown::Secret { set: false }, Source::Unset, true),
+        }
+    }
+
+    /// Whether services.toml flags the secret as in the keyring and it is there.
+    fn keyring_has(&self, key: Key) -> bool {
+        let flagged = key
+            .keyring_flag()
+            .and_then(|f| self.table.get(f.as_str()))
+            .and_then(toml::Value::as_bool)
+            .unwrap_or(false);
+        flagged
+            && key.secret_name().is_some_and(|n| {
+                SecretEntry::new(self.service, n)
+                    .get()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|v| !v.is_empty())
+            })
+    }
+
+    /// Where a plain (non-secret) key's value comes from.
+    fn plain_source(&self, key: Key, set: bool) -> Source {
+        let plane_url = matches!(
+            key,
+            Key::OauthAuthorizeUrl
+                | Key::OauthTokenUrl
+                | Key::UserinfoUrl
+                | Key::RevocationUrl
+                | Key::WorkspaceUrl
+        );
+        if self.in_file(key) {
+            Source::ServicesFile
+        } else if !set {
+            Source::Unset
+        } else if self.plane_env && plane_url {
+            Source::Environment("PLANE_BASE_URL".into())
+        } else if self.builtin {
+            Source::BuiltIn
+        } else {
+            Source::Unset
+        }
+    }
+}
+
+/// The variable's name when it is set (and not empty).
+fn env_set(var: &Option<String>) -> Option<String> {
+    var.clone().filter(|v| env_value(v).is_some())
 }
 
 /// A non-secret key's value as text, `None` when unset.

@@ -83,31 +83,7 @@ impl ServiceStatus {
                 ));
                 s.hints = setup_hints(config);
             }
-            Ok(Some(Ok(t))) => {
-                s.method = Some(
-                    t.obtained_by
-                        .clone()
-                        .unwrap_or(ObtainedBy::Known(Method::SavedToken)),
-                );
-                s.expires_at = t.expires_at;
-                s.account = t.account.clone();
-                s.renewable = t.refresh_token.is_some()
-                    || (crate::chain::saves_by_server(&t) && config.server_ready());
-                s.state = if let Some(mark) = &t.needs_reconnect {
-                    s.detail = Some(mark.reason.clone());
-                    s.hints = vec![Hint::SignIn];
-                    State::NeedsReconnect
-                } else if t.is_fresh(now) {
-                    State::Connected
-                } else if s.renewable {
-                    // The next use refreshes it, or runs the server step again.
-                    State::ExpiredRefreshable
-                } else {
-                    s.detail = Some("the token has expired and cannot be refreshed".into());
-                    s.hints = setup_hints(config);
-                    State::NeedsReconnect
-                };
-            }
+            Ok(Some(Ok(t))) => s.saved(&t, config, now),
             Ok(None) if config.resolved_api_key().is_some() => {
                 s.state = State::Connected;
                 s.method = Some(Method::ApiKey.into());
@@ -115,6 +91,33 @@ impl ServiceStatus {
             Ok(None) => s.hints = setup_hints(config),
         }
         s
+    }
+
+    /// What a saved token says: how and until when, and whether it renews.
+    fn saved(&mut self, t: &crate::store::StoredToken, config: &AuthConfig, now: f64) {
+        self.method = Some(
+            t.obtained_by
+                .clone()
+                .unwrap_or(ObtainedBy::Known(Method::SavedToken)),
+        );
+        self.expires_at = t.expires_at;
+        self.account = t.account.clone();
+        self.renewable = t.refresh_token.is_some()
+            || (crate::chain::saves_by_server(t) && config.server_ready());
+        self.state = if let Some(mark) = &t.needs_reconnect {
+            self.detail = Some(mark.reason.clone());
+            self.hints = vec![Hint::SignIn];
+            State::NeedsReconnect
+        } else if t.is_fresh(now) {
+            State::Connected
+        } else if self.renewable {
+            // The next use refreshes it, or runs the server step again.
+            State::ExpiredRefreshable
+        } else {
+            self.detail = Some("the token has expired and cannot be refreshed".into());
+            self.hints = setup_hints(config);
+            State::NeedsReconnect
+        };
     }
 
     /// The provider answered 401 to the token: it needs a new sign-in.

@@ -29,12 +29,7 @@ impl Home {
         let (code, out, err) = self.run(&["status", "--json"], &[]);
         assert_eq!(code, 0, "{err}");
         let all: serde_json::Value = serde_json::from_str(&out).unwrap();
-        all.as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["service"] == service)
-            .unwrap()
-            .clone()
+        service_entry(&all, service)
     }
 }
 
@@ -79,12 +74,7 @@ fn connect_shows_the_account_and_logout_revokes_at_the_provider() {
     assert_eq!(server.stats()["revocation"], 1);
     assert!(!h.po().join("acme_token.json").exists());
     // Revoking the refresh token ended the grant: the access token is dead too.
-    let me = http()
-        .get(server.url("/me"))
-        .bearer_auth(&access)
-        .send()
-        .unwrap();
-    assert_eq!(me.status(), 401);
+    assert_eq!(server.me_status(&access), 401);
 }
 
 #[test]
@@ -277,14 +267,7 @@ fn github_dropbox_and_plane_shapes() {
     let (_, out, err) = h.run(&["status", "--json"], &env);
     let all: serde_json::Value =
         serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
-    let get = |s: &str| {
-        all.as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["service"] == s)
-            .unwrap()
-            .clone()
-    };
+    let get = |s: &str| service_entry(&all, s);
     assert_eq!(
         get("github")["account"],
         json!({"id": "583231", "name": "The Octocat", "login": "octocat"})

@@ -62,6 +62,20 @@ fn file_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// A sign-in to the shared server's acme as the app runs it, `user`
+/// playing the person with the authorization URL: the result, and what
+/// `user` returned.
+fn app_sign_in_with<T: Send + 'static>(
+    dir: &Path,
+    user: impl FnOnce(String) -> T + Send + 'static,
+) -> (planopticon::AuthResult, T) {
+    let mgr = OAuthManager::with_keyring(acme(OidcServer::shared(), dir), false);
+    let (opts, _ctl, url_rx) = app_options(Duration::from_secs(30));
+    let user = std::thread::spawn(move || user(url_rx.recv().unwrap().0));
+    let r = mgr.authenticate(opts);
+    (r, user.join().unwrap())
+}
+
 #[test]
 fn loopback_pkce_connect_then_saved_then_refresh_with_rotation() {
     let server = OidcServer::start();
@@ -92,12 +106,11 @@ fn loopback_pkce_connect_then_saved_then_refresh_with_rotation() {
         .expect("a refresh token")
         .to_string();
     let access1 = r.access_token().unwrap().secret().clone();
-    let me = http()
-        .get(server.url("/me"))
-        .bearer_auth(&access1)
-        .send()
-        .unwrap();
-    assert_eq!(me.status(), 200, "the token works at the provider");
+    assert_eq!(
+        server.me_status(&access1),
+        200,
+        "the token works at the provider"
+    );
 
     // Unexpired: used as it is, nothing sent.
     let r = mgr.authenticate(AuthOptions::non_interactive());
@@ -123,12 +136,7 @@ fn loopback_pkce_connect_then_saved_then_refresh_with_rotation() {
     assert_eq!(server.token_requests("refresh_token"), 2);
     assert_eq!(server.stats()["invalid_grant"], 0);
     let access3 = r.access_token().unwrap().secret().clone();
-    let me = http()
-        .get(server.url("/me"))
-        .bearer_auth(&access3)
-        .send()
-        .unwrap();
-    assert_eq!(me.status(), 200);
+    assert_eq!(server.me_status(&access3), 200);
 }
 
 #[test]
@@ -198,18 +206,13 @@ fn paste_mode_accepts_the_whole_redirected_url() {
 
 #[test]
 fn denial_ends_the_wait_at_once_with_the_providers_words() {
-    let server = OidcServer::shared();
     let dir = tempfile::tempdir().unwrap();
-    let mgr = OAuthManager::with_keyring(acme(server, dir.path()), false);
-    let (opts, _ctl, url_rx) = app_options(Duration::from_secs(30));
-    let user = std::thread::spawn(move || {
-        let (url, _) = url_rx.recv().unwrap();
+    let (r, status) = app_sign_in_with(dir.path(), |url| {
         let callback = play_user_deny(&url);
         assert!(callback.contains("error=access_denied"), "{callback}");
         http().get(&callback).send().unwrap().status()
     });
-    let r = mgr.authenticate(opts);
-    assert_eq!(user.join().unwrap(), 200);
+    assert_eq!(status, 200);
     assert!(!r.success());
     let step = r.attempts.iter().find(|a| a.step == Step::Browser).unwrap();
     match &step.outcome {
@@ -223,12 +226,8 @@ fn denial_ends_the_wait_at_once_with_the_providers_words() {
 
 #[test]
 fn stray_and_foreign_callbacks_do_not_end_the_wait() {
-    let server = OidcServer::shared();
     let dir = tempfile::tempdir().unwrap();
-    let mgr = OAuthManager::with_keyring(acme(server, dir.path()), false);
-    let (opts, _ctl, url_rx) = app_options(Duration::from_secs(30));
-    let user = std::thread::spawn(move || {
-        let (url, _) = url_rx.recv().unwrap();
+    let (r, ()) = app_sign_in_with(dir.path(), |url| {
         let callback = url::Url::parse(&play_user(&url)).unwrap();
         let base = format!("http://127.0.0.1:{}", callback.port().unwrap());
         let status = |u: String| http().get(u).send().unwrap().status().as_u16();
@@ -248,8 +247,6 @@ fn stray_and_foreign_callbacks_do_not_end_the_wait() {
         assert_eq!(foreign_host, 400, "a DNS-rebinding page is refused");
         assert_eq!(status(callback.to_string()), 200);
     });
-    let r = mgr.authenticate(opts);
-    user.join().unwrap();
     assert!(r.success(), "{:?}", r.attempts);
     assert_eq!(r.method(), Some(Method::OauthPkce));
 }

@@ -2,43 +2,19 @@
 //! token files, services.toml errors, a full sign-in through `BROWSER`, and
 //! two processes refreshing one token.
 
+mod spec_support;
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::json;
+use spec_support::Run;
 use support::*;
 
 impl Home {
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         Run(self.cmd(args, env).output().unwrap())
-    }
-}
-
-struct Run(Output);
-
-impl Run {
-    fn code(&self) -> i32 {
-        self.0.status.code().unwrap()
-    }
-    fn out(&self) -> String {
-        String::from_utf8_lossy(&self.0.stdout).into_owned()
-    }
-    fn err(&self) -> String {
-        String::from_utf8_lossy(&self.0.stderr).into_owned()
-    }
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--stdout--\n{}--stderr--\n{}",
-            self.0.status.code(),
-            self.out(),
-            self.err()
-        )
     }
 }
 
@@ -164,20 +140,10 @@ fn python_token_files_are_used_and_ours_have_the_documented_fields() {
 
     let r = h.run(&["status", "--json"], &[]);
     let all: serde_json::Value = serde_json::from_str(&r.out()).unwrap();
-    let notion = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["service"] == "notion")
-        .unwrap();
+    let notion = service_entry(&all, "notion");
     assert_eq!(notion["state"], "connected");
     assert_eq!(notion["expires_at"], far);
-    let zoom = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["service"] == "zoom")
-        .unwrap();
+    let zoom = service_entry(&all, "zoom");
     assert_eq!(zoom["state"], "not_connected");
     // Nothing is wrong, so no detail; what to set is a hint.
     assert!(zoom["detail"].is_null(), "{zoom}");
@@ -494,17 +460,7 @@ fn a_browser_sign_in_through_the_cli_then_two_processes_refresh_once() {
         ("TEST_BROWSER_LOG", log.to_str().unwrap()),
     ];
     let r = h.run(&["auth", "acme"], &env);
-    assert_eq!(r.code(), 0, "{r:?}");
-    assert!(
-        r.out()
-            .contains("Open this URL to authorize PlanOpticon (acme):"),
-        "{r:?}"
-    );
-    assert!(
-        r.out()
-            .ends_with("Acme authentication successful (oauth_pkce).\n"),
-        "{r:?}"
-    );
+    r.assert_signed_in_by_browser("acme", "Acme");
     let opened = std::fs::read_to_string(&log).unwrap();
     assert!(
         opened.contains("code_challenge_method=S256")
@@ -542,11 +498,7 @@ fn a_browser_sign_in_through_the_cli_then_two_processes_refresh_once() {
         .into_iter()
         .map(|c| {
             let out = c.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert_success(&out);
             String::from_utf8(out.stdout).unwrap()
         })
         .collect();

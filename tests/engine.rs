@@ -77,21 +77,7 @@ fn an_account_id_alone_means_the_server_step_for_a_custom_service() {
 /// A service-account key file, signed assertions accepted by `fake`.
 fn service_account_key(dir: &std::path::Path, fake: &FakeServer) -> std::path::PathBuf {
     let pem = dir.join("key.pem");
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&pem)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "openssl makes a test key");
+    rsa_test_key(&pem);
     let key = dir.join("sa.json");
     let body = json!({
         "type": "service_account",
@@ -183,10 +169,7 @@ fn a_refused_client_names_the_client_and_the_providers_words() {
             json!({"reason": "Invalid client_id or client_secret", "error": "invalid_client"}),
         )
     });
-    let home = Home::with_services(&format!(
-        "[zoom]\noauth_token_url = \"{}\"\n",
-        fake.url("/oauth/token")
-    ));
+    let home = zoom_home(&fake.url("/oauth/token"));
     let env = [
         ("ZOOM_CLIENT_ID", "zoom-id"),
         ("ZOOM_CLIENT_SECRET", "not-printed-secret"),
@@ -276,7 +259,7 @@ fn a_confidential_device_request_also_carries_client_id() {
 
 #[test]
 fn keep_grant_forgets_here_and_leaves_the_provider_alone() {
-    let fake = FakeServer::start(|_| Reply::Json(200, json!({})));
+    let fake = json_server(json!({}));
     let home = Home::with_services(&format!(
         "[acme]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{0}\"\nrevocation_url = \"{0}\"\nclient_id = \"cid\"\n",
         fake.url("/revoke")
@@ -328,19 +311,9 @@ fn a_broken_table_stops_only_its_service() {
     );
     let o = run(&home, &["status", "--json", "--offline"], &[]);
     let all: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let beta = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["service"] == "beta")
-        .unwrap();
+    let beta = service_entry(&all, "beta");
     assert_eq!(beta["state"], "error");
-    let acme = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["service"] == "acme")
-        .unwrap();
+    let acme = service_entry(&all, "acme");
     assert_eq!(acme["state"], "not_connected");
 }
 

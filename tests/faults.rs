@@ -10,18 +10,12 @@ use std::time::Duration;
 
 use planopticon::chain::Outcome;
 use planopticon::config::ServerGrant;
-use planopticon::{AuthConfig, AuthOptions, Error, Hint, Method, OAuthManager, Transport};
+use planopticon::{AuthConfig, AuthOptions, Error, Hint, Method};
 use serde_json::json;
 use support::*;
 
 fn config(fake: &FakeServer, dir: &Path) -> AuthConfig {
-    let mut c = AuthConfig::new("fakesvc");
-    c.oauth_authorize_url = Some(fake.url("/authorize"));
-    c.oauth_token_url = Some(fake.url("/token"));
-    c.client_id = Some("cid".into());
-    c.client_secret = Some("client-secret-value".into());
-    c.token_path = Some(dir.join("fakesvc_token.json"));
-    c
+    fake_client("fakesvc", fake, "client-secret-value", dir)
 }
 
 /// An expired token file with a refresh token, as the Python tool writes it,
@@ -42,9 +36,16 @@ fn write_expired(dir: &Path, refresh_token: &str) {
     .unwrap();
 }
 
-fn manager(c: AuthConfig) -> OAuthManager {
-    OAuthManager::with_keyring(c, false)
-        .with_transport(Transport::with_timeout(Duration::from_secs(1)).unwrap())
+/// The chain with nobody to sign in, which the server-to-server step ends.
+fn server_step(c: AuthConfig) -> planopticon::AuthResult {
+    let r = manager(c).authenticate(AuthOptions::non_interactive());
+    assert_eq!(
+        r.method(),
+        Some(Method::ClientCredentials),
+        "{:?}",
+        r.attempts
+    );
+    r
 }
 
 /// The saved-token step's error after a refresh against `reply`.
@@ -67,12 +68,9 @@ fn refresh_error(reply: Reply) -> (Error, FakeServer) {
 
 #[test]
 fn refresh_keeps_the_old_refresh_token_and_unknown_fields() {
-    let fake = FakeServer::start(|_| {
-        Reply::Json(
-            200,
-            json!({"access_token": "new-access", "token_type": "bearer", "expires_in": 600}),
-        )
-    });
+    let fake = json_server(
+        json!({"access_token": "new-access", "token_type": "bearer", "expires_in": 600}),
+    );
     let dir = tempfile::tempdir().unwrap();
     write_expired(dir.path(), "rt-1");
     let r = manager(config(&fake, dir.path())).authenticate(AuthOptions::non_interactive());
@@ -262,23 +260,13 @@ fn a_reused_refresh_token_is_never_sent_by_concurrent_callers() {
 
 #[test]
 fn zoom_account_credentials_shape() {
-    let fake = FakeServer::start(|_| {
-        Reply::Json(
-            200,
-            json!({"access_token": "s2s", "token_type": "bearer", "expires_in": 3599}),
-        )
-    });
+    let fake =
+        json_server(json!({"access_token": "s2s", "token_type": "bearer", "expires_in": 3599}));
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(&fake, dir.path());
     c.account_id = Some("acct-42".into());
     c.server_grant = Some(ServerGrant::AccountCredentials);
-    let r = manager(c).authenticate(AuthOptions::non_interactive());
-    assert_eq!(
-        r.method(),
-        Some(Method::ClientCredentials),
-        "{:?}",
-        r.attempts
-    );
+    server_step(c);
     let req = &fake.requests()[0];
     assert_eq!(req.method, "POST");
     assert_eq!(
@@ -305,35 +293,19 @@ fn google_service_account_signs_a_jwt_assertion() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key.pem");
     let public = dir.path().join("pub.pem");
+    rsa_test_key(&key);
     let ok = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
+        .args(["pkey", "-pubout", "-in"])
         .arg(&key)
-        .stderr(std::process::Stdio::null())
+        .arg("-out")
+        .arg(&public)
         .status()
         .unwrap()
-        .success()
-        && std::process::Command::new("openssl")
-            .args(["pkey", "-pubout", "-in"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&public)
-            .status()
-            .unwrap()
-            .success();
-    assert!(ok, "openssl makes a test key");
-    let fake = FakeServer::start(|_| {
-        Reply::Json(
-            200,
-            json!({"access_token": "sa-token", "token_type": "Bearer", "expires_in": 3600}),
-        )
-    });
+        .success();
+    assert!(ok, "openssl makes the public key");
+    let fake = json_server(
+        json!({"access_token": "sa-token", "token_type": "Bearer", "expires_in": 3600}),
+    );
     let key_file = dir.path().join("sa.json");
     std::fs::write(
         &key_file,
@@ -352,13 +324,7 @@ fn google_service_account_signs_a_jwt_assertion() {
     let mut c = planopticon::services::builtin("google").unwrap();
     c.token_path = Some(dir.path().join("google_token.json"));
     c.service_account_env = Some(var.into());
-    let r = manager(c).authenticate(AuthOptions::non_interactive());
-    assert_eq!(
-        r.method(),
-        Some(Method::ClientCredentials),
-        "{:?}",
-        r.attempts
-    );
+    server_step(c);
 
     let req = &fake.requests()[0];
     assert_eq!(
@@ -384,9 +350,7 @@ fn google_service_account_signs_a_jwt_assertion() {
 
 #[test]
 fn token_requests_send_accept_json_and_never_plain_pkce() {
-    let fake = FakeServer::start(|_| {
-        Reply::Json(200, json!({"access_token": "cc", "token_type": "bearer"}))
-    });
+    let fake = json_server(json!({"access_token": "cc", "token_type": "bearer"}));
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(&fake, dir.path());
     c.server_grant = Some(ServerGrant::ClientCredentials);

@@ -44,14 +44,6 @@ fn authorize_url(
     url.into()
 }
 
-fn query_param(url: &str, name: &str) -> Option<String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
 /// POSTs a form to the token endpoint; returns (status, JSON body).
 fn token_request(server: &OidcServer, form: &[(&str, &str)]) -> (u16, Value) {
     let response = http()
@@ -164,12 +156,12 @@ fn code_flow_with_pkce_then_rotation_and_reuse_detection() {
     let authorize = authorize_url(&server, PUBLIC_CLIENT, redirect_uri, state, &challenge);
     let location = play_user(&authorize);
     assert!(location.starts_with(redirect_uri), "{location}");
-    assert_eq!(query_param(&location, "state").as_deref(), Some(state));
+    assert_eq!(url_param(&location, "state").as_deref(), Some(state));
     assert_eq!(
-        query_param(&location, "iss").as_deref(),
+        url_param(&location, "iss").as_deref(),
         Some(server.issuer())
     );
-    let code = query_param(&location, "code").expect("code in callback");
+    let code = url_param(&location, "code").expect("code in callback");
 
     let (status, tokens) = token_request(
         &server,
@@ -240,10 +232,10 @@ fn user_who_denies_gets_access_denied_on_the_callback() {
     let location = play_user_deny(&authorize);
     assert!(location.starts_with(redirect_uri), "{location}");
     assert_eq!(
-        query_param(&location, "error").as_deref(),
+        url_param(&location, "error").as_deref(),
         Some("access_denied")
     );
-    assert_eq!(query_param(&location, "state").as_deref(), Some("s1"));
+    assert_eq!(url_param(&location, "state").as_deref(), Some("s1"));
 }
 
 #[test]
@@ -275,8 +267,8 @@ fn browser_program_delivers_the_callback_to_the_listener() {
             .expect("the listener got the callback");
         assert!(target.starts_with("/callback?"), "{target}");
         let callback = format!("http://127.0.0.1{target}");
-        assert!(query_param(&callback, expect).is_some(), "{target}");
-        assert_eq!(query_param(&callback, "state").as_deref(), Some("st"));
+        assert!(url_param(&callback, expect).is_some(), "{target}");
+        assert_eq!(url_param(&callback, "state").as_deref(), Some("st"));
     }
 
     let logged = std::fs::read_to_string(&log).unwrap();
@@ -323,11 +315,7 @@ fn browser_program_approves_a_device_code() {
         ])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output);
     let (status, tokens) = token_request(&server, &poll);
     assert_eq!(status, 200, "{tokens}");
     assert!(tokens["access_token"].is_string());

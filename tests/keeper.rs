@@ -9,13 +9,15 @@
 //!   keeper cycle, told once;
 //! * `planopticon refresh`: lines, `--json`, exit codes.
 //!
-//! The harness is small and local (tests/support is being ported to the
-//! refactored API); figures are printed: run with `--nocapture`.
+//! The server and the person at the browser are tests/support's; the
+//! confidential client's HOME is local. Figures are printed: run with
+//! `--nocapture`.
+
+mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +27,7 @@ use planopticon::{
     RedirectMode, Registry, SignIn, Wake,
 };
 use serde_json::Value;
+use support::{env_number, http, play_user, service_entry, OidcServer as Server};
 
 const CLIENT: &str = "confidential-native";
 const SECRET: &str = "confidential-secret";
@@ -33,104 +36,31 @@ const SECRET: &str = "confidential-secret";
 // Harness
 // ---------------------------------------------------------------------------
 
-/// `node tests/oidc/server.mjs`, killed on drop.
-struct Server {
-    child: Child,
-    _stdin: Option<ChildStdin>,
-    issuer: String,
-}
-
-impl Server {
-    fn start(env: &[(&str, &str)]) -> Self {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
-        assert!(
-            dir.join("node_modules/.package-lock.json").exists(),
-            "run `npm ci` in {}",
-            dir.display()
-        );
-        let mut child = Command::new("node")
-            .arg("server.mjs")
-            .current_dir(&dir)
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node tests/oidc/server.mjs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let hello: Value = serde_json::from_str(&line).expect("the server's first line");
-        let issuer = hello["issuer"].as_str().unwrap().to_string();
-        let stdin = child.stdin.take();
-        Self {
-            child,
-            _stdin: stdin,
-            issuer,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.issuer)
-    }
-
-    fn stats(&self) -> Value {
-        http()
-            .get(self.url("/_test/stats"))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    }
-
-    fn reset_stats(&self) {
-        http().post(self.url("/_test/reset")).send().unwrap();
-    }
-
-    /// RFC 7662: `(active, exp)`.
-    fn introspect(&self, token: &str) -> (bool, Option<f64>) {
-        let v: Value = http()
-            .post(self.url("/token/introspection"))
-            .basic_auth(CLIENT, Some(SECRET))
-            .form(&[("token", token)])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        (v["active"] == true, v["exp"].as_f64())
-    }
-
-    /// Ends the grant at the provider (RFC 7009 with the refresh token).
-    fn revoke(&self, refresh_token: &str) {
-        let r = http()
-            .post(self.url("/token/revocation"))
-            .basic_auth(CLIENT, Some(SECRET))
-            .form(&[
-                ("token", refresh_token),
-                ("token_type_hint", "refresh_token"),
-            ])
-            .send()
-            .unwrap();
-        assert!(r.status().is_success(), "{}", r.status());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .no_proxy()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
+/// RFC 7662: `(active, exp)`.
+fn introspect(server: &Server, token: &str) -> (bool, Option<f64>) {
+    let v: Value = http()
+        .post(server.url("/token/introspection"))
+        .basic_auth(CLIENT, Some(SECRET))
+        .form(&[("token", token)])
+        .send()
         .unwrap()
+        .json()
+        .unwrap();
+    (v["active"] == true, v["exp"].as_f64())
+}
+
+/// Ends the grant at the provider (RFC 7009 with the refresh token).
+fn revoke(server: &Server, refresh_token: &str) {
+    let r = http()
+        .post(server.url("/token/revocation"))
+        .basic_auth(CLIENT, Some(SECRET))
+        .form(&[
+            ("token", refresh_token),
+            ("token_type_hint", "refresh_token"),
+        ])
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
 }
 
 /// A throw-away HOME whose services.toml has `acme` at `server` (the
@@ -144,7 +74,7 @@ impl Home {
         let dir = tempfile::tempdir().unwrap();
         let po = dir.path().join(".planopticon");
         std::fs::create_dir_all(&po).unwrap();
-        let i = &server.issuer;
+        let i = server.issuer();
         let toml = format!(
             r#"[acme]
 oauth_authorize_url = "{i}/auth"
@@ -213,37 +143,6 @@ token_path = "{}"
     }
 }
 
-/// Signs in as alice at the provider's built-in pages and consents; returns
-/// the callback URL (not fetched).
-fn play_user(authorize_url: &str) -> String {
-    let client = http();
-    let start = url::Url::parse(authorize_url).unwrap();
-    let mut url = start.clone();
-    let mut form: Option<Vec<(&str, &str)>> = None;
-    for _ in 0..30 {
-        let request = match form.take() {
-            Some(fields) => client.post(url.clone()).form(&fields),
-            None => client.get(url.clone()),
-        };
-        let response = request.send().unwrap();
-        if response.status().is_redirection() {
-            let location = response.headers()["location"].to_str().unwrap().to_string();
-            url = url.join(&location).unwrap();
-            if url.path() == "/callback" {
-                return url.to_string();
-            }
-            continue;
-        }
-        let body = response.text().unwrap();
-        form = Some(if body.contains(r#"name="prompt" value="login""#) {
-            vec![("prompt", "login"), ("login", "alice"), ("password", "x")]
-        } else {
-            vec![("prompt", "consent")]
-        });
-    }
-    panic!("no callback from {authorize_url}");
-}
-
 fn now() -> f64 {
     planopticon::system_clock()()
 }
@@ -297,12 +196,9 @@ fn short_settings() -> KeeperSettings {
 #[test]
 fn keeper_keeps_five_second_tokens_fresh_under_eight_cli_loops() {
     const TTL: f64 = 5.0;
-    let secs: u64 = std::env::var("KEEPER_SOAK_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+    let secs: u64 = env_number("KEEPER_SOAK_SECS", 20);
     println!("keeper soak: {secs} s here; the issue's minute is KEEPER_SOAK_SECS=60");
-    let server = Arc::new(Server::start(&[("ACCESS_TOKEN_TTL", "5")]));
+    let server = Arc::new(Server::start_with(&[("ACCESS_TOKEN_TTL", "5")]));
     let home = Arc::new(Home::new(&server, ""));
     home.sign_in();
     server.reset_stats();
@@ -331,7 +227,7 @@ fn keeper_keeps_five_second_tokens_fresh_under_eight_cli_loops() {
                         match known {
                             Some(exp) => exp,
                             None => {
-                                let (active, exp) = server.introspect(&token);
+                                let (active, exp) = introspect(&server, &token);
                                 let exp = exp.filter(|_| active);
                                 seen.lock().unwrap().insert(token.clone(), exp);
                                 exp
@@ -389,7 +285,7 @@ fn keeper_keeps_five_second_tokens_fresh_under_eight_cli_loops() {
 
 #[test]
 fn a_grant_revoked_at_the_provider_needs_reconnecting_within_one_cycle() {
-    let server = Server::start(&[("ACCESS_TOKEN_TTL", "5")]);
+    let server = Server::start_with(&[("ACCESS_TOKEN_TTL", "5")]);
     let home = Home::new(&server, "");
     home.sign_in();
     let (wake, events, keeper) = start_keeper(&home, short_settings());
@@ -401,7 +297,7 @@ fn a_grant_revoked_at_the_provider_needs_reconnecting_within_one_cycle() {
         .to_string();
     server.reset_stats();
     let revoked_at = Instant::now();
-    server.revoke(&rt);
+    revoke(&server, &rt);
 
     // Bounded only so that a failure does not hang; the next cycle is at
     // most one token lifetime (5 s) away.
@@ -462,7 +358,7 @@ fn run(home: &Home, args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn refresh_command_lines_json_and_exit_codes() {
-    let server = Server::start(&[]);
+    let server = Server::start_with(&[]);
     let po_beta = "[beta]\noauth_authorize_url = \"http://127.0.0.1:9/auth\"\noauth_token_url = \"http://127.0.0.1:9/token\"\nclient_id = \"x\"\n";
     let home = Home::new(&server, po_beta);
     home.sign_in();
@@ -516,14 +412,7 @@ fn refresh_command_lines_json_and_exit_codes() {
     );
     let (_, out, _) = run(&home, &["status", "--json", "--offline"]);
     let all: Value = serde_json::from_str(&out).unwrap();
-    let of = |s: &str| {
-        all.as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["service"] == s)
-            .unwrap()
-            .clone()
-    };
+    let of = |s: &str| service_entry(&all, s);
     assert_eq!(of("beta")["renewable"], false);
     assert_eq!(of("acme")["renewable"], true);
     let (_, out, _) = run(&home, &["status", "--offline"]);
@@ -535,16 +424,11 @@ fn refresh_command_lines_json_and_exit_codes() {
         .as_str()
         .unwrap()
         .to_string();
-    server.revoke(&rt);
+    revoke(&server, &rt);
     let (code, out, _) = run(&home, &["refresh", "--json"]);
     assert_eq!(code, 1, "{out}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    let acme = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["service"] == "acme")
-        .unwrap();
+    let acme = service_entry(&v, "acme");
     assert_eq!(acme["outcome"], "needs_reconnect", "{v}");
     assert!(
         acme["reason"].as_str().is_some_and(|r| !r.is_empty()),
@@ -556,18 +440,13 @@ fn refresh_command_lines_json_and_exit_codes() {
     assert!(out.contains("run `planopticon auth acme`"), "{out}");
     let (_, out, _) = run(&home, &["status", "--json", "--offline"]);
     let all: Value = serde_json::from_str(&out).unwrap();
-    let acme = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["service"] == "acme")
-        .unwrap();
+    let acme = service_entry(&all, "acme");
     assert_eq!(acme["state"], "needs_reconnect", "{acme}");
 }
 
 #[test]
 fn a_revoked_token_without_refresh_token_is_noticed_by_the_identity_check() {
-    let server = Server::start(&[]);
+    let server = Server::start_with(&[]);
     let home = Home::new(&server, "");
     home.sign_in();
     // As a provider that gives no refresh token would have left it.

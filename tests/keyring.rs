@@ -18,12 +18,9 @@ fn home_with_s2s_service(fake: &FakeServer) -> Home {
 }
 
 fn fake_provider() -> FakeServer {
-    FakeServer::start(|_| {
-        Reply::Json(
-            200,
-            json!({"access_token": "kr-access-token", "token_type": "bearer", "expires_in": 3600}),
-        )
-    })
+    json_server(
+        json!({"access_token": "kr-access-token", "token_type": "bearer", "expires_in": 3600}),
+    )
 }
 
 #[test]
@@ -41,13 +38,9 @@ echo "mirror: $(secret-tool lookup service planopticon username acme_token)"
 echo "after logout: [$(secret-tool lookup service planopticon username acme_token || true)]"
 "#
     );
-    let out = Command::new("dbus-run-session")
+    let out = home
+        .program("dbus-run-session", &[("PLANOPTICON_KEYRING", "1")])
         .args(["--", "sh", "-c", &script])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("HOME", home.path())
-        .env("PLANOPTICON_KEYRING", "1")
-        .stdin(Stdio::null())
         .output()
         .expect("dbus-run-session and gnome-keyring (scripts/install-deps.sh installs them)");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -16,13 +16,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -95,10 +94,8 @@ impl Pki {
 /// connection, answered with a bearer token. Counts the requests that got
 /// through the handshake. Stops on drop.
 struct TlsProvider {
-    addr: SocketAddr,
+    acceptor: Acceptor,
     requests: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl TlsProvider {
@@ -114,51 +111,24 @@ impl TlsProvider {
             )
             .unwrap();
         let config = Arc::new(config);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
         let requests = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (requests, stop) = (Arc::clone(&requests), Arc::clone(&stop));
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let (config, requests) = (Arc::clone(&config), Arc::clone(&requests));
-                    std::thread::spawn(move || serve_tls(stream, config, &requests));
-                }
-            })
+        let acceptor = {
+            let requests = Arc::clone(&requests);
+            Acceptor::start(move |stream| serve_tls(stream, Arc::clone(&config), &requests))
         };
-        TlsProvider {
-            addr,
-            requests,
-            stop,
-            thread: Some(thread),
-        }
+        TlsProvider { acceptor, requests }
     }
 
     fn port(&self) -> u16 {
-        self.addr.port()
+        self.acceptor.addr().port()
     }
 
     fn url(&self, path: &str) -> String {
-        format!("https://{}{}", self.addr, path)
+        format!("https://{}{}", self.acceptor.addr(), path)
     }
 
     fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for TlsProvider {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -171,55 +141,29 @@ fn serve_tls(stream: TcpStream, config: Arc<rustls::ServerConfig>, requests: &At
     let mut tls = rustls::StreamOwned::new(conn, stream);
     // The handshake happens on first read; a client that refuses our
     // certificate ends it here with an alert.
-    let mut reader = BufReader::new(&mut tls);
-    let mut content_length = 0usize;
-    let mut first = true;
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        if first && !line.starts_with("POST /token ") {
-            return;
-        }
-        first = false;
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                content_length = value.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0; content_length];
-    if reader.read_exact(&mut body).is_err() {
+    let Some(request) = read_request(&mut tls) else {
+        return;
+    };
+    if (request.method.as_str(), request.path.as_str()) != ("POST", "/token") {
         return;
     }
     requests.fetch_add(1, Ordering::SeqCst);
-    let reply =
-        json!({"access_token": TOKEN, "token_type": "bearer", "expires_in": 3600}).to_string();
-    let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        reply.len()
-    );
-    let _ = tls.write_all(head.as_bytes());
-    let _ = tls.write_all(reply.as_bytes());
-    let _ = tls.flush();
+    write_reply(&mut tls, token_reply(), false);
     tls.conn.send_close_notify();
     let _ = tls.flush();
 }
 
+/// The token both endpoints answer with.
+fn token_reply() -> Reply {
+    Reply::Json(
+        200,
+        json!({"access_token": TOKEN, "token_type": "bearer", "expires_in": 3600}),
+    )
+}
+
 /// A plain-http token endpoint on 127.0.0.1 that records each request.
 fn http_provider() -> FakeServer {
-    FakeServer::start(|_| {
-        Reply::Json(
-            200,
-            json!({"access_token": TOKEN, "token_type": "bearer", "expires_in": 3600}),
-        )
-    })
+    FakeServer::start(|_| token_reply())
 }
 
 // ---------------------------------------------------------------------------
@@ -463,7 +407,8 @@ update-ca-certificates >/dev/null
 grep -c 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt >/dev/null
 exec "$2" auth acme
 "#;
-    let out = Command::new("unshare")
+    let out = home
+        .program("unshare", &[("PLANOPTICON_HTTP_TIMEOUT", "10")])
         .args([
             "--mount",
             "--propagation",
@@ -475,11 +420,6 @@ exec "$2" auth acme
         ])
         .arg(work)
         .arg(env!("CARGO_BIN_EXE_planopticon"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("PLANOPTICON_HTTP_TIMEOUT", "10")
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     let run = Run {

@@ -130,9 +130,7 @@ fn a_bare_code_signs_in() {
     let server = OidcServer::shared();
     let (mut pty, url, home, _) = start_paste_sign_in(server);
     let back = approve(&url);
-    pty.type_line(&param(&back, "code"));
-    let (code, all) = pty.finish();
-    assert_eq!(code, 0, "{all}");
+    let all = pty.answer(&param(&back, "code"), 0);
     assert!(
         all.ends_with("Acme authentication successful (oauth_pkce).\n"),
         "{all}"
@@ -150,9 +148,7 @@ fn the_whole_redirected_address_signs_in() {
     let back = approve(&url);
     // What the address bar shows: http://127.0.0.1/callback?code=..&state=..&iss=..
     assert_eq!(back.path(), "/callback");
-    pty.type_line(back.as_str());
-    let (code, all) = pty.finish();
-    assert_eq!(code, 0, "{all}");
+    let all = pty.answer(back.as_str(), 0);
     assert!(
         all.ends_with("Acme authentication successful (oauth_pkce).\n"),
         "{all}"
@@ -180,9 +176,7 @@ fn an_address_from_another_sign_in_is_refused() {
         };
         forged.query_pairs_mut().append_pair(&k, &v);
     }
-    pty.type_line(forged.as_str());
-    let (code, all) = pty.finish();
-    assert_eq!(code, 1, "{all}");
+    let all = pty.answer(forged.as_str(), 1);
     assert!(
         all.contains("not from this sign-in (wrong state)"),
         "names the state: {all}"

@@ -102,27 +102,10 @@ fn fake_plane() -> FakeServer {
 /// provider's redirects as a browser does, ending at the CLI's loopback
 /// listener.
 fn fake_browser(home: &Home) -> (String, std::path::PathBuf) {
-    let log = home.path().join("browser.log");
-    let script = home.path().join("browser.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\nexec curl -sS -L --noproxy '*' --max-time 30 -o /dev/null \"$1\"\n",
-            log.display()
-        ),
+    browser_script(
+        home,
+        "exec curl -sS -L --noproxy '*' --max-time 30 -o /dev/null \"$1\"",
     )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (script.to_str().unwrap().to_string(), log)
-}
-
-fn query(url: &str, key: &str) -> Option<String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
 }
 
 #[test]
@@ -145,17 +128,7 @@ fn self_hosted_sign_in_by_loopback_then_logout_revokes() {
         &env,
     ));
     let after = now();
-    assert_eq!(r.code(), 0, "{r:?}");
-    assert!(
-        r.out()
-            .contains("Open this URL to authorize PlanOpticon (plane):"),
-        "{r:?}"
-    );
-    assert!(
-        r.out()
-            .ends_with("Plane authentication successful (oauth_pkce).\n"),
-        "{r:?}"
-    );
+    r.assert_signed_in_by_browser("plane", "Plane");
 
     let reqs = plane.requests();
     // The authorization request, as the browser brought it to Plane.
@@ -191,7 +164,7 @@ fn self_hosted_sign_in_by_loopback_then_logout_revokes() {
         "{redirect_uri}"
     );
     assert!(back.port().is_some_and(|p| p != 0), "{redirect_uri}");
-    assert_eq!(query(opened.trim(), "state").as_deref(), Some(&*state));
+    assert_eq!(url_param(opened.trim(), "state").as_deref(), Some(&*state));
 
     // The code exchange: PKCE verifier matching the challenge, same redirect_uri.
     let token = only(&reqs, "POST", "/plane/auth/o/token/");
@@ -298,12 +271,7 @@ fn a_personal_api_key_is_sent_as_x_api_key() {
     let r = run_within(cli(&home, &["status", "--json"], &env));
     assert_eq!(r.code(), 0, "{r:?}");
     let all: Value = serde_json::from_str(&r.out()).unwrap_or_else(|_| panic!("{r:?}"));
-    let status = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["service"] == "plane")
-        .unwrap_or_else(|| panic!("no plane in {all}"));
+    let status = service_entry(&all, "plane");
     assert_eq!(status["state"], "connected", "{status}");
     assert_eq!(status["method"], "api_key", "{status}");
     assert_eq!(status["account"]["login"], "ada@plane.test", "{status}");

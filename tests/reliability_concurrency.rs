@@ -64,10 +64,7 @@ impl Figures {
 
 #[test]
 fn many_processes_and_threads_share_one_expiring_rotating_token() {
-    let secs: u64 = std::env::var("RELIABILITY_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
+    let secs: u64 = env_number("RELIABILITY_SECS", 12);
     let server = OidcServer::start_with(&[("ACCESS_TOKEN_TTL", "2")]);
     let home = Home::with_services(&format!(
         "[acme]\noauth_authorize_url = \"{0}/auth\"\noauth_token_url = \"{0}/token\"\nclient_id = \"{1}\"\nscopes = [\"openid\", \"email\"]\nredirect_uri = \"http://127.0.0.1/callback\"\nissuer = \"{0}\"\n",
@@ -171,12 +168,7 @@ fn many_processes_and_threads_share_one_expiring_rotating_token() {
         .output()
         .unwrap();
     let again_token = String::from_utf8_lossy(&again.stdout).trim().to_string();
-    let me = http()
-        .get(server.url("/me"))
-        .bearer_auth(&again_token)
-        .send()
-        .unwrap()
-        .status();
+    let me = server.me_status(&again_token);
     assert_eq!(
         server.token_requests("refresh_token"),
         refreshes_before_again + 1,
@@ -255,11 +247,7 @@ fn a_logout_during_a_refresh_leaves_no_token_behind() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let logout = cli(&["auth", "acme", "--logout"]).output().unwrap();
-    assert!(
-        logout.status.success(),
-        "{}",
-        String::from_utf8_lossy(&logout.stderr)
-    );
+    assert_success(&logout);
     let refreshed = refresher.wait_with_output().unwrap();
     let left = token.exists();
     println!(

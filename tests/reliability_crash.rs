@@ -86,10 +86,7 @@ impl Rng {
 
 #[test]
 fn sigkill_while_saving_leaves_the_old_or_the_new_file() {
-    let kills: u64 = std::env::var("RELIABILITY_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+    let kills: u64 = env_number("RELIABILITY_KILLS", 300);
     let seed = std::env::var("RELIABILITY_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -195,12 +192,7 @@ fn sigkill_while_saving_leaves_the_old_or_the_new_file() {
         .output()
         .unwrap();
     let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let gh = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["service"] == "github")
-        .unwrap();
+    let gh = service_entry(&all, "github");
     assert_ne!(gh["state"], "error", "{gh}");
     assert_eq!(gh["expires_at"], json!((last + 1) as f64));
 }
@@ -249,11 +241,7 @@ fn a_process_killed_holding_the_refresh_lock_blocks_no_one() {
     let started = Instant::now();
     let out = cli().output().unwrap();
     let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "fresh\n");
     assert!(
         took < Duration::from_secs(5),
@@ -293,11 +281,7 @@ fn a_logout_removes_abandoned_temp_files_only() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(!po.join("github_token.json").exists());
     assert!(
         !abandoned.exists(),

@@ -361,12 +361,8 @@ fn special_files_and_odd_links_are_refused_at_once() {
 /// neither the token nor the thing in the way is touched.
 #[test]
 fn a_hostile_lock_file_is_named_and_never_hangs_the_refresh() {
-    let fake = FakeServer::start(|_| {
-        Reply::Json(
-            200,
-            json!({"access_token": "fresh", "token_type": "bearer", "expires_in": 3600}),
-        )
-    });
+    let fake =
+        json_server(json!({"access_token": "fresh", "token_type": "bearer", "expires_in": 3600}));
     let kinds: [(&str, Maker); 3] = [
         ("a FIFO", Box::new(|lock: &Path, _: &Path| mkfifo(lock))),
         (
@@ -478,12 +474,7 @@ fn another_users_folder_and_an_unwritable_folder() {
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(warned(&r), "{r:?}");
     let all: serde_json::Value = serde_json::from_str(&r.out).unwrap();
-    let github = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["service"] == "github")
-        .unwrap();
+    let github = service_entry(&all, "github");
     assert_eq!(github["state"], "error", "{github}");
     assert!(
         github["detail"]
@@ -495,12 +486,9 @@ fn another_users_folder_and_an_unwritable_folder() {
 
     // An unwritable folder: the refresh works at the provider, the save
     // fails, and the step says where; the old file is intact.
-    let fake = FakeServer::start(|_| {
-        Reply::Json(
-            200,
-            json!({"access_token": "fresh", "refresh_token": "rt-2", "token_type": "bearer", "expires_in": 3600}),
-        )
-    });
+    let fake = json_server(
+        json!({"access_token": "fresh", "refresh_token": "rt-2", "token_type": "bearer", "expires_in": 3600}),
+    );
     let h = Home::new();
     let po = h.po();
     std::fs::write(

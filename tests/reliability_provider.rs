@@ -397,12 +397,9 @@ fn invalid_grant_is_reconnect_on_refresh_and_a_refusal_elsewhere() {
 /// redirect_uri byte for byte, Accept: application/json.
 #[test]
 fn the_code_exchange_sends_pkce_and_the_same_redirect_uri() {
-    let fake = FakeServer::start(|_| {
-        Reply::Json(
-            200,
-            json!({"access_token": "at", "token_type": "bearer", "expires_in": 3600, "refresh_token": "rt"}),
-        )
-    });
+    let fake = json_server(
+        json!({"access_token": "at", "token_type": "bearer", "expires_in": 3600, "refresh_token": "rt"}),
+    );
     let mut verifiers = Vec::new();
     for _ in 0..2 {
         let dir = tempfile::tempdir().unwrap();

@@ -25,7 +25,7 @@ use planopticon::redirect::{check_callback, paste::parse_pasted, Expect, Verdict
 use planopticon::store::{Loaded, StoredToken};
 use planopticon::{
     AuthConfig, AuthOptions, Authenticated, Control, Interaction, LogoutScope, Method,
-    OAuthManager, RedirectMode, SignIn, Transport,
+    OAuthManager, RedirectMode, SignIn,
 };
 use serde_json::json;
 use support::*;
@@ -83,19 +83,9 @@ fn hits(text: &str, secrets: &[String], place: &str) -> Vec<String> {
 }
 
 fn base(fake: &FakeServer, dir: &Path) -> AuthConfig {
-    let mut c = AuthConfig::new("leaksvc");
-    c.oauth_authorize_url = Some(fake.url("/authorize"));
-    c.oauth_token_url = Some(fake.url("/token"));
-    c.client_id = Some("cid".into());
-    c.client_secret = Some("SECRET-client-secret-1".into());
+    let mut c = fake_client("leaksvc", fake, "SECRET-client-secret-1", dir);
     c.redirect_uri = Some("http://127.0.0.1/callback".into());
-    c.token_path = Some(dir.join("leaksvc_token.json"));
     c
-}
-
-fn manager(c: AuthConfig) -> OAuthManager {
-    OAuthManager::with_keyring(c, false)
-        .with_transport(Transport::with_timeout(Duration::from_secs(1)).unwrap())
 }
 
 /// Everything a run shows: the result's Debug, its error, attempts, notices.

@@ -193,12 +193,7 @@ fn notion_identity_sends_notion_version() {
     let r = run_within(cli(&home, &["status", "--json"], &[]));
     assert_eq!(r.code(), 0, "{r:?}");
     let all: Value = serde_json::from_str(&r.out()).unwrap_or_else(|_| panic!("{r:?}"));
-    let notion = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["service"] == "notion")
-        .unwrap();
+    let notion = service_entry(&all, "notion");
     assert_eq!(
         notion["account"],
         json!({"id": "bot-1", "name": "Nora Notion", "login": "nora@notion.test", "workspace": "Nora's Notes"}),
@@ -223,10 +218,7 @@ fn zoom_server_to_server_from_environment_variables() {
         ),
         _ => Reply::Json(404, json!({})),
     });
-    let home = Home::with_services(&format!(
-        "[zoom]\noauth_token_url = \"{}/oauth/token\"\n",
-        fake.url("")
-    ));
+    let home = zoom_home(&fake.url("/oauth/token"));
     let env = [
         ("ZOOM_CLIENT_ID", "s2s-id"),
         ("ZOOM_CLIENT_SECRET", "s2s-secret"),

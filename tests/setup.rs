@@ -4,11 +4,11 @@
 //! (gnome-keyring in a private D-Bus session), `auth --with-token` and
 //! `config` lines and exit codes.
 //!
-//! Self-contained (a small scripted HTTP server below): tests/support does
-//! not build against this API yet.
+//! The scripted HTTP server is tests/support's.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod support;
+
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -16,100 +16,16 @@ use std::sync::{Arc, Mutex};
 
 use planopticon::setup::{Endpoints, Key, Setup, Shown, Source};
 use planopticon::Error;
+use support::{assert_python_fields, assert_success, FakeServer, Recorded, Reply};
 
 // ---- helpers -------------------------------------------------------------
 
-#[derive(Clone, Debug)]
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-type Handler = dyn Fn(&Request) -> (u16, String) + Send + Sync;
-
-/// One request per connection, answered with JSON by the handler; every
-/// request recorded.
-struct Fake {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Request>>>,
-}
-
-impl Fake {
-    fn start(handler: impl Fn(&Request) -> (u16, String) + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let handler: Arc<Handler> = Arc::new(handler);
-        let s = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (s, h) = (Arc::clone(&s), Arc::clone(&handler));
-                std::thread::spawn(move || serve(stream, &s, &*h));
-            }
-        });
-        Self { addr, seen }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn requests(&self) -> Vec<Request> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-fn serve(stream: TcpStream, seen: &Mutex<Vec<Request>>, handler: &Handler) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let path = parts.next().unwrap_or("").to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.trim_end().split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    let _ = reader.read_exact(&mut body);
-    let req = Request {
-        method,
-        path,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    };
-    seen.lock().unwrap().push(req.clone());
-    let (status, json) = handler(&req);
-    let mut stream = stream;
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
-        json.len()
-    );
+/// tests/support's scripted server, answering JSON text from the handler.
+fn answering(handler: impl Fn(&Recorded) -> (u16, String) + Send + Sync + 'static) -> FakeServer {
+    FakeServer::start(move |r| {
+        let (status, json) = handler(r);
+        Reply::Text(status, "application/json".into(), json)
+    })
 }
 
 /// A throw-away HOME with `~/.planopticon/services.toml`.
@@ -420,7 +336,7 @@ fn concurrent_edits_from_threads_and_processes_lose_nothing() {
     });
     for p in procs {
         let o = p.wait_with_output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_success(&o);
     }
     let text = home.text();
     assert!(text.starts_with("# shared\n[acme]\n"), "{text}");
@@ -564,8 +480,8 @@ fn config_prints_values_and_sources_and_edits_the_file() {
 
 // ---- the CLI: auth --with-token -----------------------------------------
 
-fn identity_server() -> Fake {
-    Fake::start(|r| {
+fn identity_server() -> FakeServer {
+    answering(|r| {
         let bearer = r.header("authorization") == Some("Bearer good-token");
         let header = r.header("x-api-key") == Some("good-plane-key");
         match (r.path.as_str(), bearer || header) {
@@ -617,16 +533,7 @@ fn with_token_checks_a_personal_token_and_saves_it_as_a_token_file() {
     assert_eq!(saved["obtained_by"], "api_key");
     assert_eq!(saved["expires_at"], planopticon::setup::NO_EXPIRY);
     assert_eq!(saved["account"]["login"], "alice");
-    // Every field the Python tool reads back.
-    for field in [
-        "access_token",
-        "refresh_token",
-        "expires_at",
-        "client_id",
-        "client_secret",
-    ] {
-        assert!(saved.get(field).is_some(), "{field} missing from {saved}");
-    }
+    assert_python_fields(&saved);
     assert_eq!(mode(&token_file), 0o600);
     let sent = fake.requests();
     assert!(sent.iter().all(|r| r.method == "GET" && r.path == "/user"));
@@ -724,7 +631,7 @@ fn with_token_keeps_a_header_key_out_of_the_token_file() {
 
 #[test]
 fn with_the_keyring_on_the_secret_lives_there_and_sign_in_still_works() {
-    let fake = Fake::start(|r| {
+    let fake = answering(|r| {
         // client_secret_basic with cid:kr-s3cret
         let ok = r.header("authorization") == Some("Basic Y2lkOmtyLXMzY3JldA==")
             && r.body.contains("grant_type=client_credentials");
@@ -824,7 +731,7 @@ fn with_the_keyring_on_but_missing_a_secret_is_refused_not_lost() {
 fn a_service_added_by_its_issuer_shows_what_discovery_found() {
     let base = Arc::new(Mutex::new(String::new()));
     let b = Arc::clone(&base);
-    let fake = Fake::start(move |r| {
+    let fake = answering(move |r| {
         let issuer = b.lock().unwrap().clone();
         let named = if r.path.contains("/wrong") {
             format!("{issuer}/other")

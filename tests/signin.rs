@@ -37,20 +37,8 @@ fn loopback() -> String {
 
 /// A BROWSER that writes down the URL it is given in `browser.log`, then
 /// exits with `code`.
-fn browser_script(home: &Home, code: i32) -> (String, PathBuf) {
-    let log = home.path().join("browser.log");
-    let script = home.path().join("browser.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\nexit {code}\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (script.to_str().unwrap().to_string(), log)
+fn exiting_browser(home: &Home, code: i32) -> (String, PathBuf) {
+    browser_script(home, &format!("exit {code}"))
 }
 
 fn wait_for_file(path: &std::path::Path) -> String {
@@ -80,6 +68,26 @@ fn url_under(shown: &str, heading: &str) -> String {
         .nth(1)
         .unwrap_or_else(|| panic!("no URL under {heading:?}:\n{shown}"))
         .to_string()
+}
+
+/// `planopticon auth acme` under a pseudo-terminal with `env` (and
+/// `TERM=dumb`), up to the paste prompt: the terminal and what it showed.
+fn auth_acme_in_pty(home: &Home, env: &[(&str, &str)]) -> (Pty, String) {
+    let env: Vec<(&str, &str)> = env.iter().copied().chain([("TERM", "dumb")]).collect();
+    let mut pty = Pty::spawn(home.cmd(&["auth", "acme"], &env));
+    let shown = pty.expect(PROMPT);
+    (pty, shown)
+}
+
+/// The person pastes `landed` (where the browser ended) and the sign-in
+/// succeeds; all the terminal showed.
+fn paste_and_succeed(mut pty: Pty, landed: &str) -> String {
+    let all = pty.answer(landed, 0);
+    assert!(
+        all.contains("Acme authentication successful (oauth_pkce)."),
+        "{all}"
+    );
+    all
 }
 
 #[test]
@@ -126,11 +134,7 @@ fn over_ssh_without_a_display_a_service_with_device_sign_in_uses_it() {
 fn over_ssh_without_device_sign_in_the_address_is_pasted_back() {
     let server = OidcServer::shared();
     let home = acme_home(server, &loopback());
-    let mut pty = Pty::spawn(home.cmd(
-        &["auth", "acme"],
-        &[("SSH_TTY", "/dev/pts/7"), ("TERM", "dumb")],
-    ));
-    let shown = pty.expect(PROMPT);
+    let (pty, shown) = auth_acme_in_pty(&home, &[("SSH_TTY", "/dev/pts/7")]);
     assert!(
         shown.contains("No browser can be opened here: over SSH without a display (SSH_TTY is set), and acme offers no device sign-in.\n"),
         "{shown}"
@@ -149,13 +153,7 @@ fn over_ssh_without_device_sign_in_the_address_is_pasted_back() {
     // address that does not load, which they paste here.
     let landed = play_user(&url);
     assert!(landed.starts_with(REGISTERED_REDIRECT_URI), "{landed}");
-    pty.type_line(&landed);
-    let (code, all) = pty.finish();
-    assert_eq!(code, 0, "{all}");
-    assert!(
-        all.contains("Acme authentication successful (oauth_pkce)."),
-        "{all}"
-    );
+    paste_and_succeed(pty, &landed);
 }
 
 #[test]
@@ -176,14 +174,7 @@ fn a_device_sign_in_that_fails_goes_on_the_remote_way() {
             device.url("/device/code")
         ),
     );
-    let mut pty = Pty::spawn(home.cmd(
-        &["auth", "acme"],
-        &[
-            ("SSH_CONNECTION", "10.0.0.2 50000 10.0.0.1 22"),
-            ("TERM", "dumb"),
-        ],
-    ));
-    let shown = pty.expect(PROMPT);
+    let (pty, shown) = auth_acme_in_pty(&home, &[("SSH_CONNECTION", "10.0.0.2 50000 10.0.0.1 22")]);
     assert!(
         shown.contains("No browser can be opened here: over SSH without a display (SSH_CONNECTION is set), and acme offers device sign-in, but the device sign-in failed.\n"),
         "{shown}"
@@ -192,13 +183,7 @@ fn a_device_sign_in_that_fails_goes_on_the_remote_way() {
         &shown,
         "Open this URL in a browser on any machine to authorize PlanOpticon (acme):",
     );
-    pty.type_line(&play_user(&url));
-    let (code, all) = pty.finish();
-    assert_eq!(code, 0, "{all}");
-    assert!(
-        all.contains("Acme authentication successful (oauth_pkce)."),
-        "{all}"
-    );
+    let all = paste_and_succeed(pty, &play_user(&url));
     // The failed device attempt is not hidden.
     assert!(all.contains("Note: device sign-in: failed:"), "{all}");
     assert!(all.contains("invalid_client"), "{all}");
@@ -208,12 +193,8 @@ fn a_device_sign_in_that_fails_goes_on_the_remote_way() {
 fn a_browser_that_fails_goes_on_to_the_paste_prompt_at_once() {
     let server = OidcServer::shared();
     let home = acme_home(server, &loopback());
-    let (browser, log) = browser_script(&home, 1);
-    let mut pty = Pty::spawn(home.cmd(
-        &["auth", "acme"],
-        &[("BROWSER", browser.as_str()), ("TERM", "dumb")],
-    ));
-    let shown = pty.expect(PROMPT);
+    let (browser, log) = exiting_browser(&home, 1);
+    let (pty, shown) = auth_acme_in_pty(&home, &[("BROWSER", browser.as_str())]);
     assert!(
         shown.contains("Note: could not open a browser: "),
         "{shown}"
@@ -223,14 +204,7 @@ fn a_browser_that_fails_goes_on_to_the_paste_prompt_at_once() {
     assert_eq!(wait_for_file(&log).lines().next(), Some(url.as_str()));
     // The listener's address was sent; the person pastes where the
     // browser (opened by hand) ends.
-    let landed = play_user(&url);
-    pty.type_line(&landed);
-    let (code, all) = pty.finish();
-    assert_eq!(code, 0, "{all}");
-    assert!(
-        all.contains("Acme authentication successful (oauth_pkce)."),
-        "{all}"
-    );
+    let all = paste_and_succeed(pty, &play_user(&url));
     assert!(!all.contains(TIMED_OUT), "{all}");
 }
 
@@ -238,7 +212,7 @@ fn a_browser_that_fails_goes_on_to_the_paste_prompt_at_once() {
 fn a_browser_that_fails_with_nobody_at_a_terminal_ends_at_once() {
     let server = OidcServer::shared();
     let home = acme_home(server, &loopback());
-    let (browser, _) = browser_script(&home, 1);
+    let (browser, _) = exiting_browser(&home, 1);
     let missing = home.path().join("no-such-browser");
     for program in [browser.as_str(), missing.to_str().unwrap()] {
         let out = home
@@ -264,7 +238,7 @@ fn microsoft_signs_in_on_localhost_with_a_port_the_os_picks() {
         fake.url("/authorize"),
         fake.url("/token")
     ));
-    let (browser, log) = browser_script(&home, 0);
+    let (browser, log) = exiting_browser(&home, 0);
     let child = home
         .cmd(
             &["auth", "microsoft"],
@@ -308,12 +282,8 @@ fn a_fixed_port_that_is_taken_is_named_and_the_paste_prompt_follows() {
     let port = held.local_addr().unwrap().port();
     let fixed = format!("http://127.0.0.1:{port}/callback");
     let home = acme_home(server, &format!("redirect_uri = \"{fixed}\""));
-    let (browser, _) = browser_script(&home, 0);
-    let mut pty = Pty::spawn(home.cmd(
-        &["auth", "acme"],
-        &[("BROWSER", browser.as_str()), ("TERM", "dumb")],
-    ));
-    let shown = pty.expect(PROMPT);
+    let (browser, _) = exiting_browser(&home, 0);
+    let (pty, shown) = auth_acme_in_pty(&home, &[("BROWSER", browser.as_str())]);
     assert!(
         shown.contains(&format!("Note: could not listen on 127.0.0.1:{port}")),
         "{shown}"
@@ -325,14 +295,7 @@ fn a_fixed_port_that_is_taken_is_named_and_the_paste_prompt_follows() {
         param(&url::Url::parse(&url).unwrap(), "redirect_uri"),
         fixed
     );
-    let landed = play_user(&url);
-    pty.type_line(&landed);
-    let (code, all) = pty.finish();
-    assert_eq!(code, 0, "{all}");
-    assert!(
-        all.contains("Acme authentication successful (oauth_pkce)."),
-        "{all}"
-    );
+    paste_and_succeed(pty, &play_user(&url));
     drop(held);
 }
 

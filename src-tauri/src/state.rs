@@ -1,13 +1,17 @@
 //! The app's state: running sign-ins (one control channel per service), the
-//! notice on each card, and the last snapshot sent to the UI. No Tauri types
-//! here, so all of it is tested without a display.
+//! notice on each card, and the last snapshot sent to the UI; and what the
+//! cards are read from (a [`Context`] the file watcher reads once per burst
+//! of file events). No Tauri types here, so all of it is tested without a
+//! display.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Mutex;
 
-use planopticon::{Control, Registry, ServiceStatus, SignIn as LibSignIn};
+use planopticon::{Control, Registry, ServiceStatus, Settings, SignIn as LibSignIn};
 
 use crate::error::{Error, Result};
 use crate::models::{card_order, Card, Notice, SignIn, Snapshot};
@@ -96,19 +100,75 @@ pub struct Observed {
     pub keyring: bool,
 }
 
-/// Reads every service's status, and the problems of `services.toml`.
+/// What observing reads besides the token files: services.toml (with the
+/// secrets it keeps in the OS keyring), where the app runs, and the
+/// settings. Loaded once per burst of file events; the token files, which
+/// the clock alone changes the meaning of, are read at each observation.
+pub struct Context {
+    services_file: PathBuf,
+    registry: Registry,
+    here: planopticon::chain::Whereabouts,
+    settings: Settings,
+}
+
+impl Context {
+    /// Reads each of them once.
+    pub fn load(services_file: &Path) -> Self {
+        Self {
+            services_file: services_file.to_path_buf(),
+            registry: Registry::load_from(services_file).with_keyring_read(),
+            here: planopticon::chain::Whereabouts::from_env(),
+            settings: Settings::load(),
+        }
+    }
+
+    /// Every service's status at `now`, and the problems of `services.toml`.
+    pub fn observe(&self, now: f64) -> Observed {
+        let problems: Vec<String> = self
+            .registry
+            .problems()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        Observed {
+            statuses: self.registry.statuses(now),
+            ways: self
+                .registry
+                .configs()
+                .map(|c| (c.service.clone(), self.here.choose(c).way))
+                .collect(),
+            error: (!problems.is_empty()).then(|| problems.join("\n")),
+            keyring: self.settings.keyring,
+        }
+    }
+
+    /// Runs `work` (which observes, perhaps deep inside: the watcher's
+    /// publish) with this context as the one [`observe`] uses on this
+    /// thread for the same services file.
+    pub fn in_use<T>(self: &Rc<Self>, work: impl FnOnce() -> T) -> T {
+        struct Restore(Option<Rc<Context>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                IN_USE.with(|c| *c.borrow_mut() = self.0.take());
+            }
+        }
+        let _restore = Restore(IN_USE.with(|c| c.borrow_mut().replace(Rc::clone(self))));
+        work()
+    }
+}
+
+thread_local! {
+    /// The context [`Context::in_use`] lends to [`observe`] on this thread.
+    static IN_USE: RefCell<Option<Rc<Context>>> = const { RefCell::new(None) };
+}
+
+/// Reads every service's status, and the problems of `services.toml`: with
+/// the context lent on this thread (see [`Context::in_use`]) when it is for
+/// the same file, else with one read now.
 pub fn observe(services_file: &Path, now: f64) -> Observed {
-    let registry = Registry::load_from(services_file);
-    let problems: Vec<String> = registry.problems().iter().map(|e| e.to_string()).collect();
-    let here = planopticon::chain::Whereabouts::from_env();
-    Observed {
-        statuses: registry.statuses(now),
-        ways: registry
-            .configs()
-            .map(|c| (c.service.clone(), here.choose(c).way))
-            .collect(),
-        error: (!problems.is_empty()).then(|| problems.join("\n")),
-        keyring: planopticon::Settings::load().keyring,
+    match IN_USE.with(|c| c.borrow().clone()) {
+        Some(ctx) if ctx.services_file == services_file => ctx.observe(now),
+        _ => Context::load(services_file).observe(now),
     }
 }
 
@@ -292,19 +352,9 @@ token_path = "{tok}"
         let state = AppState::default();
         let snap = state.snapshot(&seen, &file);
         let names: Vec<&str> = snap.cards.iter().map(|c| c.service.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "google",
-                "dropbox",
-                "zoom",
-                "notion",
-                "github",
-                "microsoft",
-                "plane",
-                "acme"
-            ]
-        );
+        // The built-ins in their order, then the custom service.
+        let builtins = planopticon::services::BUILTIN;
+        assert_eq!(names, [&builtins[..], &["acme"]].concat());
         let acme = snap.cards.last().unwrap();
         assert_eq!(acme.state, State::NotConnected);
         assert_eq!(acme.display_name, "Acme");
@@ -387,6 +437,26 @@ token_path = "{tok}"
         assert!(!card("beta").configured);
         assert_eq!(card("acme").state, State::NotConnected);
         assert!(card("acme").configured);
+    }
+
+    #[test]
+    fn a_lent_context_is_read_once_for_its_observations() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = services_toml(dir.path(), "");
+        let context = Rc::new(Context::load(&file));
+        // services.toml changes after the context was read: what observes
+        // with it sees what was read, what observes without reads again.
+        std::fs::write(&file, "[acme\n").unwrap();
+        let seen = context.in_use(|| observe(&file, 0.0));
+        assert_eq!(seen.error, None);
+        assert_eq!(context.in_use(|| observe(&file, 1.0)).error, None);
+        assert!(observe(&file, 0.0).error.is_some());
+        let other = dir.path().join("other.toml");
+        std::fs::write(&other, "[beta\n").unwrap();
+        assert!(
+            context.in_use(|| observe(&other, 0.0)).error.is_some(),
+            "a context serves only its own file"
+        );
     }
 
     #[test]

@@ -5,17 +5,22 @@
 //! 100 ms of quiet. Besides events, the thread wakes when a connected token's
 //! expiry is due (its card turns expired without any file changing). Only
 //! when a folder cannot be watched does it also read the files every 30 s.
+//! services.toml, the settings, where the app runs and the secrets in the
+//! keyring are read once per burst (a [`Context`]); a wake by the clock
+//! alone reads only the token files.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::rc::Rc;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use notify::{EventKind, RecursiveMode, Watcher};
-use planopticon::State;
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use planopticon::{Registry, State};
 use tauri::{AppHandle, Runtime};
 
 use crate::models::Card;
+use crate::state::Context;
 
 /// Quiet time that ends a burst of events.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -96,76 +101,121 @@ fn run<R: Runtime>(app: &AppHandle<R>) {
     let (tx, rx) = channel::<()>();
     // Kept here, so the channel stays open without a watcher.
     let _keep_open = tx.clone();
-    let mut watcher =
-        match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            match res {
-                Ok(ev) if changes(&ev.kind) => {
-                    let _ = tx.send(());
-                }
-                Ok(_) => {}
-                // The watcher lost events (a full queue): read everything again.
-                Err(_) => {
-                    let _ = tx.send(());
-                }
-            }
-        }) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                log::warn!(
-                    "cannot watch files ({e}); reading them every {} s",
-                    FALLBACK_POLL.as_secs()
-                );
-                None
-            }
-        };
-    let mut watched: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut warned: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut folders = Folders::new(watcher(tx));
+    let services_file = Registry::path();
+    let mut context = Rc::new(Context::load(&services_file));
     loop {
-        let published = crate::keeper::files_changed(app);
+        let published = context.in_use(|| crate::keeper::files_changed(app));
         let cards = &published.snapshot.cards;
-        let want = watched_dirs(&config_dir, cards);
-        let mut all_watched = watcher.is_some();
-        if let Some(w) = watcher.as_mut() {
-            for gone in watched.difference(&want).cloned().collect::<Vec<_>>() {
-                let _ = w.unwatch(&gone);
-                watched.remove(&gone);
-            }
-            for dir in want.difference(&watched).cloned().collect::<Vec<_>>() {
-                match w.watch(&dir, RecursiveMode::NonRecursive) {
-                    Ok(()) => {
-                        watched.insert(dir);
-                    }
-                    Err(e) => {
-                        all_watched = false;
-                        if warned.insert(dir.clone()) {
-                            log::warn!(
-                                "cannot watch {} ({e}); reading the files every {} s",
-                                dir.display(),
-                                FALLBACK_POLL.as_secs()
-                            );
-                        }
-                    }
-                }
-            }
-        }
+        let all_watched = folders.follow(watched_dirs(&config_dir, cards));
         let now = planopticon::system_clock()();
-        let wait = wait_for(next_expiry(cards, now), all_watched);
-        if !next_change(&rx, wait) {
-            return;
+        match next_change(&rx, wait_for(next_expiry(cards, now), all_watched)) {
+            Change::Closed => return,
+            // An expiry is due and every folder is watched: no file changed.
+            Change::Timeout if all_watched => {}
+            Change::Timeout | Change::Files => {
+                context = Rc::new(Context::load(&services_file));
+            }
         }
     }
 }
 
+/// A watcher that sends on `tx` for every change of a file; `None` when
+/// none can be made (then the files are read every 30 s).
+fn watcher(tx: Sender<()>) -> Option<RecommendedWatcher> {
+    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        match res {
+            Ok(ev) if changes(&ev.kind) => {
+                let _ = tx.send(());
+            }
+            Ok(_) => {}
+            // The watcher lost events (a full queue): read everything again.
+            Err(_) => {
+                let _ = tx.send(());
+            }
+        }
+    });
+    match watcher {
+        Ok(w) => Some(w),
+        Err(e) => {
+            log::warn!(
+                "cannot watch files ({e}); reading them every {} s",
+                FALLBACK_POLL.as_secs()
+            );
+            None
+        }
+    }
+}
+
+/// The folders being watched, following the cards' token files.
+struct Folders {
+    watcher: Option<RecommendedWatcher>,
+    watched: BTreeSet<PathBuf>,
+    /// Folders that could not be watched, said once each.
+    warned: BTreeSet<PathBuf>,
+}
+
+impl Folders {
+    fn new(watcher: Option<RecommendedWatcher>) -> Self {
+        Self {
+            watcher,
+            watched: BTreeSet::new(),
+            warned: BTreeSet::new(),
+        }
+    }
+
+    /// Watches `want` and no other folder; true when every one is watched.
+    fn follow(&mut self, want: BTreeSet<PathBuf>) -> bool {
+        let Some(w) = self.watcher.as_mut() else {
+            return false;
+        };
+        for gone in self.watched.difference(&want).cloned().collect::<Vec<_>>() {
+            let _ = w.unwatch(&gone);
+            self.watched.remove(&gone);
+        }
+        let mut all_watched = true;
+        for dir in want.difference(&self.watched).cloned().collect::<Vec<_>>() {
+            match w.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.watched.insert(dir);
+                }
+                Err(e) => {
+                    all_watched = false;
+                    if self.warned.insert(dir.clone()) {
+                        log::warn!(
+                            "cannot watch {} ({e}); reading the files every {} s",
+                            dir.display(),
+                            FALLBACK_POLL.as_secs()
+                        );
+                    }
+                }
+            }
+        }
+        all_watched
+    }
+}
+
+/// What ended a wait.
+#[derive(Debug, PartialEq, Eq)]
+enum Change {
+    /// A burst of file events ended.
+    Files,
+    /// The wait ran out without an event.
+    Timeout,
+    /// The channel is closed.
+    Closed,
+}
+
 /// Waits up to `wait` (forever: `None`) for an event, then for the burst to
-/// end. False when the channel is closed.
-fn next_change(rx: &Receiver<()>, wait: Option<Duration>) -> bool {
+/// end.
+fn next_change(rx: &Receiver<()>, wait: Option<Duration>) -> Change {
     let first = match wait {
         Some(d) => rx.recv_timeout(d),
         None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
     };
     match first {
-        Err(RecvTimeoutError::Disconnected) => return false,
-        Err(RecvTimeoutError::Timeout) => return true,
+        Err(RecvTimeoutError::Disconnected) => return Change::Closed,
+        Err(RecvTimeoutError::Timeout) => return Change::Timeout,
         Ok(()) => {}
     }
     let end = Instant::now() + MAX_DELAY;
@@ -173,8 +223,8 @@ fn next_change(rx: &Receiver<()>, wait: Option<Duration>) -> bool {
         let left = end.saturating_duration_since(Instant::now());
         match rx.recv_timeout(DEBOUNCE.min(left)) {
             Ok(()) if !left.is_zero() => continue,
-            Err(RecvTimeoutError::Disconnected) => return false,
-            _ => return true,
+            Err(RecvTimeoutError::Disconnected) => return Change::Closed,
+            _ => return Change::Files,
         }
     }
 }
@@ -244,13 +294,19 @@ mod tests {
             tx.send(()).unwrap();
         }
         let t = Instant::now();
-        assert!(next_change(&rx, None));
+        assert_eq!(next_change(&rx, None), Change::Files);
         assert!(t.elapsed() >= DEBOUNCE && t.elapsed() < MAX_DELAY + DEBOUNCE);
         assert!(rx.try_recv().is_err(), "the burst was drained");
         // No event: the timeout wakes it.
-        assert!(next_change(&rx, Some(Duration::from_millis(10))));
+        assert_eq!(
+            next_change(&rx, Some(Duration::from_millis(10))),
+            Change::Timeout
+        );
         drop(tx);
-        assert!(!next_change(&rx, Some(Duration::from_millis(10))));
+        assert_eq!(
+            next_change(&rx, Some(Duration::from_millis(10))),
+            Change::Closed
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! paste at the terminal, or a paste or cancel from the app).
 
 use std::sync::mpsc::Receiver;
+use std::time::Duration;
 
 use oauth2::AuthorizationCode;
 
@@ -72,18 +73,9 @@ pub(super) enum Waited {
     NoBrowser(OpenError),
 }
 
-/// Waits for the code: from the listener (where the app may also paste or
-/// cancel), or as pasted at the terminal or in the app. A browser being
-/// opened that fails ends a listener's wait at once.
-pub(super) fn wait_for_code(
-    service: &str,
-    listener: Option<&LoopbackListener>,
-    expect: &Expect,
-    opts: &mut AuthOptions,
-    browser: Option<&BrowserLaunch>,
-) -> Result<Waited> {
-    let timeout = opts.timeout;
-    let ended = |e: WaitError| match e {
+/// The error a wait for the code ended with.
+fn wait_error(service: &str, timeout: Duration, e: WaitError) -> Error {
+    match e {
         WaitError::Provider { error, description } => Error::AuthorizationDenied {
             service: service.into(),
             error,
@@ -104,7 +96,21 @@ pub(super) fn wait_for_code(
             addr: "127.0.0.1".into(),
             cause,
         },
-    };
+    }
+}
+
+/// Waits for the code: from the listener (where the app may also paste or
+/// cancel), or as pasted at the terminal or in the app. A browser being
+/// opened that fails ends a listener's wait at once.
+pub(super) fn wait_for_code(
+    service: &str,
+    listener: Option<&LoopbackListener>,
+    expect: &Expect,
+    opts: &mut AuthOptions,
+    browser: Option<&BrowserLaunch>,
+) -> Result<Waited> {
+    let timeout = opts.timeout;
+    let ended = |e: WaitError| wait_error(service, timeout, e);
     let pasted = |text: &str| {
         parse_pasted(text, expect)
             .map(Waited::Code)

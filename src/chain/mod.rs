@@ -390,44 +390,12 @@ impl OAuthManager {
     pub fn authenticate(&self, mut opts: AuthOptions) -> AuthResult {
         let mut notices = Vec::new();
         let mut attempts: Vec<Attempt> = Vec::new();
-        let choice = opts.choice(&self.config);
-        if let Some(c) = &choice {
-            log::debug!(
-                "{}: {}: {}",
-                self.config.service,
-                c.way.describe(),
-                c.reason
-            );
-        }
-        let mut steps = vec![Step::Saved, Step::Server, opts.sign_in_step(), Step::ApiKey];
-        // Device sign-in chosen: it goes first, and the browser step (the
-        // remote way) only when it failed and someone can paste.
-        let mut choice = choice;
-        if choice.as_ref().is_some_and(|c| c.way == Way::Device) {
-            steps.insert(2, Step::Device);
-        }
+        let (steps, mut choice) = self.plan(&opts);
         for step in steps {
             if opts.only.is_some_and(|only| only != step) {
                 continue;
             }
-            let device_failed = attempts
-                .iter()
-                .any(|a| a.step == Step::Device && matches!(a.outcome, Outcome::Failed(_)));
-            let result = match (step, &mut choice) {
-                (Step::Browser, Some(c)) if c.way == Way::Device => {
-                    if device_failed && opts.interaction.can_paste() {
-                        c.way = Way::Remote;
-                        c.reason = format!("{}, but the device sign-in failed", c.reason);
-                        self.run_step(step, &mut opts, &mut notices, Some(&*c))
-                    } else {
-                        Err(steps::StepEnd::Skipped {
-                            reason: format!("{} instead: {}", Way::Device.describe(), c.reason),
-                            hint: None,
-                        })
-                    }
-                }
-                _ => self.run_step(step, &mut opts, &mut notices, choice.as_ref()),
-            };
+            let result = self.attempt(step, &mut opts, &mut notices, &mut choice, &attempts);
             let (outcome, token) = match result {
                 Ok(token) => (Outcome::Succeeded, Some(token)),
                 Err(steps::StepEnd::Skipped { reason, hint }) => {
@@ -452,6 +420,67 @@ impl OAuthManager {
                 };
             }
         }
+        self.failed(opts.only, choice, attempts, notices)
+    }
+
+    /// The steps in their order, and the way chosen for where the person is.
+    /// Device sign-in chosen: it goes first, and the browser step (the
+    /// remote way) only when it failed and someone can paste.
+    fn plan(&self, opts: &AuthOptions) -> (Vec<Step>, Option<Choice>) {
+        let choice = opts.choice(&self.config);
+        if let Some(c) = &choice {
+            log::debug!(
+                "{}: {}: {}",
+                self.config.service,
+                c.way.describe(),
+                c.reason
+            );
+        }
+        let mut steps = vec![Step::Saved, Step::Server, opts.sign_in_step(), Step::ApiKey];
+        if choice.as_ref().is_some_and(|c| c.way == Way::Device) {
+            steps.insert(2, Step::Device);
+        }
+        (steps, choice)
+    }
+
+    /// Runs one step; after a device sign-in was chosen, the browser step
+    /// runs (the remote way) only when that failed and someone can paste.
+    fn attempt(
+        &self,
+        step: Step,
+        opts: &mut AuthOptions,
+        notices: &mut Vec<String>,
+        choice: &mut Option<Choice>,
+        attempts: &[Attempt],
+    ) -> steps::StepResult {
+        let device_failed = attempts
+            .iter()
+            .any(|a| a.step == Step::Device && matches!(a.outcome, Outcome::Failed(_)));
+        match (step, choice) {
+            (Step::Browser, Some(c)) if c.way == Way::Device => {
+                if device_failed && opts.interaction.can_paste() {
+                    c.way = Way::Remote;
+                    c.reason = format!("{}, but the device sign-in failed", c.reason);
+                    self.run_step(step, opts, notices, Some(&*c))
+                } else {
+                    Err(steps::StepEnd::Skipped {
+                        reason: format!("{} instead: {}", Way::Device.describe(), c.reason),
+                        hint: None,
+                    })
+                }
+            }
+            (_, choice) => self.run_step(step, opts, notices, choice.as_ref()),
+        }
+    }
+
+    /// No step yielded a token: why, with the hints of every step.
+    fn failed(
+        &self,
+        only: Option<Step>,
+        choice: Option<Choice>,
+        attempts: Vec<Attempt>,
+        mut notices: Vec<String>,
+    ) -> AuthResult {
         // Why the sign-in went the way it did, for "What was tried", when
         // the remote way was tried and did not work.
         let remote_failed = attempts
@@ -466,7 +495,7 @@ impl OAuthManager {
                 hints.push(hint);
             }
         }
-        let message = match (opts.only, attempts.first()) {
+        let message = match (only, attempts.first()) {
             (Some(step), Some(a)) => format!(
                 "the {} step could not be used for {}: {}",
                 step.name(),

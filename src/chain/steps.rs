@@ -42,6 +42,51 @@ fn configure(step: Step, vars: Vec<String>) -> Option<Hint> {
     Some(Hint::Configure { step, vars })
 }
 
+/// How a browser sign-in goes: the way asked for (the CLI's flags, the
+/// app's choice) or else the one chosen for where the person is.
+struct BrowserPlan {
+    /// The remote way: a browser on another machine, the code pasted here.
+    remote: bool,
+    mode: RedirectMode,
+}
+
+impl BrowserPlan {
+    fn new(opts: &AuthOptions, choice: Option<&Choice>, c: &crate::AuthConfig) -> Self {
+        let remote = opts.sign_in.is_none() && choice.is_some_and(|c| c.way == Way::Remote);
+        let mode = match opts.sign_in {
+            Some(SignIn::Browser(mode)) => mode,
+            _ if remote => RedirectMode::Paste,
+            _ => RedirectMode::for_uri(c.redirect_uri()),
+        };
+        Self { remote, mode }
+    }
+
+    /// The redirect URI sent (with a listener, its own), and the one to
+    /// register when the provider refuses it (the configured URI).
+    fn redirect_uris(
+        &self,
+        c: &crate::AuthConfig,
+        listener: Option<&LoopbackListener>,
+    ) -> (Option<String>, String) {
+        // The remote way sends the service's own redirect URI (a loopback
+        // one the provider accepts), as does pasting unless the service
+        // pastes with another (or none: Dropbox then shows the code). A
+        // loopback URI in paste mode: the browser lands on a page that
+        // does not load, and the user pastes the address it shows.
+        let configured = match listener.is_some() || self.remote {
+            true => c.redirect_uri(),
+            false => c.paste_redirect_uri(),
+        };
+        let sent = match listener {
+            Some(l) => Some(l.redirect_uri().to_string()),
+            None => Some(configured)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string),
+        };
+        (sent, configured.to_string())
+    }
+}
+
 impl OAuthManager {
     pub(super) fn run_step(
         &self,
@@ -313,39 +358,16 @@ impl OAuthManager {
         choice: Option<&Choice>,
     ) -> StepResult {
         let client_id = self.sign_in_client()?;
-        let c = self.config();
-        let remote = opts.sign_in.is_none() && choice.is_some_and(|c| c.way == Way::Remote);
-        let mut mode = match opts.sign_in {
-            Some(SignIn::Browser(mode)) => mode,
-            _ if remote => RedirectMode::Paste,
-            _ => RedirectMode::for_uri(c.redirect_uri()),
-        };
-        Self::someone_signs_in(opts, mode, c)?;
+        let mut plan = BrowserPlan::new(opts, choice, self.config());
+        Self::someone_signs_in(opts, plan.mode, self.config())?;
         let (c, require_iss) = self.effective_config()?;
         let someone_can_paste = opts.interaction.can_paste();
-        let (listener, no_listener) = Self::listener(c, &mut mode, &opts.interaction, notices)?;
-        // The remote way sends the service's own redirect URI (a loopback
-        // one the provider accepts), as does pasting unless the service
-        // pastes with another (or none: Dropbox then shows the code).
-        let redirect_uri = match (&listener, remote) {
-            (Some(l), _) => Some(l.redirect_uri().to_string()),
-            (None, true) => Some(c.redirect_uri())
-                .filter(|u| !u.is_empty())
-                .map(str::to_string),
-            // A loopback URI in paste mode: the browser lands on a page that
-            // does not load, and the user pastes the address it shows.
-            (None, false) => Some(c.paste_redirect_uri())
-                .filter(|u| !u.is_empty())
-                .map(str::to_string),
-        };
-        // What to register when the provider refuses it: the configured URI.
-        let register = match (&listener, remote) {
-            (Some(_), _) | (None, true) => c.redirect_uri().to_string(),
-            (None, false) => c.paste_redirect_uri().to_string(),
-        };
+        let (listener, no_listener) =
+            Self::listener(c, &mut plan.mode, &opts.interaction, notices)?;
+        let (redirect_uri, register) = plan.redirect_uris(c, listener.as_ref());
         let refused = |e: Error| e.with_redirect(redirect_uri.as_deref(), &register);
         let pending = Pending::new(c, &client_id, redirect_uri.clone())?;
-        let why = match (&no_listener, choice.filter(|_| remote)) {
+        let why = match (&no_listener, choice.filter(|_| plan.remote)) {
             (Some(why), _) => Some(why.as_str()),
             (None, Some(ch)) => Some(ch.reason.as_str()),
             (None, None) => None,
@@ -355,14 +377,14 @@ impl OAuthManager {
             &Prompt {
                 service: &c.service,
                 url: &pending.url,
-                sign_in: SignIn::Browser(mode),
+                sign_in: SignIn::Browser(plan.mode),
                 user_code: None,
-                remote,
+                remote: plan.remote,
                 why,
             },
         );
-        let browser =
-            (opts.open_browser && !remote).then(|| crate::redirect::launch_browser(&pending.url));
+        let browser = (opts.open_browser && !plan.remote)
+            .then(|| crate::redirect::launch_browser(&pending.url));
         let expect = Expect {
             state: pending.state().clone(),
             issuer: c.issuer.clone(),
@@ -377,36 +399,7 @@ impl OAuthManager {
         )
         .map_err(refused)?;
         drop(listener);
-        let code = match waited {
-            interact::Waited::Code(code) => code,
-            // No callback can come: a person at a terminal pastes instead;
-            // with nobody to paste, the sign-in ends now, not at the timeout.
-            interact::Waited::NoBrowser(e) => {
-                if !someone_can_paste {
-                    return Err(Error::BrowserFailed {
-                        service: c.service.clone(),
-                        cause: e.to_string(),
-                    }
-                    .into());
-                }
-                let why = format!("could not open a browser: {e}");
-                interact::tell(
-                    opts,
-                    &Prompt {
-                        service: &c.service,
-                        url: &pending.url,
-                        sign_in: SignIn::Browser(RedirectMode::Paste),
-                        user_code: None,
-                        remote: false,
-                        why: Some(&why),
-                    },
-                );
-                match interact::wait_for_code(&c.service, None, &expect, opts, None)? {
-                    interact::Waited::Code(code) => code,
-                    interact::Waited::NoBrowser(_) => unreachable!("no browser was waited for"),
-                }
-            }
-        };
+        let code = Self::code_of(waited, someone_can_paste, opts, c, &pending.url, &expect)?;
         if let Some(e) = browser.as_ref().and_then(|b| b.failed()) {
             notices.push(format!(
                 "could not open a browser ({e}); open the address above yourself"
@@ -414,6 +407,46 @@ impl OAuthManager {
         }
         let token = pending.exchange(&self.ctx()?, code).map_err(refused);
         self.finish(token, notices)
+    }
+
+    /// The code waited for. When no callback can come (the browser did not
+    /// open), a person at a terminal pastes instead; with nobody to paste,
+    /// the sign-in ends now, not at the timeout.
+    fn code_of(
+        waited: interact::Waited,
+        someone_can_paste: bool,
+        opts: &mut AuthOptions,
+        c: &crate::AuthConfig,
+        url: &str,
+        expect: &Expect,
+    ) -> std::result::Result<oauth2::AuthorizationCode, StepEnd> {
+        let e = match waited {
+            interact::Waited::Code(code) => return Ok(code),
+            interact::Waited::NoBrowser(e) => e,
+        };
+        if !someone_can_paste {
+            return Err(Error::BrowserFailed {
+                service: c.service.clone(),
+                cause: e.to_string(),
+            }
+            .into());
+        }
+        let why = format!("could not open a browser: {e}");
+        interact::tell(
+            opts,
+            &Prompt {
+                service: &c.service,
+                url,
+                sign_in: SignIn::Browser(RedirectMode::Paste),
+                user_code: None,
+                remote: false,
+                why: Some(&why),
+            },
+        );
+        match interact::wait_for_code(&c.service, None, expect, opts, None)? {
+            interact::Waited::Code(code) => Ok(code),
+            interact::Waited::NoBrowser(_) => unreachable!("no browser was waited for"),
+        }
     }
 
     /// Whether a person can take part in a browser sign-in by `mode`.

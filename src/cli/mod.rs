@@ -133,36 +133,7 @@ pub fn run() -> i32 {
     }
     match cli.command {
         _ if cli.chat || cli.interactive => repl::run(&registry),
-        Some(Command::Auth {
-            service,
-            logout,
-            keep_grant,
-            redirect,
-            device,
-            method,
-            with_token,
-        }) => {
-            let Some(config) = config_or_exit(&registry, &service) else {
-                return 1;
-            };
-            if with_token {
-                return setup::with_token(&config);
-            }
-            if logout {
-                let scope = match keep_grant {
-                    true => LogoutScope::KeepGrant,
-                    false => LogoutScope::Revoke,
-                };
-                return logout_service(&config, scope);
-            }
-            let mut opts = options(true);
-            opts.sign_in = redirect.map(|r| SignIn::Browser(r.parse().expect("clap checked it")));
-            opts.only = match device {
-                true => Some(Step::Device),
-                false => method.map(|m| m.parse().expect("clap checked it")),
-            };
-            auth(&config, opts)
-        }
+        Some(command @ Command::Auth { .. }) => auth_command(&registry, command),
         Some(Command::Status { json, offline }) => status(&registry, json, offline),
         Some(Command::Refresh {
             services,
@@ -207,6 +178,42 @@ pub fn run() -> i32 {
             2
         }
     }
+}
+
+/// `planopticon auth SERVICE …`: signs in, logs out, or saves a key.
+fn auth_command(registry: &Registry, command: Command) -> i32 {
+    let Command::Auth {
+        service,
+        logout,
+        keep_grant,
+        redirect,
+        device,
+        method,
+        with_token,
+    } = command
+    else {
+        unreachable!("called for auth only")
+    };
+    let Some(config) = config_or_exit(registry, &service) else {
+        return 1;
+    };
+    if with_token {
+        return setup::with_token(&config);
+    }
+    if logout {
+        let scope = match keep_grant {
+            true => LogoutScope::KeepGrant,
+            false => LogoutScope::Revoke,
+        };
+        return logout_service(&config, scope);
+    }
+    let mut opts = options(true);
+    opts.sign_in = redirect.map(|r| SignIn::Browser(r.parse().expect("clap checked it")));
+    opts.only = match device {
+        true => Some(Step::Device),
+        false => method.map(|m| m.parse().expect("clap checked it")),
+    };
+    auth(&config, opts)
 }
 
 fn init_logging(verbose: bool) {
@@ -370,25 +377,7 @@ fn token(config: &AuthConfig) -> i32 {
 
 fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
     let now = crate::system_clock()();
-    let broken = |s: &str| registry.broken(s).is_some();
-    // One identity call per connected service, all at once.
-    let all: Vec<ServiceStatus> = std::thread::scope(|scope| {
-        let checks: Vec<_> = registry
-            .statuses(now)
-            .into_iter()
-            .zip(registry.configs())
-            .map(|(offline_status, c)| {
-                scope.spawn(move || match offline || broken(&c.service) {
-                    true => offline_status,
-                    false => OAuthManager::new(c.clone()).check(),
-                })
-            })
-            .collect();
-        checks
-            .into_iter()
-            .map(|h| h.join().expect("a status check"))
-            .collect()
-    });
+    let all = checked_statuses(registry, now, offline);
     if json {
         println!(
             "{}",
@@ -401,27 +390,7 @@ fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
         "SERVICE", "STATE", "METHOD", "EXPIRES", "ACCOUNT"
     );
     for s in &all {
-        let state = serde_json::to_value(s.state).expect("plain data");
-        let account = s
-            .account
-            .as_ref()
-            .and_then(crate::account::describe)
-            .unwrap_or_else(|| "-".into());
-        let method = match &s.method {
-            Some(m) => m.method().map_or("other", |m| m.as_str()),
-            None => "-",
-        };
-        println!(
-            "{:<12} {:<20} {:<19} {:<14} {:<28} {}",
-            s.service,
-            state.as_str().unwrap_or("").replace('_', " "),
-            method,
-            s.expires_at
-                .map(|e| relative(e - now))
-                .unwrap_or_else(|| "-".into()),
-            account,
-            s.token_path.display()
-        );
+        print_status_row(s, now);
     }
     for s in all
         .iter()
@@ -437,6 +406,54 @@ fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
         );
     }
     0
+}
+
+/// Every service's status; unless `offline`, each connected one checked at
+/// its provider, all at once.
+fn checked_statuses(registry: &Registry, now: f64, offline: bool) -> Vec<ServiceStatus> {
+    let broken = |s: &str| registry.broken(s).is_some();
+    std::thread::scope(|scope| {
+        let checks: Vec<_> = registry
+            .statuses(now)
+            .into_iter()
+            .zip(registry.configs())
+            .map(|(offline_status, c)| {
+                scope.spawn(move || match offline || broken(&c.service) {
+                    true => offline_status,
+                    false => OAuthManager::new(c.clone()).check(),
+                })
+            })
+            .collect();
+        checks
+            .into_iter()
+            .map(|h| h.join().expect("a status check"))
+            .collect()
+    })
+}
+
+/// One line of `status`'s table.
+fn print_status_row(s: &ServiceStatus, now: f64) {
+    let state = serde_json::to_value(s.state).expect("plain data");
+    let account = s
+        .account
+        .as_ref()
+        .and_then(crate::account::describe)
+        .unwrap_or_else(|| "-".into());
+    let method = match &s.method {
+        Some(m) => m.method().map_or("other", |m| m.as_str()),
+        None => "-",
+    };
+    println!(
+        "{:<12} {:<20} {:<19} {:<14} {:<28} {}",
+        s.service,
+        state.as_str().unwrap_or("").replace('_', " "),
+        method,
+        s.expires_at
+            .map(|e| relative(e - now))
+            .unwrap_or_else(|| "-".into()),
+        account,
+        s.token_path.display()
+    );
 }
 
 /// "in 59 min" / "3 h ago".
@@ -475,36 +492,32 @@ fn options(prompts_on_stdout: bool) -> AuthOptions {
             true => println!("{text}"),
             false => eprintln!("{text}"),
         };
-        match (p.user_code, p.remote, p.why) {
-            (Some(code), _, why) => {
-                if let Some(why) = why {
-                    eprintln!("Signing in with a code: {why}.");
-                }
-                say(&format!(
-                    "\nTo authorize PlanOpticon ({}), open {} and enter the code {code}\n",
+        // Why this way first (on stderr), then where to go.
+        let (why, go) = match (p.user_code, p.remote) {
+            (Some(code), _) => (
+                p.why.map(|why| format!("Signing in with a code: {why}.")),
+                format!(
+                    "To authorize PlanOpticon ({}), open {} and enter the code {code}",
                     p.service, p.url
-                ));
-            }
-            (None, true, why) => {
-                if let Some(why) = why {
-                    eprintln!("No browser can be opened here: {why}.");
-                }
-                say(&format!(
-                    "\nOpen this URL in a browser on any machine to authorize PlanOpticon ({}):\n{}\n",
+                ),
+            ),
+            (None, true) => (
+                p.why.map(|why| format!("No browser can be opened here: {why}.")),
+                format!(
+                    "Open this URL in a browser on any machine to authorize PlanOpticon ({}):\n{}",
                     p.service, p.url
-                ));
-            }
+                ),
+            ),
             // A browser that could not be opened, or no listener: say why first.
-            (None, false, why) => {
-                if let Some(why) = why {
-                    eprintln!("\nNote: {why}. Open the address below in a browser yourself, on this or any machine.");
-                }
-                say(&format!(
-                    "\nOpen this URL to authorize PlanOpticon ({}):\n{}\n",
-                    p.service, p.url
-                ));
-            }
+            (None, false) => (
+                p.why.map(|why| format!("\nNote: {why}. Open the address below in a browser yourself, on this or any machine.")),
+                format!("Open this URL to authorize PlanOpticon ({}):\n{}", p.service, p.url),
+            ),
+        };
+        if let Some(why) = why {
+            eprintln!("{why}");
         }
+        say(&format!("\n{go}\n"));
         eprintln!(
             "{}",
             match p.sign_in {

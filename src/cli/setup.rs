@@ -73,67 +73,76 @@ pub(super) fn config(
     unset: Option<String>,
 ) -> i32 {
     let setup = Setup::load();
-    let parse = |k: &str| -> Result<Key, i32> {
-        k.parse::<Key>().map_err(|e| {
-            eprintln!("error: {e}");
-            2
-        })
-    };
-    let failed = |e: Error| {
-        eprintln!("{} setting not saved: {e}", title_case(service));
-        match e {
-            Error::UnknownService { .. } | Error::UnknownKey { .. } => 2,
-            _ => 1,
-        }
-    };
     if let Some(k) = unset {
-        let key = match parse(&k) {
-            Ok(key) => key,
-            Err(code) => return code,
-        };
-        return match setup.unset(service, key) {
-            Ok(true) => {
-                println!("Unset {service} {key}.");
-                0
-            }
-            Ok(false) => {
-                println!(
-                    "{service} has no {key} in {}.",
-                    setup.file().path().display()
-                );
-                0
-            }
-            Err(e) => failed(e),
+        return match parse_key(&k) {
+            Ok(key) => unset_key(&setup, service, key),
+            Err(code) => code,
         };
     }
     let Some(k) = key else {
-        return match setup.effective(service) {
-            Ok(settings) => {
-                print_settings(&settings);
-                0
-            }
-            Err(e) => failed(e),
-        };
+        return show(&setup, service, None);
     };
-    let key = match parse(&k) {
+    let key = match parse_key(&k) {
         Ok(key) => key,
         Err(code) => return code,
     };
-    let Some(value) = value else {
-        return match setup.effective(service) {
-            Ok(settings) => {
-                print_settings(
-                    &settings
-                        .into_iter()
-                        .filter(|s| s.key == key)
-                        .collect::<Vec<_>>(),
-                );
-                0
-            }
-            Err(e) => failed(e),
-        };
-    };
-    let value = match (value.as_str(), key.is_secret()) {
+    match value {
+        None => show(&setup, service, Some(key)),
+        Some(value) => set_key(&setup, service, key, &value),
+    }
+}
+
+fn parse_key(k: &str) -> Result<Key, i32> {
+    k.parse::<Key>().map_err(|e| {
+        eprintln!("error: {e}");
+        2
+    })
+}
+
+/// Says why a setting was not saved; the exit code.
+fn config_failed(service: &str, e: Error) -> i32 {
+    eprintln!("{} setting not saved: {e}", title_case(service));
+    match e {
+        Error::UnknownService { .. } | Error::UnknownKey { .. } => 2,
+        _ => 1,
+    }
+}
+
+fn unset_key(setup: &Setup, service: &str, key: Key) -> i32 {
+    match setup.unset(service, key) {
+        Ok(true) => {
+            println!("Unset {service} {key}.");
+            0
+        }
+        Ok(false) => {
+            println!(
+                "{service} has no {key} in {}.",
+                setup.file().path().display()
+            );
+            0
+        }
+        Err(e) => config_failed(service, e),
+    }
+}
+
+/// Prints the service's settings, or the one of `key`.
+fn show(setup: &Setup, service: &str, key: Option<Key>) -> i32 {
+    match setup.effective(service) {
+        Ok(settings) => {
+            print_settings(
+                &settings
+                    .into_iter()
+                    .filter(|s| key.is_none_or(|k| s.key == k))
+                    .collect::<Vec<_>>(),
+            );
+            0
+        }
+        Err(e) => config_failed(service, e),
+    }
+}
+
+fn set_key(setup: &Setup, service: &str, key: Key, value: &str) -> i32 {
+    let value = match (value, key.is_secret()) {
         ("-", _) => match read_secret(&format!("{key} for {service}: ")) {
             Some(v) => v,
             None => {
@@ -147,27 +156,28 @@ pub(super) fn config(
         }
         (v, false) => v.to_string(),
     };
-    match setup.set(service, key, &value) {
-        Ok(()) => {
-            match (key.is_secret(), setup.secret_store()) {
-                (true, SecretStore::Keyring) => {
-                    println!("Saved {service} {key} in the OS keyring.")
-                }
-                _ => println!("Set {service} {key} in {}.", setup.file().path().display()),
-            }
-            if let Ok(settings) = setup.effective(service) {
-                if let Some(s) = settings.iter().find(|s| s.key == key) {
-                    if let Source::Environment(var) = &s.source {
-                        if !s.editable {
-                            eprintln!("Note: {var} is set in the environment and is used instead.");
-                        }
-                    }
-                }
-            }
-            0
-        }
-        Err(e) => failed(e),
+    if let Err(e) = setup.set(service, key, &value) {
+        return config_failed(service, e);
     }
+    match (key.is_secret(), setup.secret_store()) {
+        (true, SecretStore::Keyring) => {
+            println!("Saved {service} {key} in the OS keyring.")
+        }
+        _ => println!("Set {service} {key} in {}.", setup.file().path().display()),
+    }
+    let shadowed = setup.effective(service).ok().and_then(|settings| {
+        settings
+            .into_iter()
+            .find(|s| s.key == key && !s.editable)
+            .and_then(|s| match s.source {
+                Source::Environment(var) => Some(var),
+                _ => None,
+            })
+    });
+    if let Some(var) = shadowed {
+        eprintln!("Note: {var} is set in the environment and is used instead.");
+    }
+    0
 }
 
 fn print_settings(settings: &[Setting]) {

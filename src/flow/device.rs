@@ -19,13 +19,8 @@ pub struct DeviceCode<'a> {
     pub user_code: &'a str,
 }
 
-pub fn sign_in(
-    ctx: &Ctx,
-    client_id: &str,
-    show: &mut dyn FnMut(&DeviceCode),
-    cancelled: &dyn Fn() -> bool,
-) -> Result<StoredToken> {
-    let cfg = ctx.config;
+/// The configured device authorization endpoint, or why there is none.
+fn device_authorization_url(cfg: &crate::AuthConfig) -> Result<DeviceAuthorizationUrl> {
     let url = cfg
         .device_authorization_url
         .clone()
@@ -33,11 +28,20 @@ pub fn sign_in(
             service: cfg.service.clone(),
             message: "device sign-in needs device_authorization_url in services.toml".into(),
         })?;
-    let device_url =
-        DeviceAuthorizationUrl::new(url.clone()).map_err(|e| Error::NotConfigured {
-            service: cfg.service.clone(),
-            message: format!("device_authorization_url {url:?} is not a URL: {e}"),
-        })?;
+    DeviceAuthorizationUrl::new(url.clone()).map_err(|e| Error::NotConfigured {
+        service: cfg.service.clone(),
+        message: format!("device_authorization_url {url:?} is not a URL: {e}"),
+    })
+}
+
+pub fn sign_in(
+    ctx: &Ctx,
+    client_id: &str,
+    show: &mut dyn FnMut(&DeviceCode),
+    cancelled: &dyn Fn() -> bool,
+) -> Result<StoredToken> {
+    let cfg = ctx.config;
+    let device_url = device_authorization_url(cfg)?;
     let secret = cfg.resolved_client_secret();
     let client = ctx
         .client(client_id, secret.as_deref())?

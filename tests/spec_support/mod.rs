@@ -43,6 +43,17 @@ impl Run {
     pub fn err(&self) -> String {
         String::from_utf8_lossy(&self.0.stderr).into_owned()
     }
+
+    /// Asserts a browser sign-in to `service` (shown as `display_name`)
+    /// that printed the address to open and succeeded.
+    pub fn assert_signed_in_by_browser(&self, service: &str, display_name: &str) {
+        assert_eq!(self.code(), 0, "{self:?}");
+        let out = self.out();
+        let open = format!("Open this URL to authorize PlanOpticon ({service}):");
+        assert!(out.contains(&open), "{self:?}");
+        let done = format!("{display_name} authentication successful (oauth_pkce).\n");
+        assert!(out.ends_with(&done), "{self:?}");
+    }
 }
 
 impl std::fmt::Debug for Run {

@@ -239,6 +239,17 @@ impl OidcServer {
             .expect("POST /_test/reset");
     }
 
+    /// The HTTP status of the identity endpoint (`/me`) for `access_token`:
+    /// 200 while the token is good, 401 once it is not.
+    pub fn me_status(&self, access_token: &str) -> reqwest::StatusCode {
+        http()
+            .get(self.url("/me"))
+            .bearer_auth(access_token)
+            .send()
+            .expect("GET /me")
+            .status()
+    }
+
     /// What the server wrote on stderr so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
@@ -401,6 +412,9 @@ impl Recorded {
     }
 }
 
+/// A reply's status, headers and body.
+type ReplyParts = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// What the [`FakeServer`] does with a request.
 #[derive(Clone, Debug)]
 pub enum Reply {
@@ -419,21 +433,29 @@ pub enum Reply {
 }
 
 impl Reply {
-    /// Adds a header (Json and Text become Raw). No effect on Hang and Close.
-    pub fn with_header(self, name: &str, value: &str) -> Reply {
-        let (status, mut headers, body) = match self {
-            Reply::Json(status, value) => (
+    /// Status, headers and body; Hang and Close have none (given back).
+    fn parts(self) -> Result<ReplyParts, Reply> {
+        match self {
+            Reply::Json(status, value) => Ok((
                 status,
                 vec![("Content-Type".into(), "application/json".into())],
                 value.to_string().into_bytes(),
-            ),
-            Reply::Text(status, content_type, body) => (
+            )),
+            Reply::Text(status, content_type, body) => Ok((
                 status,
                 vec![("Content-Type".into(), content_type)],
                 body.into_bytes(),
-            ),
-            Reply::Raw(status, headers, body) => (status, headers, body),
-            other => return other,
+            )),
+            Reply::Raw(status, headers, body) => Ok((status, headers, body)),
+            other => Err(other),
+        }
+    }
+
+    /// Adds a header (Json and Text become Raw). No effect on Hang and Close.
+    pub fn with_header(self, name: &str, value: &str) -> Reply {
+        let (status, mut headers, body) = match self.parts() {
+            Ok(parts) => parts,
+            Err(other) => return other,
         };
         headers.push((name.into(), value.into()));
         Reply::Raw(status, headers, body)
@@ -450,47 +472,27 @@ type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync + 'static;
 /// request dropped unanswered and keeps the connection open, so it cannot
 /// produce [`Reply::Close`] or a true [`Reply::Hang`].
 pub struct FakeServer {
-    addr: SocketAddr,
+    acceptor: Acceptor,
     requests: Arc<Mutex<Vec<Recorded>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl FakeServer {
     pub fn start(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let handler: Arc<Handler> = Arc::new(handler);
-        let thread = {
-            let (requests, stop) = (Arc::clone(&requests), Arc::clone(&stop));
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let (requests, handler) = (Arc::clone(&requests), Arc::clone(&handler));
-                    std::thread::spawn(move || serve_one(stream, &requests, &*handler));
-                }
-            })
+        let acceptor = {
+            let requests = Arc::clone(&requests);
+            Acceptor::start(move |stream| serve_one(stream, &requests, &handler))
         };
-        FakeServer {
-            addr,
-            requests,
-            stop,
-            thread: Some(thread),
-        }
+        FakeServer { acceptor, requests }
     }
 
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.acceptor.addr().port()
     }
 
     /// `url("/token")` -> `http://127.0.0.1:PORT/token`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("http://{}{}", self.acceptor.addr(), path)
     }
 
     /// Every request received so far, in order.
@@ -509,7 +511,46 @@ impl FakeServer {
     }
 }
 
-impl Drop for FakeServer {
+/// Connections accepted on 127.0.0.1:0, each served on a thread of its
+/// own, until dropped.
+pub struct Acceptor {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Acceptor {
+    pub fn start(serve: impl Fn(TcpStream) + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let serve = Arc::new(serve);
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let serve = Arc::clone(&serve);
+                    std::thread::spawn(move || serve(stream));
+                }
+            })
+        };
+        Acceptor {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Acceptor {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop so it sees the flag. Connections still held by
@@ -528,26 +569,25 @@ fn serve_one(mut stream: TcpStream, requests: &Mutex<Vec<Recorded>>, handler: &H
     };
     requests.lock().unwrap().push(recorded.clone());
     let head_only = recorded.method == "HEAD";
-    let (status, headers, body) = match handler(&recorded) {
+    match handler(&recorded) {
         Reply::Hang(duration) => {
             std::thread::sleep(duration);
-            return; // dropping the stream closes it, unanswered
+            // dropping the stream closes it, unanswered
         }
         Reply::Close => {
             let _ = stream.shutdown(Shutdown::Both);
-            return;
         }
-        Reply::Json(status, value) => (
-            status,
-            vec![("Content-Type".into(), "application/json".into())],
-            value.to_string().into_bytes(),
-        ),
-        Reply::Text(status, content_type, body) => (
-            status,
-            vec![("Content-Type".into(), content_type)],
-            body.into_bytes(),
-        ),
-        Reply::Raw(status, headers, body) => (status, headers, body),
+        reply => {
+            write_reply(&mut stream, reply, head_only);
+            let _ = stream.shutdown(Shutdown::Write);
+        }
+    }
+}
+
+/// Writes `reply` (not Hang or Close) as an HTTP/1.1 response.
+pub fn write_reply(out: &mut impl Write, reply: Reply, head_only: bool) {
+    let Ok((status, headers, body)) = reply.parts() else {
+        panic!("Hang and Close are not written")
     };
     let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
@@ -561,17 +601,16 @@ fn serve_one(mut stream: TcpStream, requests: &Mutex<Vec<Recorded>>, handler: &H
         head.push_str("Connection: close\r\n");
     }
     head.push_str("\r\n");
-    let _ = stream.write_all(head.as_bytes());
+    let _ = out.write_all(head.as_bytes());
     if !head_only {
-        let _ = stream.write_all(&body);
+        let _ = out.write_all(&body);
     }
-    let _ = stream.flush();
-    let _ = stream.shutdown(Shutdown::Write);
+    let _ = out.flush();
 }
 
 /// Reads one HTTP/1.1 request: request line, headers, and a body framed by
 /// Content-Length or chunked encoding.
-fn read_request(stream: &TcpStream) -> Option<Recorded> {
+pub fn read_request(stream: impl Read) -> Option<Recorded> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -680,9 +719,16 @@ impl Home {
     /// The CLI with only this HOME, PATH and `env`: no provider variables,
     /// BROWSER or DISPLAY leak in from the machine; stdin is null.
     pub fn cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_planopticon"));
-        c.args(args)
-            .env_clear()
+        let mut c = self.program(env!("CARGO_BIN_EXE_planopticon"), env);
+        c.args(args);
+        c
+    }
+
+    /// `program` with only PATH, HOME (this one) and `env` in its
+    /// environment, and nothing on stdin.
+    pub fn program(&self, program: &str, env: &[(&str, &str)]) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.path())
             .envs(env.iter().copied())
@@ -778,11 +824,116 @@ pub fn answer_device_code(mut child: Child, action: &str) -> (Vec<String>, std::
         .env("TEST_BROWSER_ACTION", action)
         .output()
         .unwrap();
-    assert!(
-        answer.status.success(),
-        "{}",
-        String::from_utf8_lossy(&answer.stderr)
-    );
+    assert_success(&answer);
     let rest = lines.map(|l| l.unwrap()).collect();
     (rest, child.wait_with_output().unwrap())
+}
+
+/// A fresh 2048-bit RSA private key in PEM at `pem`, made by `openssl`.
+pub fn rsa_test_key(pem: &Path) {
+    let ok = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(pem)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "openssl makes a test key");
+}
+
+/// The entry of `service` in a JSON list of services (`status --json`,
+/// `refresh --json`).
+pub fn service_entry(all: &Value, service: &str) -> Value {
+    all.as_array()
+        .unwrap_or_else(|| panic!("not a list: {all}"))
+        .iter()
+        .find(|x| x["service"] == service)
+        .unwrap_or_else(|| panic!("no {service} in {all}"))
+        .clone()
+}
+
+/// A [`FakeServer`] that answers every request with `body` (a token
+/// endpoint's reply, say) as JSON with status 200.
+pub fn json_server(body: Value) -> FakeServer {
+    FakeServer::start(move |_| Reply::Json(200, body.clone()))
+}
+
+/// Asserts that a finished program succeeded, showing its stderr if not.
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A query parameter of `url`.
+pub fn url_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A number from the environment (a test's length, say), else `default`.
+pub fn env_number(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A `BROWSER` program that writes down the URL it is given in
+/// `browser.log` in `home`, then runs the shell line `then` (`"$1"` is the
+/// URL); the program's path, and the log's.
+pub fn browser_script(home: &Home, then: &str) -> (String, PathBuf) {
+    let log = home.path().join("browser.log");
+    let script = home.path().join("browser.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n{then}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script.to_str().unwrap().to_string(), log)
+}
+
+/// A confidential client `service` at `fake` (`/authorize`, `/token`,
+/// client `cid` with `secret`), its token file in `dir`.
+pub fn fake_client(
+    service: &str,
+    fake: &FakeServer,
+    secret: &str,
+    dir: &Path,
+) -> planopticon::AuthConfig {
+    let mut c = planopticon::AuthConfig::new(service);
+    c.oauth_authorize_url = Some(fake.url("/authorize"));
+    c.oauth_token_url = Some(fake.url("/token"));
+    c.client_id = Some("cid".into());
+    c.client_secret = Some(secret.into());
+    c.token_path = Some(dir.join(format!("{service}_token.json")));
+    c
+}
+
+/// A manager of `c` without the keyring, giving up on a request after 1 s.
+pub fn manager(c: planopticon::AuthConfig) -> planopticon::OAuthManager {
+    planopticon::OAuthManager::with_keyring(c, false)
+        .with_transport(planopticon::Transport::with_timeout(Duration::from_secs(1)).unwrap())
+}
+
+/// A HOME whose `[zoom]` gets its tokens at `token_url`.
+pub fn zoom_home(token_url: &str) -> Home {
+    Home::with_services(&format!("[zoom]\noauth_token_url = \"{token_url}\"\n"))
 }

@@ -112,6 +112,15 @@ impl Pty {
         self.master.flush().unwrap();
     }
 
+    /// Types `line` and Enter, then waits for the child to exit with
+    /// `exit_code`; all output.
+    pub fn answer(&mut self, line: &str, exit_code: i32) -> String {
+        self.type_line(line);
+        let (code, all) = self.finish();
+        assert_eq!(code, exit_code, "{all}");
+        all
+    }
+
     /// Waits for the child to exit; returns its exit code and all output.
     pub fn finish(&mut self) -> (i32, String) {
         let deadline = Instant::now() + WAIT;
