@@ -976,7 +976,7 @@ fn check_api_key(
     let ctx = manager.ctx()?;
     match crate::account::whoami(&ctx, key, true) {
         Identity::Known(a) => Ok(KeyCheck::Accepted(a)),
-        Identity::Rejected => Err(Error::Provider {
+        Identity::Rejected(words) => Err(Error::Provider {
             service: service.into(),
             step: "API key check",
             status: Some(401),
@@ -986,7 +986,8 @@ fn check_api_key(
                     .as_deref()
                     .unwrap_or("its identity endpoint")
             ),
-            description: None,
+            // The provider's own words, never the key itself.
+            description: words.filter(|w| !w.contains(key)),
             client: None,
             retry_after: None,
         }),
