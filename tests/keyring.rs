@@ -85,7 +85,8 @@ fn without_a_keyring_the_file_store_works_and_says_so_once() {
 
 /// services.toml as a person wrote it: comments, an unrelated table, a
 /// client secret and a header API key (each its table's last key, so that
-/// moving them back puts them where they were).
+/// moving them back puts them where they were; Plane's table holds only
+/// its key, and keeps its place).
 const SECRETS_BY_HAND: &str = "# My services, by hand.\n\
 # Keep this comment.\n\
 \n\
@@ -96,13 +97,13 @@ oauth_token_url   =   \"http://127.0.0.1:9/token\"\n\
 client_id = \"cid\"\n\
 client_secret = \"acme-s3cret\"\n\
 \n\
+[plane]\n\
+api_key = \"plane-k3y\"\n\
+\n\
 # An unrelated table, oddly spaced\n\
 [zoom]\n\
 client_id = \"zid\" # trailing comment\n\
-scopes = [ \"a\",\"b\" ]\n\
-\n\
-[plane]\n\
-api_key = \"plane-k3y\"\n";
+scopes = [ \"a\",\"b\" ]\n";
 
 /// The same file with both secrets in the keyring.
 const SECRETS_IN_KEYRING: &str = "# My services, by hand.\n\
@@ -115,13 +116,13 @@ oauth_token_url   =   \"http://127.0.0.1:9/token\"\n\
 client_id = \"cid\"\n\
 client_secret_in_keyring = true\n\
 \n\
+[plane]\n\
+api_key_in_keyring = true\n\
+\n\
 # An unrelated table, oddly spaced\n\
 [zoom]\n\
 client_id = \"zid\" # trailing comment\n\
-scopes = [ \"a\",\"b\" ]\n\
-\n\
-[plane]\n\
-api_key_in_keyring = true\n";
+scopes = [ \"a\",\"b\" ]\n";
 
 /// Set in the copy of this test binary that runs inside the private session.
 const INNER: &str = "PLANOPTICON_TEST_KEYRING_INNER";
