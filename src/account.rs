@@ -62,8 +62,9 @@ pub fn describe(account: &Value) -> Option<String> {
 #[derive(Debug)]
 pub enum Identity {
     Known(Account),
-    /// The provider answered 401: the token is no longer accepted.
-    Rejected,
+    /// The provider answered 401: the token is no longer accepted (with
+    /// the provider's own words, when its answer had some).
+    Rejected(Option<String>),
     /// No identity endpoint, or it could not be asked; the account stays unknown.
     Unknown(String),
 }
@@ -75,8 +76,8 @@ pub fn whoami(ctx: &Ctx, token: &str, is_api_key: bool) -> Identity {
         return Identity::Unknown("no userinfo_url is configured".into());
     };
     let body = match get_json(ctx, &url, token, is_api_key) {
-        Ok(Some(v)) => v,
-        Ok(None) => return Identity::Rejected,
+        Ok(Ok(v)) => v,
+        Ok(Err(words)) => return Identity::Rejected(words),
         Err(e) => return Identity::Unknown(e),
     };
     let mut account = Account {
@@ -106,7 +107,7 @@ pub fn whoami(ctx: &Ctx, token: &str, is_api_key: bool) -> Identity {
     };
     // Plane names the workspace in the app's installation, not on the user.
     if let (Some(url), false) = (&cfg.workspace_url, is_api_key) {
-        if let Ok(Some(v)) = get_json(ctx, url, token, false) {
+        if let Ok(Ok(v)) = get_json(ctx, url, token, false) {
             account.workspace = first(
                 &v,
                 &["/0/workspace_detail/name", "/0/workspace_detail/slug"],
@@ -116,8 +117,14 @@ pub fn whoami(ctx: &Ctx, token: &str, is_api_key: bool) -> Identity {
     Identity::Known(account)
 }
 
-/// `Ok(None)` on 401.
-fn get_json(ctx: &Ctx, url: &str, token: &str, is_api_key: bool) -> Result<Option<Value>, String> {
+/// The identity endpoint's JSON, or `Ok(Err(words))` when it refused the
+/// token (HTTP 401, with the provider's words if it gave some).
+fn get_json(
+    ctx: &Ctx,
+    url: &str,
+    token: &str,
+    is_api_key: bool,
+) -> Result<Result<Value, Option<String>>, String> {
     let cfg = ctx.config;
     let client = ctx.transport.client();
     let mut req = match cfg.userinfo_method.unwrap_or_default() {
@@ -139,10 +146,13 @@ fn get_json(ctx: &Ctx, url: &str, token: &str, is_api_key: bool) -> Result<Optio
         .is_some_and(|v| v.contains("insufficient_scope"));
     match resp.status().as_u16() {
         401 if insufficient_scope => Err("the token lacks the identity scope".into()),
-        401 => Ok(None),
+        401 => Ok(Err(resp
+            .bytes()
+            .ok()
+            .and_then(|b| crate::flow::refusal_words(&b)))),
         200..=299 => resp
             .json()
-            .map(Some)
+            .map(Ok)
             .map_err(|_| "the identity endpoint did not answer JSON".to_string()),
         s => Err(format!("the identity endpoint answered HTTP {s}")),
     }
@@ -356,8 +366,8 @@ impl OAuthManager {
                 }
                 status.account = value;
             }
-            Identity::Rejected if is_api_key => status.rejected(self.config()),
-            Identity::Rejected => return self.rejected(&token, status),
+            Identity::Rejected(_) if is_api_key => status.rejected(self.config()),
+            Identity::Rejected(_) => return self.rejected(&token, status),
             Identity::Unknown(why) => log::debug!("{}: {why}", self.config().service),
         }
         status

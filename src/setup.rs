@@ -731,9 +731,12 @@ impl Setup {
                             "{cause}; nothing was saved (with the keyring off it is kept in services.toml, mode 0600)"
                         ),
                     })?;
+                // The flag first: a table holding only the secret is
+                // never left empty (and so removed and re-added at the end).
                 self.file.edit(|doc| {
+                    set_in(doc, service, flag, true.into())?;
                     unset_in(doc, service, key);
-                    set_in(doc, service, flag, true.into())
+                    Ok(())
                 })
             }
             (Some(name), Some(flag), SecretStore::ServicesFile) => {
@@ -743,8 +746,8 @@ impl Setup {
                         .and_then(|t| t.get(flag.as_str()))
                         .and_then(Item::as_bool)
                         .unwrap_or(false);
-                    unset_in(doc, service, flag);
                     set_in(doc, service, key, v)?;
+                    unset_in(doc, service, flag);
                     Ok(was)
                 })?;
                 if was_in_keyring {
@@ -976,7 +979,7 @@ fn check_api_key(
     let ctx = manager.ctx()?;
     match crate::account::whoami(&ctx, key, true) {
         Identity::Known(a) => Ok(KeyCheck::Accepted(a)),
-        Identity::Rejected => Err(Error::Provider {
+        Identity::Rejected(words) => Err(Error::Provider {
             service: service.into(),
             step: "API key check",
             status: Some(401),
@@ -986,7 +989,8 @@ fn check_api_key(
                     .as_deref()
                     .unwrap_or("its identity endpoint")
             ),
-            description: None,
+            // The provider's own words, never the key itself.
+            description: words.filter(|w| !w.contains(key)),
             client: None,
             retry_after: None,
         }),
@@ -1349,9 +1353,12 @@ impl Setup {
                                     cause,
                                 })
                                 .and_then(|()| {
+                                    // The flag first: a table holding only
+                                    // the secret keeps its place.
                                     self.file.edit(|doc| {
+                                        set_in(doc, service, flag, true.into())?;
                                         unset_in(doc, service, key);
-                                        set_in(doc, service, flag, true.into())
+                                        Ok(())
                                     })
                                 })
                                 .map(|()| true),
@@ -1374,10 +1381,10 @@ impl Setup {
                                 })
                                 .and_then(|secret| {
                                     self.file.edit(|doc| {
-                                        unset_in(doc, service, flag);
                                         if let Some(s) = secret.filter(|s| !s.is_empty()) {
                                             set_in(doc, service, key, s.as_str().into())?;
                                         }
+                                        unset_in(doc, service, flag);
                                         Ok(())
                                     })
                                 })

@@ -80,3 +80,222 @@ fn without_a_keyring_the_file_store_works_and_says_so_once() {
     );
     assert!(home.path().join(".planopticon/acme_token.json").exists());
 }
+
+// ---- the keyring switch: Setup::move_secrets ------------------------------
+
+/// services.toml as a person wrote it: comments, an unrelated table, a
+/// client secret and a header API key (each its table's last key, so that
+/// moving them back puts them where they were; Plane's table holds only
+/// its key, and keeps its place).
+const SECRETS_BY_HAND: &str = "# My services, by hand.\n\
+# Keep this comment.\n\
+\n\
+[acme]   # mine\n\
+display_name='Acme'\n\
+oauth_authorize_url = \"http://127.0.0.1:9/authorize\"  # not used\n\
+oauth_token_url   =   \"http://127.0.0.1:9/token\"\n\
+client_id = \"cid\"\n\
+client_secret = \"acme-s3cret\"\n\
+\n\
+[plane]\n\
+api_key = \"plane-k3y\"\n\
+\n\
+# An unrelated table, oddly spaced\n\
+[zoom]\n\
+client_id = \"zid\" # trailing comment\n\
+scopes = [ \"a\",\"b\" ]\n";
+
+/// The same file with both secrets in the keyring.
+const SECRETS_IN_KEYRING: &str = "# My services, by hand.\n\
+# Keep this comment.\n\
+\n\
+[acme]   # mine\n\
+display_name='Acme'\n\
+oauth_authorize_url = \"http://127.0.0.1:9/authorize\"  # not used\n\
+oauth_token_url   =   \"http://127.0.0.1:9/token\"\n\
+client_id = \"cid\"\n\
+client_secret_in_keyring = true\n\
+\n\
+[plane]\n\
+api_key_in_keyring = true\n\
+\n\
+# An unrelated table, oddly spaced\n\
+[zoom]\n\
+client_id = \"zid\" # trailing comment\n\
+scopes = [ \"a\",\"b\" ]\n";
+
+/// Set in the copy of this test binary that runs inside the private session.
+const INNER: &str = "PLANOPTICON_TEST_KEYRING_INNER";
+
+/// Runs the test `name` again in this binary with `HOME` = `home` and
+/// [`INNER`] set: in a private D-Bus session with an unlocked gnome-keyring
+/// when `keyring`, else with no session bus at all (a keyring that fails).
+fn run_inner(name: &str, home: &Home, keyring: bool) {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = match keyring {
+        true => {
+            let mut c = Command::new("dbus-run-session");
+            c.args([
+                "--",
+                "sh",
+                "-c",
+                "set -e\necho -n test-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null\nexec \"$0\" --exact \"$1\" --nocapture --test-threads=1\n",
+            ])
+            .arg(&exe)
+            .arg(name);
+            c
+        }
+        false => {
+            let mut c = Command::new(&exe);
+            c.args(["--exact", name, "--nocapture", "--test-threads=1"]);
+            c
+        }
+    };
+    let out = cmd
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env(INNER, "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("dbus-run-session and gnome-keyring (scripts/install-deps.sh installs them)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+}
+
+fn services_toml() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".planopticon/services.toml")
+}
+
+fn read_services() -> String {
+    std::fs::read_to_string(services_toml()).unwrap()
+}
+
+fn secret_tool(user: &str) -> String {
+    let out = Command::new("secret-tool")
+        .args(["lookup", "service", "planopticon", "username", user])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `planopticon config SERVICE KEY`'s line: a fresh process, so the
+/// library's resolution asks the keyring itself (no cached answer).
+fn config_line(service: &str, key: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_planopticon"))
+        .args(["config", service, key])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(key))
+        .unwrap_or_else(|| panic!("no {key} line: {stdout}"))
+        .to_string()
+}
+
+#[test]
+fn the_keyring_switch_moves_saved_secrets_in_and_back_out() {
+    use planopticon::setup::{SecretStore, Setup};
+    if std::env::var_os(INNER).is_none() {
+        let home = Home::with_services(SECRETS_BY_HAND);
+        run_inner(
+            "the_keyring_switch_moves_saved_secrets_in_and_back_out",
+            &home,
+            true,
+        );
+        return;
+    }
+    let path = services_toml();
+
+    // Switch on: both secrets go into the keyring; the file keeps only the flags.
+    let mut moved = Setup::new(path.clone(), true)
+        .move_secrets(SecretStore::Keyring)
+        .unwrap();
+    moved.sort();
+    assert_eq!(moved, ["acme client_secret", "plane api_key"]);
+    assert_eq!(read_services(), SECRETS_IN_KEYRING);
+    assert_eq!(secret_tool("acme_client_secret"), "acme-s3cret");
+    assert_eq!(secret_tool("plane_api_key"), "plane-k3y");
+    // The library still finds them, in this process and in a fresh one.
+    let reg = planopticon::Registry::load_from(&path);
+    assert_eq!(
+        reg.get("acme").unwrap().resolved_client_secret().as_deref(),
+        Some("acme-s3cret")
+    );
+    assert_eq!(
+        reg.get("plane").unwrap().resolved_api_key().as_deref(),
+        Some("plane-k3y")
+    );
+    let line = config_line("acme", "client_secret");
+    assert!(
+        line.contains(" set ") && line.ends_with("keyring"),
+        "{line}"
+    );
+    let line = config_line("plane", "api_key");
+    assert!(
+        line.contains(" set ") && line.ends_with("keyring"),
+        "{line}"
+    );
+    // Flipping on again moves nothing.
+    assert_eq!(
+        Setup::new(path.clone(), true)
+            .move_secrets(SecretStore::Keyring)
+            .unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(read_services(), SECRETS_IN_KEYRING);
+
+    // Switch off: back into services.toml, out of the keyring.
+    let mut moved = Setup::new(path.clone(), false)
+        .move_secrets(SecretStore::ServicesFile)
+        .unwrap();
+    moved.sort();
+    assert_eq!(moved, ["acme client_secret", "plane api_key"]);
+    assert_eq!(read_services(), SECRETS_BY_HAND);
+    assert_eq!(secret_tool("acme_client_secret"), "");
+    assert_eq!(secret_tool("plane_api_key"), "");
+    let line = config_line("acme", "client_secret");
+    assert!(line.ends_with("services.toml"), "{line}");
+    let reg = planopticon::Registry::load_from(&path);
+    assert_eq!(
+        reg.get("plane").unwrap().resolved_api_key().as_deref(),
+        Some("plane-k3y")
+    );
+}
+
+#[test]
+fn a_keyring_that_fails_leaves_services_toml_as_it_was() {
+    use planopticon::setup::{SecretStore, Setup};
+    if std::env::var_os(INNER).is_none() {
+        let home = Home::with_services(SECRETS_BY_HAND);
+        run_inner(
+            "a_keyring_that_fails_leaves_services_toml_as_it_was",
+            &home,
+            false,
+        );
+        return;
+    }
+    // No session bus: the keyring can be neither written nor read.
+    let path = services_toml();
+    let err = Setup::new(path.clone(), true)
+        .move_secrets(SecretStore::Keyring)
+        .unwrap_err();
+    assert!(matches!(err, planopticon::Error::Keyring { .. }), "{err}");
+    assert_eq!(read_services(), SECRETS_BY_HAND, "nothing lost");
+
+    std::fs::write(&path, SECRETS_IN_KEYRING).unwrap();
+    let err = Setup::new(path.clone(), false)
+        .move_secrets(SecretStore::ServicesFile)
+        .unwrap_err();
+    assert!(matches!(err, planopticon::Error::Keyring { .. }), "{err}");
+    assert_eq!(
+        read_services(),
+        SECRETS_IN_KEYRING,
+        "the flags stay: the secrets are still in the keyring"
+    );
+}

@@ -510,7 +510,8 @@ fn with_token_checks_a_personal_token_and_saves_it_as_a_token_file() {
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert_eq!(stdout, "");
     assert!(stderr.starts_with("Github token not saved: the provider refused the API key check: the key was not accepted at "), "{stderr}");
-    assert!(stderr.contains("HTTP 401"), "{stderr}");
+    assert!(stderr.contains(": Bad credentials (HTTP 401)"), "{stderr}");
+    assert!(!stderr.contains("bad-token"), "{stderr}");
     assert!(!token_file.exists());
 
     // Nothing on stdin.
@@ -871,4 +872,80 @@ fn a_google_api_key_is_never_passed_off_as_a_bearer_token() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("no API keys"), "{e}");
+}
+
+// ---- a refused key: the provider's own words ------------------------------
+
+#[test]
+fn a_refused_key_says_the_providers_own_words_and_never_the_key() {
+    let fake = answering(|r| {
+        let auth = r.header("authorization").unwrap_or_default().to_string();
+        let body = match auth.trim_start_matches("Bearer ") {
+            "notion-bad" => r#"{"object":"error","status":401,"code":"unauthorized","message":"API token is invalid."}"#.to_string(),
+            "oauth-bad" => r#"{"error":"invalid_token","error_description":"The access token expired"}"#.to_string(),
+            "bare-bad" => r#"{"error":"invalid_auth"}"#.to_string(),
+            "echo-bad" => r#"{"message":"token echo-bad is not valid"}"#.to_string(),
+            "long-bad" => format!(r#"{{"message":"{}"}}"#, "x".repeat(5000)),
+            _ => "<html>401</html>".to_string(),
+        };
+        (401, body)
+    });
+    let home = Home::with_services(&format!(
+        "[notion]\nuserinfo_url = \"{0}\"\n\n[github]\nuserinfo_url = \"{0}\"\n",
+        fake.url("/me")
+    ));
+    let before = home.text();
+    let refused = |service: &str, key: &str| {
+        let e = home.setup().save_api_key(service, key).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Provider {
+                    status: Some(401),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        e.to_string()
+    };
+    let at = format!("the key was not accepted at {}", fake.url("/me"));
+    assert_eq!(
+        refused("notion", "notion-bad"),
+        format!("the provider refused the API key check: {at}: API token is invalid. (HTTP 401)")
+    );
+    assert_eq!(
+        refused("github", "oauth-bad"),
+        format!(
+            "the provider refused the API key check: {at}: The access token expired (HTTP 401)"
+        )
+    );
+    assert_eq!(
+        refused("github", "bare-bad"),
+        format!("the provider refused the API key check: {at}: invalid_auth (HTTP 401)")
+    );
+    // Words that quote the key, too long, or not JSON: the status alone.
+    for key in ["echo-bad", "long-bad", "html-bad"] {
+        assert_eq!(
+            refused("github", key),
+            format!("the provider refused the API key check: {at} (HTTP 401)")
+        );
+    }
+    assert_eq!(home.text(), before, "nothing saved");
+    assert!(!home.po().join("github_token.json").exists());
+
+    // The CLI says the same.
+    let (stdout, stderr, code) = out(&home.cli(
+        &["auth", "github", "--with-token"],
+        &[],
+        Some("notion-bad\n"),
+    ));
+    assert_eq!((stdout.as_str(), code), ("", 1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "Github token not saved: the provider refused the API key check: {at}: API token is invalid. (HTTP 401)"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("notion-bad"), "{stderr}");
 }

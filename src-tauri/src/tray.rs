@@ -10,6 +10,7 @@ use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Manager, Runtime};
 
 use crate::attention;
+use crate::models;
 use crate::state::{lock, AppState};
 
 pub const TRAY_ID: &str = "main";
@@ -74,10 +75,12 @@ pub fn action_for(id: &str) -> Option<TrayAction> {
 }
 
 /// Whether the tray offers "Log out" for this service: it holds a saved
-/// token that still works or refreshes. An API key from the environment is
-/// not something the app can log out of.
+/// token that still works or refreshes, the one its card offers to
+/// Disconnect ([`models::has_saved_token`]): a personal token saved as the
+/// token file included, an API key from the environment not (the app cannot
+/// log out of it).
 fn offers_log_out(s: &ServiceStatus) -> bool {
-    matches!(s.state, State::Connected | State::ExpiredRefreshable) && !s.is_api_key()
+    matches!(s.state, State::Connected | State::ExpiredRefreshable) && models::has_saved_token(s)
 }
 
 /// The tray menu for these statuses, top to bottom: first what needs
@@ -330,6 +333,38 @@ mod tests {
         assert!(!items.iter().any(|i| matches!(i, TrayItem::LogOut { .. })));
         assert_eq!(items[2], TrayItem::Label("No service connected".into()));
         assert_eq!(items.len(), 6);
+    }
+
+    #[test]
+    fn a_saved_personal_token_has_log_out_as_its_card_has_disconnect() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut saved = st("github", "GitHub", State::Connected, Some("api_key"));
+        saved.token_path = dir.path().join("github_token.json");
+        std::fs::write(&saved.token_path, "{}").unwrap();
+        let from_env = st("notion", "Notion", State::Connected, Some("api_key"));
+        for s in [&saved, &from_env] {
+            let logs_out = tray_items(std::slice::from_ref(s))
+                .iter()
+                .any(|i| matches!(i, TrayItem::LogOut { service, .. } if *service == s.service));
+            assert_eq!(
+                logs_out,
+                models::Card::new(s).can_disconnect,
+                "{}",
+                s.service
+            );
+        }
+        assert_eq!(
+            tray_items(&[saved, from_env]),
+            vec![
+                TrayItem::LogOut {
+                    service: "github".into(),
+                    label: "Log out of GitHub".into()
+                },
+                TrayItem::Separator,
+                TrayItem::Open,
+                TrayItem::Quit
+            ]
+        );
     }
 
     #[test]

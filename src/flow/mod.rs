@@ -183,10 +183,32 @@ pub enum HttpError {
 /// Zoom's `reason`, others' `message`; a short string only.
 pub(crate) fn provider_reason(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    ["reason", "message", "error_message"]
-        .iter()
-        .find_map(|k| v.get(k)?.as_str())
-        .filter(|s| !s.is_empty() && s.len() <= 300)
+    reason_in(&v, &["reason", "message", "error_message"])
+}
+
+/// A provider's own words in any refusal body (an API's 401 as well as a
+/// token endpoint's): RFC 6749's `error_description`, Zoom's `reason`,
+/// Notion's and GitHub's `message`, else a string `error`; a short string
+/// only.
+pub(crate) fn refusal_words(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    reason_in(
+        &v,
+        &[
+            "error_description",
+            "reason",
+            "message",
+            "error_message",
+            "error",
+        ],
+    )
+}
+
+fn reason_in(v: &serde_json::Value, keys: &[&str]) -> Option<String> {
+    keys.iter()
+        .filter_map(|k| v.get(k)?.as_str())
+        .map(str::trim)
+        .find(|s| !s.is_empty() && s.len() <= 300 && !s.chars().any(char::is_control))
         .map(str::to_string)
 }
 
