@@ -53,6 +53,14 @@ fn prepare_sidecar() {
                 std::fs::copy(&cli, &dest).unwrap_or_else(|e| {
                     panic!("copying {} to {}: {e}", cli.display(), dest.display())
                 });
+                // The copy keeps the CLI's time: a copy newer than this run
+                // would make cargo run this script, and relink, next build.
+                if let Ok(time) = cli.metadata().and_then(|m| m.modified()) {
+                    let _ = std::fs::File::options()
+                        .write(true)
+                        .open(&dest)
+                        .and_then(|f| f.set_modified(time));
+                }
             }
         }
         None if dest.is_file() => {}
