@@ -105,32 +105,30 @@ api_key = \"plane-k3y\"\n\
 client_id = \"zid\" # trailing comment\n\
 scopes = [ \"a\",\"b\" ]\n";
 
-/// The same file with both secrets in the keyring.
-const SECRETS_IN_KEYRING: &str = "# My services, by hand.\n\
-# Keep this comment.\n\
-\n\
-[acme]   # mine\n\
-display_name='Acme'\n\
-oauth_authorize_url = \"http://127.0.0.1:9/authorize\"  # not used\n\
-oauth_token_url   =   \"http://127.0.0.1:9/token\"\n\
-client_id = \"cid\"\n\
-client_secret_in_keyring = true\n\
-\n\
-[plane]\n\
-api_key_in_keyring = true\n\
-\n\
-# An unrelated table, oddly spaced\n\
-[zoom]\n\
-client_id = \"zid\" # trailing comment\n\
-scopes = [ \"a\",\"b\" ]\n";
+/// The same file with both secrets in the keyring: each replaced by its flag,
+/// in its place.
+fn secrets_in_keyring() -> String {
+    SECRETS_BY_HAND
+        .replace(
+            "client_secret = \"acme-s3cret\"",
+            "client_secret_in_keyring = true",
+        )
+        .replace("api_key = \"plane-k3y\"", "api_key_in_keyring = true")
+}
 
 /// Set in the copy of this test binary that runs inside the private session.
 const INNER: &str = "PLANOPTICON_TEST_KEYRING_INNER";
 
-/// Runs the test `name` again in this binary with `HOME` = `home` and
-/// [`INNER`] set: in a private D-Bus session with an unlocked gnome-keyring
-/// when `keyring`, else with no session bus at all (a keyring that fails).
-fn run_inner(name: &str, home: &Home, keyring: bool) {
+/// True in the copy of the test that runs inside; otherwise runs the test
+/// `name` again in this binary, with a HOME holding [`SECRETS_BY_HAND`] and
+/// [`INNER`] set, in a private D-Bus session with an unlocked gnome-keyring
+/// when `keyring`, else with no session bus at all (a keyring that fails),
+/// and returns false once that copy passed.
+fn inside(name: &str, keyring: bool) -> bool {
+    if std::env::var_os(INNER).is_some() {
+        return true;
+    }
+    let home = Home::with_services(SECRETS_BY_HAND);
     let exe = std::env::current_exe().unwrap();
     let mut cmd = match keyring {
         true => {
@@ -163,6 +161,7 @@ fn run_inner(name: &str, home: &Home, keyring: bool) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+    false
 }
 
 fn services_toml() -> std::path::PathBuf {
@@ -201,13 +200,10 @@ fn config_line(service: &str, key: &str) -> String {
 #[test]
 fn the_keyring_switch_moves_saved_secrets_in_and_back_out() {
     use planopticon::setup::{SecretStore, Setup};
-    if std::env::var_os(INNER).is_none() {
-        let home = Home::with_services(SECRETS_BY_HAND);
-        run_inner(
-            "the_keyring_switch_moves_saved_secrets_in_and_back_out",
-            &home,
-            true,
-        );
+    if !inside(
+        "the_keyring_switch_moves_saved_secrets_in_and_back_out",
+        true,
+    ) {
         return;
     }
     let path = services_toml();
@@ -218,7 +214,7 @@ fn the_keyring_switch_moves_saved_secrets_in_and_back_out() {
         .unwrap();
     moved.sort();
     assert_eq!(moved, ["acme client_secret", "plane api_key"]);
-    assert_eq!(read_services(), SECRETS_IN_KEYRING);
+    assert_eq!(read_services(), secrets_in_keyring());
     assert_eq!(secret_tool("acme_client_secret"), "acme-s3cret");
     assert_eq!(secret_tool("plane_api_key"), "plane-k3y");
     // The library still finds them, in this process and in a fresh one.
@@ -231,16 +227,13 @@ fn the_keyring_switch_moves_saved_secrets_in_and_back_out() {
         reg.get("plane").unwrap().resolved_api_key().as_deref(),
         Some("plane-k3y")
     );
-    let line = config_line("acme", "client_secret");
-    assert!(
-        line.contains(" set ") && line.ends_with("keyring"),
-        "{line}"
-    );
-    let line = config_line("plane", "api_key");
-    assert!(
-        line.contains(" set ") && line.ends_with("keyring"),
-        "{line}"
-    );
+    for (service, key) in [("acme", "client_secret"), ("plane", "api_key")] {
+        let line = config_line(service, key);
+        assert!(
+            line.contains(" set ") && line.ends_with("keyring"),
+            "{line}"
+        );
+    }
     // Flipping on again moves nothing.
     assert_eq!(
         Setup::new(path.clone(), true)
@@ -248,7 +241,7 @@ fn the_keyring_switch_moves_saved_secrets_in_and_back_out() {
             .unwrap(),
         Vec::<String>::new()
     );
-    assert_eq!(read_services(), SECRETS_IN_KEYRING);
+    assert_eq!(read_services(), secrets_in_keyring());
 
     // Switch off: back into services.toml, out of the keyring.
     let mut moved = Setup::new(path.clone(), false)
@@ -271,13 +264,7 @@ fn the_keyring_switch_moves_saved_secrets_in_and_back_out() {
 #[test]
 fn a_keyring_that_fails_leaves_services_toml_as_it_was() {
     use planopticon::setup::{SecretStore, Setup};
-    if std::env::var_os(INNER).is_none() {
-        let home = Home::with_services(SECRETS_BY_HAND);
-        run_inner(
-            "a_keyring_that_fails_leaves_services_toml_as_it_was",
-            &home,
-            false,
-        );
+    if !inside("a_keyring_that_fails_leaves_services_toml_as_it_was", false) {
         return;
     }
     // No session bus: the keyring can be neither written nor read.
@@ -288,14 +275,14 @@ fn a_keyring_that_fails_leaves_services_toml_as_it_was() {
     assert!(matches!(err, planopticon::Error::Keyring { .. }), "{err}");
     assert_eq!(read_services(), SECRETS_BY_HAND, "nothing lost");
 
-    std::fs::write(&path, SECRETS_IN_KEYRING).unwrap();
+    std::fs::write(&path, secrets_in_keyring()).unwrap();
     let err = Setup::new(path.clone(), false)
         .move_secrets(SecretStore::ServicesFile)
         .unwrap_err();
     assert!(matches!(err, planopticon::Error::Keyring { .. }), "{err}");
     assert_eq!(
         read_services(),
-        SECRETS_IN_KEYRING,
+        secrets_in_keyring(),
         "the flags stay: the secrets are still in the keyring"
     );
 }

@@ -257,6 +257,20 @@ fn on_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
 mod tests {
     use super::*;
 
+    fn log_out(service: &str, label: &str) -> TrayItem {
+        TrayItem::LogOut {
+            service: service.into(),
+            label: label.into(),
+        }
+    }
+
+    fn reconnect(service: &str, label: &str) -> TrayItem {
+        TrayItem::Reconnect {
+            service: service.into(),
+            label: label.into(),
+        }
+    }
+
     fn st(service: &str, name: &str, state: State, method: Option<&str>) -> ServiceStatus {
         let mut s = crate::models::tests::status_of(service, state);
         s.display_name = name.into();
@@ -298,18 +312,9 @@ mod tests {
         assert_eq!(
             items,
             vec![
-                TrayItem::LogOut {
-                    service: "acme".into(),
-                    label: "Log out of Acme".into()
-                },
-                TrayItem::LogOut {
-                    service: "github".into(),
-                    label: "Log out of GitHub".into()
-                },
-                TrayItem::LogOut {
-                    service: "zoom".into(),
-                    label: "Log out of Zoom".into()
-                },
+                log_out("acme", "Log out of Acme"),
+                log_out("github", "Log out of GitHub"),
+                log_out("zoom", "Log out of Zoom"),
                 TrayItem::Separator,
                 TrayItem::Open,
                 TrayItem::Quit
@@ -356,10 +361,7 @@ mod tests {
         assert_eq!(
             tray_items(&[saved, from_env]),
             vec![
-                TrayItem::LogOut {
-                    service: "github".into(),
-                    label: "Log out of GitHub".into()
-                },
+                log_out("github", "Log out of GitHub"),
                 TrayItem::Separator,
                 TrayItem::Open,
                 TrayItem::Quit
@@ -378,19 +380,10 @@ mod tests {
         assert_eq!(
             items,
             vec![
-                TrayItem::Reconnect {
-                    service: "acme".into(),
-                    label: "Reconnect Acme".into()
-                },
-                TrayItem::Reconnect {
-                    service: "zoom".into(),
-                    label: "Reconnect Zoom".into()
-                },
+                reconnect("acme", "Reconnect Acme"),
+                reconnect("zoom", "Reconnect Zoom"),
                 TrayItem::Separator,
-                TrayItem::LogOut {
-                    service: "github".into(),
-                    label: "Log out of GitHub".into()
-                },
+                log_out("github", "Log out of GitHub"),
                 TrayItem::Separator,
                 TrayItem::Open,
                 TrayItem::Quit
