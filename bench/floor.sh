@@ -170,13 +170,7 @@ trap 'exit 130' INT TERM
 
 # The app's HOME as in tests/e2e/measure.sh: one custom service, no tokens.
 mkdir -p "$WORK/home-ours/.planopticon" "$WORK/home-floor"
-cat >"$WORK/home-ours/.planopticon/services.toml" <<'EOF'
-[acme]
-oauth_authorize_url = "http://127.0.0.1:9/auth"
-oauth_token_url = "http://127.0.0.1:9/token"
-client_id = "public-native"
-redirect_uri = "http://127.0.0.1/callback"
-EOF
+acme_nowhere >"$WORK/home-ours/.planopticon/services.toml"
 start_xvfb DISP
 declare -A APP_OF=([ours]="$OURS_APP" [floor]="$FLOOR_APP")
 RESULTS="$OUT/floor-runs.jsonl"

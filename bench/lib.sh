@@ -7,6 +7,7 @@
 # window's first cards (PLANOPTICON_APP_TIMING), and a median.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/tests/e2e/homes.sh"
 cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="$ROOT/target/bench"

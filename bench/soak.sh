@@ -57,18 +57,7 @@ stats() { curl -fsS "$ISSUER/_test/stats"; }
 HOME_DIR="$WORK/home"
 mkdir -p "$HOME_DIR/.planopticon"
 chmod 700 "$HOME_DIR/.planopticon"
-cat >"$HOME_DIR/.planopticon/services.toml" <<EOF
-[acme]
-display_name = "Acme"
-oauth_authorize_url = "$ISSUER/auth"
-oauth_token_url = "$ISSUER/token"
-client_id = "public-native"
-scopes = ["openid", "email"]
-redirect_uri = "http://127.0.0.1/callback"
-issuer = "$ISSUER"
-userinfo_url = "$ISSUER/me"
-revocation_url = "$ISSUER/token/revocation"
-EOF
+acme_at "$ISSUER" >"$HOME_DIR/.planopticon/services.toml"
 say "signing in: planopticon auth acme (loopback, BROWSER=tests/oidc/browser)"
 env -i PATH="$PATH" HOME="$HOME_DIR" LANG=C.UTF-8 BROWSER="$ROOT/tests/oidc/browser" \
   "$OURS_CLI" auth acme </dev/null >"$WORK/signin.out" 2>"$WORK/signin.err" ||

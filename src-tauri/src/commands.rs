@@ -306,11 +306,17 @@ pub async fn disconnect<R: Runtime>(
 #[tauri::command]
 pub async fn dismiss<R: Runtime>(app: AppHandle<R>, service: String) -> Result<()> {
     off_main(move || {
-        app.state::<AppState>().set_notice(&service, None);
-        publish(&app);
+        clear_notice(&app, &service);
         Ok(())
     })
     .await
+}
+
+/// The card of `service` without its notice, published: after a change
+/// that settles what the notice said.
+fn clear_notice<R: Runtime>(app: &AppHandle<R>, service: &str) {
+    app.state::<AppState>().set_notice(service, None);
+    publish(app);
 }
 
 // ---- the Set up, API key and Add a service forms (see crate::forms) ------
@@ -336,8 +342,7 @@ pub async fn save_service<R: Runtime>(
     off_main(move || {
         let saved = forms::save(&Setup::load(), &service, &fields)?;
         if saved.saved {
-            app.state::<AppState>().set_notice(&service, None);
-            publish(&app);
+            clear_notice(&app, &service);
         }
         Ok(saved)
     })
@@ -355,8 +360,7 @@ pub async fn save_api_key<R: Runtime>(
 ) -> Result<KeySaved> {
     off_main(move || {
         let saved = forms::save_key(&Setup::load(), &service, &key)?;
-        app.state::<AppState>().set_notice(&service, None);
-        publish(&app);
+        clear_notice(&app, &service);
         Ok(saved)
     })
     .await
@@ -402,8 +406,7 @@ pub async fn remove_service<R: Runtime>(
             }
         }
         Setup::load().remove_service(&service)?;
-        app.state::<AppState>().set_notice(&service, None);
-        publish(&app);
+        clear_notice(&app, &service);
         Ok(())
     })
     .await

@@ -13,6 +13,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$ROOT/tests/e2e/homes.sh"
 cd "$ROOT"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 APP="$TARGET/release/planopticon-app"
@@ -29,13 +30,7 @@ trap cleanup EXIT
 
 export HOME="$TMP/home"
 mkdir -p "$HOME/.planopticon"
-cat >"$HOME/.planopticon/services.toml" <<'EOF'
-[acme]
-oauth_authorize_url = "http://127.0.0.1:9/auth"
-oauth_token_url = "http://127.0.0.1:9/token"
-client_id = "public-native"
-redirect_uri = "http://127.0.0.1/callback"
-EOF
+acme_nowhere >"$HOME/.planopticon/services.toml"
 
 for n in $(seq 150 190); do
   [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ] || { DISPLAY_NUM=$n; break; }

@@ -32,6 +32,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$ROOT/tests/e2e/homes.sh"
 cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 ARTIFACTS_DIR="${ARTIFACTS_DIR:-$ROOT/target/artifacts}"
@@ -111,20 +112,9 @@ fi
 export HOME="$TMP/home"
 mkdir -p "$HOME/.planopticon"
 chmod 700 "$HOME/.planopticon"
-cat >"$HOME/.planopticon/services.toml" <<EOF
-[acme]
-display_name = "Acme"
-oauth_authorize_url = "$ISSUER/auth"
-oauth_token_url = "$ISSUER/token"
-client_id = "public-native"
-scopes = ["openid", "email"]
-redirect_uri = "http://127.0.0.1/callback"
-issuer = "$ISSUER"
-# Not needed to connect: the card shows who signed in, Disconnect revokes.
-userinfo_url = "$ISSUER/me"
-revocation_url = "$ISSUER/token/revocation"
-# The third way to connect: a code entered on another device (RFC 8628).
-device_authorization_url = "$ISSUER/device/auth"
+{
+  acme_at "$ISSUER"
+  cat <<EOF
 
 # The built-in Zoom, its endpoints at the test server; everything else is
 # Zoom's own (the loopback redirect_uri, the client from ZOOM_CLIENT_ID and
@@ -142,6 +132,7 @@ userinfo_url = "$ISSUER/me"
 # "Log out of Zoom" still removes the token and says the provider was not told.
 revocation_url = "http://127.0.0.1:$CLOSED_PORT/revoke"
 EOF
+} >"$HOME/.planopticon/services.toml"
 
 # A virtual display on a free number.
 DISPLAY_NUM=""
