@@ -34,12 +34,24 @@ pub enum Extra {
 }
 
 impl Extra {
+    pub const ALL: [Extra; 3] = [Extra::Tenant, Extra::AccountId, Extra::BaseUrl];
+
     /// Its name in a form.
     pub fn as_str(self) -> &'static str {
         match self {
             Extra::Tenant => "tenant",
             Extra::AccountId => "account_id",
             Extra::BaseUrl => "base_url",
+        }
+    }
+
+    /// The environment variable that sets it now, if one does: a value
+    /// saved here would not be used (Plane's URLs come from `PLANE_BASE_URL`).
+    pub fn set_by_env(self) -> Option<&'static str> {
+        const PLANE: &str = "PLANE_BASE_URL";
+        match self {
+            Extra::BaseUrl if crate::config::env_value(PLANE).is_some() => Some(PLANE),
+            _ => None,
         }
     }
 }

@@ -8,7 +8,7 @@ use planopticon::guide::{self, Extra, Guide};
 use planopticon::setup::{
     Change, Endpoints, Key, KeyCheck, KeyStore, SecretStore, Setting, Setup, Shown, Source,
 };
-use planopticon::Error as LibError;
+use planopticon::{AuthConfig, Error as LibError, Registry};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -179,45 +179,43 @@ fn field(s: &Setting) -> Field {
     }
 }
 
-/// An extra field, from the service's effective configuration.
-fn extra_field(setup: &Setup, service: &str, extra: Extra, settings: &[Setting]) -> Field {
-    let config = setup.registry().get(service).ok();
-    let from_env = |var: &str| planopticon::config::env_value(var).is_some();
-    let (value, source, editable, note) = match extra {
-        Extra::AccountId => {
-            return settings
-                .iter()
-                .find(|s| s.key == Key::AccountId)
-                .map(field)
-                .unwrap_or_else(|| Field {
-                    name: "account_id".into(),
-                    label: label("account_id").into(),
-                    value: String::new(),
-                    secret: false,
-                    set: false,
-                    source: String::new(),
-                    editable: true,
-                    note: None,
-                    placeholder: String::new(),
-                })
+/// A setting with no value anywhere.
+fn unset(key: Key) -> Setting {
+    Setting {
+        key,
+        value: Shown::Unset,
+        source: Source::Unset,
+        editable: true,
+    }
+}
+
+/// An extra field, from the service's configuration in effect.
+fn extra_field(config: &AuthConfig, extra: Extra, settings: &[Setting]) -> Field {
+    let (value, source, editable, note) = match (extra, extra.set_by_env()) {
+        (Extra::AccountId, _) => {
+            return field(
+                &settings
+                    .iter()
+                    .find(|s| s.key == Key::AccountId)
+                    .cloned()
+                    .unwrap_or_else(|| unset(Key::AccountId)),
+            )
         }
-        Extra::Tenant => (
-            config
-                .as_ref()
-                .and_then(guide::tenant_of)
+        (Extra::Tenant, _) => (
+            guide::tenant_of(config)
                 .unwrap_or_else(|| guide::DEFAULT_TENANT.into()),
             String::new(),
             true,
             Some("common: any work, school or personal account; or your directory's domain or id. It sets the sign-in endpoints.".to_string()),
         ),
-        Extra::BaseUrl if from_env("PLANE_BASE_URL") => (
-            config.as_ref().and_then(guide::base_url_of).unwrap_or_default(),
-            "environment (PLANE_BASE_URL)".into(),
+        (Extra::BaseUrl, Some(var)) => (
+            guide::base_url_of(config).unwrap_or_default(),
+            format!("environment ({var})"),
             false,
-            Some("Set by PLANE_BASE_URL in the environment the app started with; it cannot be changed here.".to_string()),
+            Some(format!("Set by {var} in the environment the app started with; it cannot be changed here.")),
         ),
-        Extra::BaseUrl => (
-            config.as_ref().and_then(guide::base_url_of).unwrap_or_default(),
+        (Extra::BaseUrl, None) => (
+            guide::base_url_of(config).unwrap_or_default(),
             String::new(),
             true,
             Some("Only for a self-hosted Plane; it sets every Plane endpoint.".to_string()),
@@ -237,31 +235,19 @@ fn extra_field(setup: &Setup, service: &str, extra: Extra, settings: &[Setting])
 }
 
 /// The problem services.toml has, if any (Save is refused while it has one).
-fn file_error(setup: &Setup) -> Option<String> {
-    let problems: Vec<String> = setup
-        .registry()
-        .problems()
-        .iter()
-        .map(|e| e.to_string())
-        .collect();
+fn file_error(registry: &Registry) -> Option<String> {
+    let problems: Vec<String> = registry.problems().iter().map(|e| e.to_string()).collect();
     (!problems.is_empty()).then(|| problems.join("\n"))
 }
 
 /// The Set up form of `service` as things stand.
 pub fn service_form(setup: &Setup, service: &str) -> Result<ServiceForm> {
-    let config = setup.registry().get(service)?;
+    let registry = setup.registry();
+    let config = registry.get(service)?;
     // A services.toml that does not parse: the form still opens, with the
     // file's mistake on top (Save is refused until it is fixed by hand).
     let settings = match setup.effective(service) {
-        Err(LibError::ServicesFile { .. }) => Key::ALL
-            .iter()
-            .map(|&key| Setting {
-                key,
-                value: Shown::Unset,
-                source: Source::Unset,
-                editable: true,
-            })
-            .collect(),
+        Err(LibError::ServicesFile { .. }) => Key::ALL.iter().map(|&k| unset(k)).collect(),
         other => other?,
     };
     let guide = guide::guide(&config);
@@ -271,7 +257,7 @@ pub fn service_form(setup: &Setup, service: &str) -> Result<ServiceForm> {
         guide
             .extras
             .iter()
-            .map(|&e| extra_field(setup, service, e, &settings)),
+            .map(|&e| extra_field(&config, e, &settings)),
     );
     let advanced = ADVANCED.iter().filter_map(|&k| by_key(k)).collect();
     let builtin = planopticon::services::builtin(service).is_some();
@@ -290,7 +276,7 @@ pub fn service_form(setup: &Setup, service: &str) -> Result<ServiceForm> {
             }
         },
         services_file: setup.file().path().display().to_string(),
-        file_error: file_error(setup),
+        file_error: file_error(&registry),
     })
 }
 
@@ -307,7 +293,7 @@ fn reason(e: &LibError) -> String {
 /// refused means nothing is written (each refusal told by field); a field
 /// the environment sets is refused too. Then all of it in one go.
 pub fn save(setup: &Setup, service: &str, inputs: &[FieldInput]) -> Result<Saved> {
-    if let Some(problem) = file_error(setup) {
+    if let Some(problem) = file_error(&setup.registry()) {
         return Ok(Saved {
             saved: false,
             message: format!(
@@ -331,8 +317,9 @@ pub fn save(setup: &Setup, service: &str, inputs: &[FieldInput]) -> Result<Saved
             .iter()
             .find(|s| s.key.as_str() == input.name)
             .is_some_and(|s| !s.editable)
-            || (input.name == "base_url"
-                && planopticon::config::env_value("PLANE_BASE_URL").is_some());
+            || Extra::ALL
+                .iter()
+                .any(|e| e.as_str() == input.name && e.set_by_env().is_some());
         if locked {
             errors.push(FieldError {
                 field: input.name.clone(),
