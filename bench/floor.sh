@@ -93,18 +93,29 @@ EOF
 // measurement hook as the app's ui_ready.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
-#[tauri::command]
-fn ready() {
+fn mark(what: &str, ms: f64) {
     if std::env::var_os("PLANOPTICON_APP_TIMING").is_some() {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        eprintln!("planopticon-floor: ready {ms}");
+        eprintln!("planopticon-floor: {what} {ms:.0}");
     }
 }
 
+fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+#[tauri::command]
+fn ready(marks: Vec<(String, f64)>) {
+    for (what, ms) in marks {
+        mark(&format!("page {what}"), ms);
+    }
+    mark("ready", now_ms());
+}
+
 fn main() {
+    mark("main", now_ms());
     #[cfg(target_os = "linux")]
     for (name, value) in [
 EOF
@@ -116,6 +127,13 @@ EOF
         }
     }
     tauri::Builder::default()
+        // Tauri has created the window from tauri.conf.json by now.
+        .setup(|app| {
+            use tauri::Manager;
+            mark("setup", now_ms());
+            app.get_webview_window("main").unwrap().show().unwrap();
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![ready])
         .run(tauri::generate_context!())
         .expect("error while running the floor app");
@@ -130,7 +148,7 @@ jq -n --argjson w "$WIDTH" --argjson h "$HEIGHT" --argjson csp "$CSP" --argjson 
   identifier: "io.planopticon.floor",
   build: {frontendDist: "ui"},
   app: {withGlobalTauri: $g,
-        windows: [{label: "main", title: "Hello", width: $w, height: $h, center: true}],
+        windows: [{label: "main", title: "Hello", width: $w, height: $h, center: true, visible: false}],
         security: {csp: $csp}},
   bundle: {active: false, icon: ["icons/32x32.png", "icons/128x128.png", "icons/256x256.png", "icons/icon.png"]}
 }' | write_if_changed "$FLOOR/tauri.conf.json"
@@ -141,10 +159,17 @@ write_if_changed "$FLOOR/ui/index.html" <<'EOF'
 <body><h1>Hello, world</h1></body>
 </html>
 EOF
-write_if_changed "$FLOOR/ui/main.js" <<'EOF'
+{
+  # The app's own pageTiming(), so both report the same marks of the page's load.
+  sed -n '/^function pageTiming() {$/,/^}$/p' ui/app.js
+  cat <<'EOF'
 // The first frame with content is drawn: tell the process (as the app's ui_ready).
-requestAnimationFrame(() => window.__TAURI__.core.invoke('ready').catch(() => {}));
+requestAnimationFrame(() => window.__TAURI__.core.invoke('ready', {
+  marks: [['frame', Date.now()], ...pageTiming()],
+}).catch(() => {}));
 EOF
+} | write_if_changed "$FLOOR/ui/main.js"
+grep -q pageTiming "$FLOOR/ui/main.js" || die "no pageTiming() in ui/app.js for the floor's page"
 
 say "floor: tauri $TAURI_VERSION, tauri-build $TAURI_BUILD_VERSION, WebKit env: $(tr '\n' ' ' <<<"$WEBKIT_ENV")"
 FLOOR_TARGET="$OUT/floor-target"
@@ -189,8 +214,12 @@ once() { # WHO ROUND (ROUND 0 = warm-up)
   m="$(python3 bench/procstat.py mem "$(cat "$WORK/$who.pid")" --breakdown)"
   stop_app "$WORK/$who.pid" "$SESSION_PID"
   sleep 0.5
-  jq -c --arg who "$who" --argjson round "$round" --argjson ms "$((ready - start))" --arg load "$(load_average)" \
-    '{who: $who, round: $round, ms: $ms, load: $load} + .' <<<"$m" | tee -a "$RESULTS" |
+  # Every phase the process printed (PLANOPTICON_APP_TIMING), in ms after the launch.
+  local phases
+  phases="$(sed -n 's/^planopticon-[a-z-]*: \([a-z][a-z ]*\) \([0-9]*\)$/\1\t\2/p' "$log" |
+    jq -R -s --argjson start "$start" 'split("\n") | map(select(length > 0) | split("\t") | {(.[0]): ((.[1] | tonumber) - $start)}) | add // {}')"
+  jq -c --arg who "$who" --argjson round "$round" --argjson ms "$((ready - start))" --arg load "$(load_average)" --argjson phases "$phases" \
+    '{who: $who, round: $round, ms: $ms, load: $load, phases: $phases} + .' <<<"$m" | tee -a "$RESULTS" |
     jq -r '"\(.who) round \(.round): interactive after \(.ms) ms, PSS \(.pss_kib / 1024 | floor) MB, RSS \(.rss_kib / 1024 | floor) MB, \(.processes | length) processes"' |
     sed "s/^/[$NAME] /"
 }
@@ -236,6 +265,17 @@ row("USS (private), process + WebKit", "uss_kib", 1 / 1024, "MB", None)
 row("RSS summed", "rss_kib", 1 / 1024, "MB", None)
 p("")
 p("Launches (ms), ours: " + ", ".join(str(r["ms"]) for r in ours) + "; minimal: " + ", ".join(str(r["ms"]) for r in floor) + ".")
+p("")
+p("Where the launch goes (median ms after the launch, as each process printed it under PLANOPTICON_APP_TIMING;"
+  " `page navigation` is when the page began to load, `page frame` its first frame with content):")
+p("")
+names = {k for r in rows for k in r.get("phases", {})}
+order = sorted(names, key=lambda k: med([r["phases"][k] for r in rows if k in r.get("phases", {})]))
+p("| phase | ours | minimal |")
+p("|---|---:|---:|")
+for k in order:
+    cell = lambda rs: (f"{med(v):.0f}" if (v := [r["phases"][k] for r in rs if k in r.get("phases", {})]) else "")
+    p(f"| {k} | {cell(ours)} | {cell(floor)} |")
 p("")
 p("Where the PSS goes (median over the launches, MB): per kind of mapping, all processes together")
 p("")

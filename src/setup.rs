@@ -944,7 +944,9 @@ impl Setup {
             table: &table,
             secrets: self.secrets,
             builtin: builtin(service).is_some(),
-            plane_env: service == "plane" && env_value("PLANE_BASE_URL").is_some(),
+            plane_env: (service == "plane")
+                .then(|| crate::guide::Extra::BaseUrl.set_by_env())
+                .flatten(),
         };
         Ok(Key::ALL
             .iter()
@@ -1024,8 +1026,8 @@ struct InEffect<'a> {
     table: &'a toml::Table,
     secrets: SecretStore,
     builtin: bool,
-    /// `PLANE_BASE_URL` is set and this is Plane: its URLs come from it.
-    plane_env: bool,
+    /// This is Plane and the variable that sets its URLs is set: its name.
+    plane_env: Option<&'static str>,
 }
 
 impl InEffect<'_> {
@@ -1136,8 +1138,8 @@ impl InEffect<'_> {
             Source::ServicesFile
         } else if !set {
             Source::Unset
-        } else if self.plane_env && plane_url {
-            Source::Environment("PLANE_BASE_URL".into())
+        } else if let Some(var) = self.plane_env.filter(|_| plane_url) {
+            Source::Environment(var.into())
         } else if self.builtin {
             Source::BuiltIn
         } else {

@@ -2,6 +2,8 @@
 // card per service) and invokes its commands; no auth logic here.
 'use strict';
 
+const scriptStart = Date.now(); // launch timing (bench/floor.sh)
+
 const { invoke } = window.__TAURI__.core;
 const { listen } = window.__TAURI__.event;
 
@@ -708,8 +710,9 @@ async function removeService(card) {
   if (!answer) return;
   const service = card.service;
   try {
-    await invoke('remove_service', { service, disconnect: answer.disconnect });
+    const words = await invoke('remove_service', { service, disconnect: answer.disconnect });
     panels.delete(service);
+    if (words) showPageNotice(`${card.display_name} was removed. ${words}`);
   } catch (e) {
     const status = panels.get(service) && $('[data-role="form-status"]', panels.get(service));
     if (status) {
@@ -720,6 +723,15 @@ async function removeService(card) {
     }
   }
 }
+
+// What outlives its card (Remove's failed revocation), until dismissed.
+function showPageNotice(text) {
+  const box = $('#page-notice');
+  $('span', box).textContent = text;
+  box.hidden = false;
+}
+
+$('#page-notice-dismiss').addEventListener('click', () => { $('#page-notice').hidden = true; });
 
 // "Add a service": a name, and the issuer (discovery is shown) or two endpoint URLs.
 function addMode() {
@@ -960,11 +972,41 @@ function accept(published) {
   renderCards();
 }
 
+// The browser's own marks of the page's load, as Unix ms.
+function pageTiming() {
+  const at = (t) => performance.timeOrigin + t;
+  const out = [['navigation', performance.timeOrigin]];
+  const nav = performance.getEntriesByType('navigation')[0];
+  if (nav) {
+    for (const k of ['responseEnd', 'domInteractive', 'domContentLoadedEventStart', 'domContentLoadedEventEnd']) {
+      if (nav[k]) out.push([k.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`), at(nav[k])]);
+    }
+  }
+  for (const r of performance.getEntriesByType('resource')) {
+    const name = r.name.replace(/^.*\//, '').replace(/[^a-z]/gi, ' ').toLowerCase();
+    out.push([`${name} requested`, at(r.startTime)], [`${name} loaded`, at(r.responseEnd)]);
+  }
+  for (const p of performance.getEntriesByType('paint')) out.push([p.name.replace(/-/g, ' '), at(p.startTime)]);
+  return out;
+}
+
 async function start() {
+  // The app puts its first snapshot in the page (an initialization script):
+  // the cards are drawn in the first frame. Then the page listens, and asks
+  // once for anything that changed in between.
+  const marks = [['script start', scriptStart], ['script', Date.now()]];
+  const first = window.__PLANOPTICON_FIRST_SNAPSHOT__;
+  if (first) accept(first);
+  marks.push(['rendered', Date.now()]);
+  const ready = () => requestAnimationFrame(() => {
+    marks.push(['frame', Date.now()], ...pageTiming());
+    invoke('ui_ready', { marks }).catch(() => {});
+  });
+  if (first) ready();
   await listen('snapshot', (ev) => accept(ev.payload));
   accept(await invoke('snapshot'));
+  if (!first) ready();
   document.body.dataset.ready = 'true';
-  requestAnimationFrame(() => invoke('ui_ready').catch(() => {}));
 }
 
 start().catch((e) => {

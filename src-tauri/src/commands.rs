@@ -103,16 +103,17 @@ pub async fn snapshot<R: Runtime>(app: AppHandle<R>) -> Result<Published> {
 /// The window rendered its first cards. With `PLANOPTICON_APP_TIMING` set,
 /// prints the wall-clock time (Unix ms) on stderr, for tests/e2e/measure.sh.
 #[tauri::command]
-pub fn ui_ready(state: tauri::State<'_, AppState>) {
+pub fn ui_ready(state: tauri::State<'_, AppState>, marks: Option<Vec<(String, f64)>>) {
     if state
         .ui_ready
         .swap(true, std::sync::atomic::Ordering::Relaxed)
     {
         return;
     }
-    if std::env::var_os("PLANOPTICON_APP_TIMING").is_some() {
-        eprintln!("planopticon-app: ready {:.0}", system_clock()() * 1000.0);
+    for (what, at) in marks.unwrap_or_default() {
+        crate::timing::mark_at(&format!("page {what}"), at);
     }
+    crate::timing::mark("ready");
 }
 
 /// What Connect runs on its own thread: the library's chain, with the app as
@@ -397,17 +398,18 @@ pub async fn remove_service<R: Runtime>(
     app: AppHandle<R>,
     service: String,
     disconnect: bool,
-) -> Result<()> {
+) -> Result<Option<String>> {
     off_main(move || {
+        // The card goes with the service, so what Disconnect would have put
+        // on it (a revocation the provider refused) is returned for the page.
+        let mut words = None;
         if disconnect {
             let manager = OAuthManager::new(Registry::load().get(&service)?);
-            if let Some(n) = disconnect_with(&manager, LogoutScope::Revoke)? {
-                log::info!("{service}: {}", n.text);
-            }
+            words = disconnect_with(&manager, LogoutScope::Revoke)?.map(|n| n.text);
         }
         Setup::load().remove_service(&service)?;
         clear_notice(&app, &service);
-        Ok(())
+        Ok(words)
     })
     .await
 }

@@ -30,6 +30,7 @@ pub mod keeper;
 pub mod models;
 pub mod notification;
 pub mod state;
+pub mod timing;
 pub mod tray;
 pub mod watch;
 
@@ -83,23 +84,52 @@ fn with_plugins<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
 
 /// At start: the tray, the window, the keeper and the file watcher.
 fn start(app: &mut tauri::App) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    timing::mark("setup");
     let handle = app.handle().clone();
     let seen = state::observe(
         &planopticon::Registry::path(),
         planopticon::system_clock()(),
     );
-    // No tray host (a bare X server, some desktops): the window still works.
-    if let Err(e) = tray::create(&handle, &seen.statuses) {
-        log::warn!("no tray icon: {e}");
-    }
+    timing::mark("observed");
+    create_window(app, &commands::publish(&handle))?;
     // The window is created hidden (tauri.conf.json): shown now, unless
     // started at login with --hidden (then from the tray).
     if !started_hidden(std::env::args()) {
         show_main_window(&handle);
     }
+    timing::mark("shown");
+    // After the window: its WebKit processes start meanwhile.
+    // No tray host (a bare X server, some desktops): the window still works.
+    if let Err(e) = tray::create(&handle, &seen.statuses) {
+        log::warn!("no tray icon: {e}");
+    }
+    timing::mark("tray");
     keeper::start(&handle, &planopticon::Settings::load());
     // Publishes at once, then on every change of the files.
     watch::spawn(handle)?;
+    timing::mark("setup done");
+    Ok(())
+}
+
+/// The main window (tauri.conf.json's, `"create": false`), with the first
+/// snapshot in the page before its script runs: the cards are drawn in the
+/// first frame, without waiting for the page to ask (a round trip to this
+/// process's main thread, busy while the app starts) and a second paint.
+fn create_window(app: &tauri::App, first: &commands::Published) -> tauri::Result<()> {
+    let config = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == MAIN_WINDOW)
+        .ok_or_else(|| tauri::Error::WindowNotFound)?
+        .clone();
+    tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?
+        .initialization_script(format!(
+            "window.__PLANOPTICON_FIRST_SNAPSHOT__ = {};",
+            serde_json::to_string(first)?
+        ))
+        .build()?;
     Ok(())
 }
 

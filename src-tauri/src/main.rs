@@ -2,6 +2,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
+    planopticon_app::timing::mark("main");
     // A small utility with no animation and a few lines of script needs no
     // GPU path and no JIT. Measured on Debian 12 (WebKitGTK 2.50), app and
     // WebKit processes together: no compositing saves about 75 MB, no DMA-BUF
