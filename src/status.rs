@@ -100,9 +100,12 @@ impl ServiceStatus {
                 .clone()
                 .unwrap_or(ObtainedBy::Known(Method::SavedToken)),
         );
-        self.expires_at = t.expires_at;
+        // A saved API key or personal token: nothing to show or renew.
+        let never = t.expires_at.is_some_and(|e| e >= crate::setup::NO_EXPIRY);
+        self.expires_at = t.expires_at.filter(|_| !never);
         self.account = t.account.clone();
-        self.renewable = t.refresh_token.is_some()
+        self.renewable = never
+            || t.refresh_token.is_some()
             || (crate::chain::saves_by_server(t) && config.server_ready());
         self.state = if let Some(mark) = &t.needs_reconnect {
             self.detail = Some(mark.reason.clone());
@@ -223,6 +226,10 @@ mod tests {
         assert_eq!((s.state, s.renewable), (State::Connected, false));
         let (_d, c) = with_token(|t| t.refresh_token = Some(RefreshToken::new("r".into())));
         assert!(ServiceStatus::of(&c, 10.0).renewable);
+        // A saved API key: no expiry to show, nothing to renew.
+        let (_d2, c) = with_token(|t| t.expires_at = Some(crate::setup::NO_EXPIRY));
+        let s = ServiceStatus::of(&c, 10.0);
+        assert_eq!((s.state, s.expires_at, s.renewable), (State::Connected, None, true));
         // Nothing saved: nothing to warn about.
         let mut none = AuthConfig::new("none");
         none.token_path = Some(_d.path().join("none_token.json"));

@@ -100,10 +100,16 @@ pub async fn snapshot<R: Runtime>(app: AppHandle<R>) -> Result<Published> {
     off_main(move || Ok(publish(&app))).await
 }
 
-/// The window rendered its first cards. With `PLANOPTICON_APP_TIMING` set,
-/// prints the wall-clock time (Unix ms) on stderr, for tests/e2e/measure.sh.
+/// The window rendered its first cards: the tray icon is made now. With
+/// `PLANOPTICON_APP_TIMING` set, prints when each step of the start happened
+/// (Unix ms) on stderr, for `bench/floor.sh` and `tests/e2e/measure.sh`.
 #[tauri::command]
-pub fn ui_ready(state: tauri::State<'_, AppState>, marks: Option<Vec<(String, f64)>>) {
+pub fn ui_ready<R: Runtime>(
+    app: AppHandle<R>,
+    state: tauri::State<'_, AppState>,
+    marks: Option<Vec<(String, f64)>>,
+) {
+    crate::tray::start(&app);
     if state
         .ui_ready
         .swap(true, std::sync::atomic::Ordering::Relaxed)

@@ -50,6 +50,9 @@ pub fn started_hidden<I: IntoIterator<Item = S>, S: AsRef<str>>(args: I) -> bool
     args.into_iter().skip(1).any(|a| a.as_ref() == HIDDEN_ARG)
 }
 
+/// The longest the tray icon waits for the window's first cards.
+pub const TRAY_AT_LATEST: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Shows, un-minimizes and focuses the main window.
 pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
     if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
@@ -86,24 +89,22 @@ fn with_plugins<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
 fn start(app: &mut tauri::App) -> std::result::Result<(), Box<dyn std::error::Error>> {
     timing::mark("setup");
     let handle = app.handle().clone();
-    let seen = state::observe(
-        &planopticon::Registry::path(),
-        planopticon::system_clock()(),
-    );
-    timing::mark("observed");
     create_window(app, &commands::publish(&handle))?;
-    // The window is created hidden (tauri.conf.json): shown now, unless
-    // started at login with --hidden (then from the tray).
-    if !started_hidden(std::env::args()) {
+    // The window is created hidden (tauri.conf.json): shown now, with the
+    // tray icon after its first cards (`ui_ready`: the icon's D-Bus and GTK
+    // work made the page's load about 20 ms slower), or TRAY_AT_LATEST.
+    // Started at login with --hidden: only the tray.
+    if started_hidden(std::env::args()) {
+        tray::start(&handle);
+    } else {
         show_main_window(&handle);
+        let later = handle.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(TRAY_AT_LATEST);
+            tray::start(&later);
+        });
     }
     timing::mark("shown");
-    // After the window: its WebKit processes start meanwhile.
-    // No tray host (a bare X server, some desktops): the window still works.
-    if let Err(e) = tray::create(&handle, &seen.statuses) {
-        log::warn!("no tray icon: {e}");
-    }
-    timing::mark("tray");
     keeper::start(&handle, &planopticon::Settings::load());
     // Publishes at once, then on every change of the files.
     watch::spawn(handle)?;

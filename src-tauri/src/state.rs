@@ -187,6 +187,8 @@ pub struct AppState {
     pub notified: Mutex<HashSet<String>>,
     /// The window has shown its first cards.
     pub ui_ready: std::sync::atomic::AtomicBool,
+    /// The tray icon has been asked for (see `tray::start`).
+    pub tray_started: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {

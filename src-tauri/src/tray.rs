@@ -182,6 +182,38 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, items: &[TrayItem]) -> tauri::Resu
 }
 
 /// Creates the tray icon with the menu for `statuses`.
+/// Creates the tray icon, once: later calls do nothing. The statuses are
+/// read off the main thread, the icon made on it, then read again (a file
+/// that changed in between reaches the icon).
+pub fn start<R: Runtime>(app: &AppHandle<R>) {
+    use std::sync::atomic::Ordering;
+    if app.state::<AppState>().tray_started.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let read = || {
+        let file = planopticon::Registry::path();
+        crate::state::observe(&file, planopticon::system_clock()()).statuses
+    };
+    let app = app.clone();
+    std::thread::spawn(move || {
+        let statuses = read();
+        let handle = app.clone();
+        let made = app.run_on_main_thread(move || {
+            // No tray host (a bare X server, some desktops): the window still works.
+            match create(&handle, &statuses) {
+                Ok(_) => {
+                    std::thread::spawn(move || update(&handle, &read()));
+                }
+                Err(e) => log::warn!("no tray icon: {e}"),
+            }
+            crate::timing::mark("tray");
+        });
+        if let Err(e) = made {
+            log::warn!("no tray icon: {e}");
+        }
+    });
+}
+
 pub fn create<R: Runtime>(
     app: &AppHandle<R>,
     statuses: &[ServiceStatus],

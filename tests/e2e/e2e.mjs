@@ -1157,6 +1157,9 @@ async function setUpForms() {
     const notion = await waitFor(async () => { const c = await card('notion'); return c?.state === 'connected' && c; }, 10000);
     check('a good key is saved and the Notion card shows connected, with the account the provider named',
       !!notion && notion.method === 'api_key' && /Alice/.test(notion.account ?? ''), JSON.stringify(await card('notion')));
+    const meta = await exec('return document.querySelector(arguments[0] + \' [data-role="meta"]\')?.textContent', CARD('notion'));
+    check('with no expiry and no "cannot renew by itself" (a key does not expire)',
+      /^API key/.test(meta ?? '') && !/expire|renew/.test(meta), String(meta));
     let saved = null;
     try { saved = JSON.parse(fs.readFileSync(notionToken, 'utf8')); } catch {}
     check('saved as Notion\'s token file (obtained_by api_key, no expiry: usable by the Python tool), mode 0600',
@@ -1192,14 +1195,34 @@ async function setUpForms() {
     check('services.toml has [corp] with its issuer',
       fs.readFileSync(services, 'utf8').includes(`[corp]\nissuer = "${ISSUER}"`), fs.readFileSync(services, 'utf8'));
     await shotOf('service-added', '#add-card');
+
+    // Connected (by the CLI), with a revocation URL nothing answers: Remove
+    // with Disconnect removes it and says on the page the provider was not told.
+    const cliEnv = { ...env, HOME: home };
+    const config = (...args) => spawnSync(CLI, ['config', 'corp', ...args], { encoding: 'utf8', timeout: 30000, env: cliEnv });
+    config('client_id', 'public-native');
+    config('redirect_uri', 'http://127.0.0.1/callback');
+    config('scopes', 'openid email');
+    config('revocation_url', 'http://127.0.0.1:9/revoke');
+    browserDoes('normal');
+    const signIn = spawnSync(CLI, ['auth', 'corp'], { encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'], env: cliEnv });
+    const corpOn = await waitFor(async () => (await card('corp'))?.state === 'connected', 5000);
+    if (!check('corp is connected by the CLI', signIn.status === 0 && !!corpOn, `${signIn.status} ${signIn.stderr}`)) return;
     await click(`${CARD('corp')} button[data-action="remove"]`);
-    const asked = await waitFor(() => exec('return document.querySelector("#confirm-remove").open && document.querySelector("#remove-title").textContent'), 3000);
-    check('Remove asks first', asked === 'Remove Corp?', String(asked));
+    const asked = await waitFor(() => exec(`return document.querySelector("#confirm-remove").open
+      && [document.querySelector("#remove-title").textContent, document.querySelector("#remove-disconnect").checked]`), 3000);
+    check('Remove asks first, offering to disconnect', asked?.[0] === 'Remove Corp?' && asked[1] === true, JSON.stringify(asked));
     await click('#remove-ok');
-    const gone = await waitFor(async () => !(await card('corp')), 5000);
+    const gone = await waitFor(async () => !(await card('corp')), 15000);
     const after = fs.readFileSync(services, 'utf8');
     check('and removes the service: its card and its table go, the others stay',
       !!gone && !/\[corp\]/.test(after) && /\[github\]/.test(after) && /\[notion\]/.test(after), after);
+    check('and its token file', !fs.existsSync(path.join(home, '.planopticon', 'corp_token.json')));
+    const told = await waitFor(() => exec('const n = document.querySelector("#page-notice"); return !n.hidden && n.textContent'), 3000);
+    check('the page says the provider could not be asked to revoke it',
+      /^Corp was removed\. Removed from this computer, but the provider could not be asked to revoke the token/.test(told ?? ''), String(told));
+    await shotOf('service-removed', '#view-services');
+    await click('#page-notice-dismiss');
   } finally {
     await wd('DELETE', `/session/${sid}`).catch(() => {});
     sid = '';
