@@ -181,7 +181,6 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, items: &[TrayItem]) -> tauri::Resu
     Menu::with_items(app, &refs)
 }
 
-/// Creates the tray icon with the menu for `statuses`.
 /// Creates the tray icon, once: later calls do nothing. The statuses are
 /// read off the main thread, the icon made on it, then read again (a file
 /// that changed in between reaches the icon).
@@ -214,6 +213,7 @@ pub fn start<R: Runtime>(app: &AppHandle<R>) {
     });
 }
 
+/// Creates the tray icon with the menu for `statuses`.
 pub fn create<R: Runtime>(
     app: &AppHandle<R>,
     statuses: &[ServiceStatus],
