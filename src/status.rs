@@ -229,7 +229,10 @@ mod tests {
         // A saved API key: no expiry to show, nothing to renew.
         let (_d2, c) = with_token(|t| t.expires_at = Some(crate::setup::NO_EXPIRY));
         let s = ServiceStatus::of(&c, 10.0);
-        assert_eq!((s.state, s.expires_at, s.renewable), (State::Connected, None, true));
+        assert_eq!(
+            (s.state, s.expires_at, s.renewable),
+            (State::Connected, None, true)
+        );
         // Nothing saved: nothing to warn about.
         let mut none = AuthConfig::new("none");
         none.token_path = Some(_d.path().join("none_token.json"));

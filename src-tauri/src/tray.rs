@@ -186,7 +186,11 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, items: &[TrayItem]) -> tauri::Resu
 /// that changed in between reaches the icon).
 pub fn start<R: Runtime>(app: &AppHandle<R>) {
     use std::sync::atomic::Ordering;
-    if app.state::<AppState>().tray_started.swap(true, Ordering::Relaxed) {
+    if app
+        .state::<AppState>()
+        .tray_started
+        .swap(true, Ordering::Relaxed)
+    {
         return;
     }
     let read = || {
