@@ -982,10 +982,6 @@ function pageTiming() {
       if (nav[k]) out.push([k.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`), at(nav[k])]);
     }
   }
-  for (const r of performance.getEntriesByType('resource')) {
-    const name = r.name.replace(/^.*\//, '').replace(/[^a-z]/gi, ' ').toLowerCase();
-    out.push([`${name} requested`, at(r.startTime)], [`${name} loaded`, at(r.responseEnd)]);
-  }
   for (const p of performance.getEntriesByType('paint')) out.push([p.name.replace(/-/g, ' '), at(p.startTime)]);
   return out;
 }

@@ -51,7 +51,7 @@ pub fn started_hidden<I: IntoIterator<Item = S>, S: AsRef<str>>(args: I) -> bool
 }
 
 /// The longest the tray icon waits for the window's first cards.
-pub const TRAY_AT_LATEST: std::time::Duration = std::time::Duration::from_secs(3);
+const TRAY_AT_LATEST: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Shows, un-minimizes and focuses the main window.
 pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
