@@ -308,6 +308,12 @@ impl OAuthManager {
     pub fn logout(&self, scope: LogoutScope) -> crate::Result<Logout> {
         // Also so that the newest token is the one revoked.
         let _lock = self.wait_for_refresh();
+        self.logout_locked(scope)
+    }
+
+    /// [`Self::logout`] for a caller that holds the token's lock already
+    /// (the accounts, which hold it across the whole change).
+    pub(crate) fn logout_locked(&self, scope: LogoutScope) -> crate::Result<Logout> {
         let saved = match self.store.file.peek() {
             Ok(Some(Ok(token))) => Some(token),
             _ => None,

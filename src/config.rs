@@ -139,6 +139,11 @@ pub struct AuthConfig {
     pub client_secret_in_keyring: Option<bool>,
     /// The API key is kept in the OS keyring (user `{service}_api_key`).
     pub api_key_in_keyring: Option<bool>,
+    /// Set for one of the service's saved accounts that is not the active
+    /// one (see [`crate::accounts`]): its name. Never read from
+    /// services.toml; `None` is the active account, the documented file.
+    #[serde(skip)]
+    pub saved_account: Option<String>,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -161,6 +166,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("paste_redirect_uri", &self.paste_redirect_uri)
             .field("account_id_env", &self.account_id_env)
             .field("token_path", &self.token_path)
+            .field("saved_account", &self.saved_account)
             .field("revocation_style", &self.revocation_style)
             .finish_non_exhaustive()
     }
@@ -413,7 +419,8 @@ impl AuthConfig {
             workspace_url,
             api_key,
             client_secret_in_keyring,
-            api_key_in_keyring;
+            api_key_in_keyring,
+            saved_account;
             extend: authorize_params,
             api_headers
         );

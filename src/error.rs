@@ -180,6 +180,18 @@ pub enum Error {
         cause: String,
     },
 
+    /// An account name refused before anything was written.
+    #[error("{name:?} cannot be an account name: {reason}. Use letters, digits and . _ - @ + (1 to 64 of them, not starting with . or -)")]
+    AccountName { name: String, reason: &'static str },
+
+    /// No saved account of the service has this name.
+    #[error("{service} has no account named {name:?}; its accounts: {known}. Sign in as it first")]
+    UnknownAccount {
+        service: String,
+        name: String,
+        known: String,
+    },
+
     #[error("{0}")]
     Other(String),
 }
@@ -198,7 +210,8 @@ impl Error {
             | Self::BrowserFailed { service, .. }
             | Self::AuthorizationTimeout { service, .. }
             | Self::Cancelled { service }
-            | Self::BadCode { service, .. } => Some(service),
+            | Self::BadCode { service, .. }
+            | Self::UnknownAccount { service, .. } => Some(service),
             Self::RedirectRefused(r) => Some(&r.service),
             _ => None,
         }

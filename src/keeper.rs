@@ -107,6 +107,9 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Event {
     pub service: String,
+    /// The account, when the service has more than one (see [`crate::accounts`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     #[serde(flatten)]
     pub outcome: Outcome,
 }
@@ -138,12 +141,13 @@ impl<F: Fn(AuthConfig) -> OAuthManager + Send> Managers<F> {
 
     fn with<R>(&self, config: &AuthConfig, f: impl FnOnce(&OAuthManager) -> R) -> R {
         let mut built = self.built.borrow_mut();
-        let stale = built.get(&config.service).is_none_or(|(c, _)| c != config);
+        let key = crate::accounts::key(config);
+        let stale = built.get(&key).is_none_or(|(c, _)| c != config);
         if stale {
             let m = (self.make)(config.clone());
-            built.insert(config.service.clone(), (config.clone(), m));
+            built.insert(key.clone(), (config.clone(), m));
         }
-        f(&built[&config.service].1)
+        f(&built[&key].1)
     }
 }
 
@@ -214,8 +218,9 @@ pub struct Keeper {
 
 impl Keeper {
     /// A keeper of the connections `list` returns at each look (for
-    /// example `|| Registry::load().configs().cloned().collect()`), on the
-    /// wall clock `clock`. Events go nowhere until [`Self::on_event`].
+    /// example `|| Registry::load().configs().cloned().collect()`), and of
+    /// each one's saved accounts beside the active one, on the wall clock
+    /// `clock`. Events go nowhere until [`Self::on_event`].
     pub fn new(
         list: impl Fn() -> Vec<AuthConfig> + Send + 'static,
         clock: Clock,
@@ -291,9 +296,12 @@ impl Keeper {
             // process wrote may end a backoff (it refreshed, or someone
             // signed in again).
             Wake::FileChanged(Some(service)) => {
-                if let Some(c) = self.conns.get_mut(&service) {
-                    c.attempt = 0;
-                    c.retry_at = None;
+                let saved = format!("{service}/");
+                for (key, c) in self.conns.iter_mut() {
+                    if *key == service || key.starts_with(&saved) {
+                        c.attempt = 0;
+                        c.retry_at = None;
+                    }
                 }
             }
             Wake::FileChanged(None) | Wake::Resumed | Wake::NetworkBack => {
@@ -309,9 +317,9 @@ impl Keeper {
     /// Handles every connection that is due at `now`; returns when the next
     /// one is (None: nothing to wait for).
     pub fn look(&mut self, now: f64) -> Option<f64> {
-        let configs = (self.list)();
+        let configs = crate::accounts::with_saved_accounts((self.list)());
         self.conns
-            .retain(|service, _| configs.iter().any(|c| &c.service == service));
+            .retain(|key, _| configs.iter().any(|c| crate::accounts::key(c) == *key));
         configs
             .iter()
             .filter_map(|c| self.look_at(c, now))
@@ -326,11 +334,11 @@ impl Keeper {
             // Signed out, never connected, or a file the chain will deal
             // with on next use: nothing to keep.
             _ => {
-                self.conns.remove(&config.service);
+                self.conns.remove(&crate::accounts::key(config));
                 return None;
             }
         };
-        let conn = self.conns.entry(config.service.clone()).or_default();
+        let conn = self.conns.entry(crate::accounts::key(config)).or_default();
         // A sign-in since: what was told no longer holds.
         let healed = match conn.told {
             Some(Outcome::NeedsReconnect { .. }) => token.needs_reconnect.is_none(),
@@ -344,7 +352,7 @@ impl Keeper {
             let outcome = Outcome::NeedsReconnect {
                 reason: mark.reason.clone(),
             };
-            self.tell_once(&config.service, outcome);
+            self.tell_once(config, outcome);
             return None;
         }
         let refresh_at = self.refresh_at(config, &token, now);
@@ -361,7 +369,7 @@ impl Keeper {
 
     /// When the token should next be refreshed (a backoff may push it).
     fn refresh_at(&self, config: &AuthConfig, token: &StoredToken, now: f64) -> Option<f64> {
-        let conn = self.conns.get(&config.service)?;
+        let conn = self.conns.get(&crate::accounts::key(config))?;
         if matches!(conn.told, Some(Outcome::CannotRenew { .. })) {
             return None;
         }
@@ -380,7 +388,10 @@ impl Keeper {
             return None;
         }
         let refresh_at = self.refresh_at(config, &token, now);
-        let identity_at = self.conns.get(&config.service).and_then(|c| c.identity_at);
+        let identity_at = self
+            .conns
+            .get(&crate::accounts::key(config))
+            .and_then(|c| c.identity_at);
         [refresh_at, identity_at]
             .into_iter()
             .flatten()
@@ -388,7 +399,7 @@ impl Keeper {
     }
 
     fn refresh(&mut self, config: &AuthConfig, now: f64) {
-        let service = config.service.clone();
+        let key = crate::accounts::key(config);
         let when = RefreshWhen::Due {
             lead: self.settings.lead,
         };
@@ -399,18 +410,18 @@ impl Keeper {
             }),
             Ok(Renewal::NeedsReconnect { reason }) => {
                 let reason = reason.clone();
-                self.tell_once(&service, Outcome::NeedsReconnect { reason });
+                self.tell_once(config, Outcome::NeedsReconnect { reason });
                 None
             }
             Ok(Renewal::CannotRenew { expires_at }) => {
                 let expires_at = *expires_at;
-                self.tell_once(&service, Outcome::CannotRenew { expires_at });
+                self.tell_once(config, Outcome::CannotRenew { expires_at });
                 None
             }
             Ok(Renewal::Fresh { .. } | Renewal::NotConnected) => None,
-            Err(e) => Some(self.failed(&service, e, now)),
+            Err(e) => Some(self.failed(&key, e, now)),
         };
-        if let (Some(conn), Ok(renewal)) = (self.conns.get_mut(&service), &result) {
+        if let (Some(conn), Ok(renewal)) = (self.conns.get_mut(&key), &result) {
             conn.attempt = 0;
             // Not refreshed although due by our reckoning (another process
             // just did, or clocks differ by a hair): look again in a second
@@ -418,15 +429,15 @@ impl Keeper {
             conn.retry_at = matches!(renewal, Renewal::Fresh { .. }).then_some(now + 1.0);
         }
         if let Some(outcome) = outcome {
-            (self.observer)(&Event { service, outcome });
+            (self.observer)(&event(config, outcome));
         }
     }
 
     /// A failed refresh: when to try again, and how to say it.
-    fn failed(&mut self, service: &str, e: &crate::Error, now: f64) -> Outcome {
+    fn failed(&mut self, key: &str, e: &crate::Error, now: f64) -> Outcome {
         let s = &self.settings;
         let unit = (self.jitter)();
-        let conn = self.conns.entry(service.to_string()).or_default();
+        let conn = self.conns.entry(key.to_string()).or_default();
         conn.attempt += 1;
         let (delay, retryable) = match e.retry() {
             Retry::Later => (
@@ -464,7 +475,7 @@ impl Keeper {
         now: f64,
     ) -> Option<f64> {
         let interval = self.settings.identity_interval.as_secs_f64();
-        let conn = self.conns.get_mut(&config.service)?;
+        let conn = self.conns.get_mut(&crate::accounts::key(config))?;
         let at = *conn.identity_at.get_or_insert(now);
         if at > now || token.method().is_some_and(crate::Method::is_api_key) {
             return Some(at);
@@ -473,15 +484,15 @@ impl Keeper {
         let status = self.renewer.check(config);
         if status.state == State::NeedsReconnect {
             let reason = status.detail.unwrap_or_default();
-            self.tell_once(&config.service, Outcome::NeedsReconnect { reason });
+            self.tell_once(config, Outcome::NeedsReconnect { reason });
             return None;
         }
         Some(now + interval)
     }
 
-    /// Tells `outcome` unless it was the last thing told of `service`.
-    fn tell_once(&mut self, service: &str, outcome: Outcome) {
-        let conn = self.conns.entry(service.to_string()).or_default();
+    /// Tells `outcome` unless it was the last thing told of the connection.
+    fn tell_once(&mut self, config: &AuthConfig, outcome: Outcome) {
+        let conn = self.conns.entry(crate::accounts::key(config)).or_default();
         let same = matches!(
             (&conn.told, &outcome),
             (
@@ -494,11 +505,18 @@ impl Keeper {
         );
         if !same {
             conn.told = Some(outcome.clone());
-            (self.observer)(&Event {
-                service: service.to_string(),
-                outcome,
-            });
+            (self.observer)(&event(config, outcome));
         }
+    }
+}
+
+/// The event of `config`'s connection, naming its account when the
+/// service has more than one.
+fn event(config: &AuthConfig, outcome: Outcome) -> Event {
+    Event {
+        service: config.service.clone(),
+        account: crate::accounts::account_name(config),
+        outcome,
     }
 }
 

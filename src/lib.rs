@@ -24,6 +24,7 @@
 //! ```
 
 pub mod account;
+pub mod accounts;
 pub mod chain;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -42,6 +43,7 @@ pub mod status;
 pub mod store;
 
 pub use account::{Logout, LogoutScope, Revocation};
+pub use accounts::{AccountInfo, AccountLogout, Accounts, Switched};
 pub use chain::{
     refresh_due_at, system_clock, AuthOptions, AuthResult, Authenticated, Choice, Clock, Failure,
     Interaction, OAuthManager, Place, Prompt, RefreshWhen, Renewal, SignIn, Step, Way, Whereabouts,

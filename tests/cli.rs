@@ -436,18 +436,6 @@ fn custom_services_appear_everywhere() {
     assert_eq!(lines[lines.len() - 1], "Unknown service: nosuch", "{out}");
 }
 
-fn acme_services_toml(h: &Home, server: &OidcServer) {
-    std::fs::write(
-        h.po().join("services.toml"),
-        format!(
-            "[acme]\noauth_authorize_url = \"{0}/auth\"\noauth_token_url = \"{0}/token\"\nclient_id = \"{1}\"\nscopes = [\"openid\", \"email\"]\nredirect_uri = \"http://127.0.0.1/callback\"\nissuer = \"{0}\"\n",
-            server.issuer(),
-            PUBLIC_CLIENT
-        ),
-    )
-    .unwrap();
-}
-
 #[test]
 fn a_browser_sign_in_through_the_cli_then_two_processes_refresh_once() {
     let server = OidcServer::start();

@@ -281,11 +281,7 @@ impl OAuthManager {
     }
 
     pub fn with_keyring(config: AuthConfig, mirror_to_keyring: bool) -> Self {
-        let store = TokenStore::new(
-            &config.service,
-            config.resolved_token_path(),
-            mirror_to_keyring,
-        );
+        let store = TokenStore::of(&config, mirror_to_keyring);
         Self {
             config,
             store,

@@ -3,6 +3,7 @@
 //! `/auth` REPL. This is where the engine's facts and hints become words
 //! for a terminal.
 
+mod accounts;
 mod refresh;
 mod repl;
 mod setup;
@@ -14,7 +15,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::config::title_case;
 use crate::{
     AuthConfig, AuthOptions, AuthResult, Hint, Interaction, LogoutScope, OAuthManager, Prompt,
-    RedirectMode, Registry, Revocation, ServiceStatus, SignIn, State, Step,
+    RedirectMode, Registry, ServiceStatus, SignIn, State, Step,
 };
 
 #[derive(Parser)]
@@ -62,8 +63,26 @@ enum Command {
         method: Option<String>,
         /// Read an API key or personal access token from stdin, check it
         /// with the provider and save it
-        #[arg(long, conflicts_with_all = ["logout", "redirect", "device", "method"])]
+        #[arg(long, conflicts_with_all = ["logout", "redirect", "device", "method", "account"])]
         with_token: bool,
+        /// The account to use, sign in as (a new name signs in and becomes
+        /// the active account), or with --logout sign out
+        #[arg(long, value_name = "NAME")]
+        account: Option<String>,
+    },
+    /// List each service's saved accounts: who each is, which is active, until when
+    Accounts {
+        /// Only this service's accounts
+        service: Option<String>,
+        /// Machine-readable output: [{service, account, active, identity, expires_at, ...}]
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a saved account the active one (its token goes in the documented file)
+    Switch {
+        service: String,
+        /// The account's name (see `planopticon accounts`)
+        name: String,
     },
     /// Show a service's settings and where each comes from, or change one in services.toml
     Config {
@@ -97,7 +116,12 @@ enum Command {
         offline: bool,
     },
     /// Print the service's access token (only the token, on stdout), for scripts
-    Token { service: String },
+    Token {
+        service: String,
+        /// A saved account's token instead of the active one's (nothing is switched)
+        #[arg(long, value_name = "NAME")]
+        account: Option<String>,
+    },
     /// Refresh the connections that are due, check that each is still
     /// accepted, one line each; exit 1 when one needs a person, 75 when a
     /// refresh failed for now. Safe from cron beside other processes.
@@ -169,8 +193,16 @@ pub fn run() -> i32 {
             Some(_) => setup::config(&service, key, value, unset),
             None => 1,
         },
-        Some(Command::Token { service }) => match config_or_exit(&registry, &service) {
-            Some(config) => token(&config),
+        Some(Command::Token { service, account }) => match config_or_exit(&registry, &service) {
+            Some(config) => match account {
+                Some(name) => accounts::token(config, &name),
+                None => token(&config),
+            },
+            None => 1,
+        },
+        Some(Command::Accounts { service, json }) => accounts::list(&registry, service, json),
+        Some(Command::Switch { service, name }) => match config_or_exit(&registry, &service) {
+            Some(config) => accounts::switch(config, &name),
             None => 1,
         },
         None => {
@@ -190,6 +222,7 @@ fn auth_command(registry: &Registry, command: Command) -> i32 {
         device,
         method,
         with_token,
+        account,
     } = command
     else {
         unreachable!("called for auth only")
@@ -205,7 +238,7 @@ fn auth_command(registry: &Registry, command: Command) -> i32 {
             true => LogoutScope::KeepGrant,
             false => LogoutScope::Revoke,
         };
-        return logout_service(&config, scope);
+        return accounts::logout(config, scope, account.as_deref());
     }
     let mut opts = options(true);
     opts.sign_in = redirect.map(|r| SignIn::Browser(r.parse().expect("clap checked it")));
@@ -213,7 +246,10 @@ fn auth_command(registry: &Registry, command: Command) -> i32 {
         true => Some(Step::Device),
         false => method.map(|m| m.parse().expect("clap checked it")),
     };
-    auth(&config, opts)
+    match account {
+        Some(name) => accounts::auth(config, &name, opts),
+        None => auth(&config, opts),
+    }
 }
 
 fn init_logging(verbose: bool) {
@@ -253,6 +289,12 @@ fn config_or_exit(registry: &Registry, service: &str) -> Option<AuthConfig> {
 fn auth(config: &AuthConfig, opts: AuthOptions) -> i32 {
     let result = OAuthManager::new(config.clone()).authenticate(opts);
     print_notices(&result);
+    if result.success() {
+        // A first sign-in is named after who the provider says it is.
+        if let Err(e) = crate::Accounts::new(config.clone()).record_use() {
+            log::warn!("{}: the accounts index: {e}", config.service);
+        }
+    }
     match result.method() {
         Some(method) => {
             println!(
@@ -330,36 +372,6 @@ fn print_notices(result: &AuthResult) {
     }
 }
 
-fn logout_service(config: &AuthConfig, scope: LogoutScope) -> i32 {
-    let service = &config.service;
-    match OAuthManager::new(config.clone()).logout(scope) {
-        Ok(done) => {
-            if let Some(n) = done.keyring_notice {
-                eprintln!("Note: {n}");
-            }
-            match done.revocation {
-                Revocation::Revoked => eprintln!("Revoked the token at {service}."),
-                Revocation::Kept => eprintln!(
-                    "The grant stays valid at {service}; only the local copy was deleted."
-                ),
-                Revocation::Failed(why) => eprintln!(
-                    "Could not revoke the token at {service} ({why}); the local copy is deleted anyway. Revoke it in the provider's settings if it matters."
-                ),
-                Revocation::NotSupported if done.deleted => eprintln!(
-                    "{service} has no revocation endpoint; only the local copy was deleted."
-                ),
-                Revocation::NotSupported | Revocation::NothingSaved => {}
-            }
-            println!("Cleared saved {service} token.");
-            0
-        }
-        Err(e) => {
-            eprintln!("{} logout failed: {e}", title_case(service));
-            1
-        }
-    }
-}
-
 fn token(config: &AuthConfig) -> i32 {
     let result = OAuthManager::new(config.clone()).authenticate(options(false));
     print_notices(&result);
@@ -389,8 +401,8 @@ fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
         "{:<12} {:<20} {:<19} {:<14} {:<28} TOKEN FILE",
         "SERVICE", "STATE", "METHOD", "EXPIRES", "ACCOUNT"
     );
-    for s in &all {
-        print_status_row(s, now);
+    for (s, c) in all.iter().zip(registry.configs()) {
+        print_status_row(s, c, now);
     }
     for s in all
         .iter()
@@ -432,13 +444,15 @@ fn checked_statuses(registry: &Registry, now: f64, offline: bool) -> Vec<Service
 }
 
 /// One line of `status`'s table.
-fn print_status_row(s: &ServiceStatus, now: f64) {
+fn print_status_row(s: &ServiceStatus, config: &AuthConfig, now: f64) {
     let state = serde_json::to_value(s.state).expect("plain data");
     let account = s
         .account
         .as_ref()
         .and_then(crate::account::describe)
-        .unwrap_or_else(|| "-".into());
+        .or_else(|| crate::accounts::account_name(config))
+        .unwrap_or_else(|| "-".into())
+        + &accounts::others_suffix(config);
     let method = match &s.method {
         Some(m) => m.method().map_or("other", |m| m.as_str()),
         None => "-",

@@ -28,6 +28,9 @@ pub(super) const EX_TEMPFAIL: i32 = 75;
 #[derive(Debug, Serialize)]
 struct Line {
     service: String,
+    /// The account, when the service has more than one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
     outcome: &'static str,
     expires_at: Option<f64>,
     reason: Option<String>,
@@ -51,14 +54,32 @@ pub(super) fn run(registry: &Registry, args: Args) -> i32 {
             })
             .collect()
     } else {
-        // Every connection that has a token file (API keys have nothing to renew).
-        registry
+        // Every connection that has a token file (API keys have nothing to
+        // renew), every saved account too.
+        let configs = registry
             .configs()
             .filter(|c| registry.broken(&c.service).is_none())
-            .filter(|c| c.resolved_token_path().exists())
             .cloned()
+            .collect();
+        crate::accounts::with_saved_accounts(configs)
+            .into_iter()
+            .filter(|c| c.resolved_token_path().exists())
             .map(Ok)
             .collect()
+    };
+    // A named service: its saved accounts too.
+    let configs = match named {
+        false => configs,
+        true => configs
+            .into_iter()
+            .flat_map(|c| match c {
+                Ok(c) => crate::accounts::with_saved_accounts(vec![c])
+                    .into_iter()
+                    .map(Ok)
+                    .collect(),
+                Err(e) => vec![Err(e)],
+            })
+            .collect(),
     };
     let view = &View {
         force: args.force,
@@ -90,6 +111,11 @@ fn one(config: Result<AuthConfig, (String, String)>, args: &View) -> Line {
         Err((service, why)) => return line(service, "error", None, Some(why)),
     };
     let service = config.service.clone();
+    let account = crate::accounts::account_name(&config);
+    let line = |service, outcome, expires_at, reason| Line {
+        account: account.clone(),
+        ..line(service, outcome, expires_at, reason)
+    };
     let manager = OAuthManager::new(config.clone());
     let when = match args.force {
         true => RefreshWhen::Always,
@@ -136,6 +162,7 @@ fn line(
 ) -> Line {
     Line {
         service,
+        account: None,
         outcome,
         expires_at,
         reason,
@@ -159,6 +186,11 @@ fn print(lines: &[Line], json: bool) {
         };
         let reason = l.reason.clone().unwrap_or_default();
         let s = &l.service;
+        // A saved account's own command, and its name on the line.
+        let (auth, who) = match &l.account {
+            Some(a) => (format!("{s} --account {a}"), format!("{s} ({a})")),
+            None => (s.clone(), s.clone()),
+        };
         let text = match l.outcome {
             "refreshed" => format!("refreshed ({})", expires(l.expires_at)),
             "fresh" => format!("fresh ({})", expires(l.expires_at)),
@@ -167,14 +199,14 @@ fn print(lines: &[Line], json: bool) {
                 expires(l.expires_at)
             ),
             "api_key" => "API key from the environment (nothing to refresh)".into(),
-            "not_connected" => format!("not connected; run `planopticon auth {s}` to sign in"),
+            "not_connected" => format!("not connected; run `planopticon auth {auth}` to sign in"),
             "failed" => format!("refresh failed for now, the next run tries again: {reason}"),
             "error" => format!("cannot be refreshed: {reason}"),
             _ => {
-                format!("needs reconnecting: {reason}; run `planopticon auth {s}` to sign in again")
+                format!("needs reconnecting: {reason}; run `planopticon auth {auth}` to sign in again")
             }
         };
-        println!("{s}: {text}");
+        println!("{who}: {text}");
     }
     if lines.is_empty() {
         eprintln!(

@@ -191,7 +191,7 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<StoredToken, String> {
 
 /// Reads `path` if it is a regular file: `None` when absent; an error naming
 /// the file for a symlink, a FIFO or device, a huge file or no permission.
-fn read_regular_file(path: &Path) -> Result<Option<Vec<u8>>> {
+pub(crate) fn read_regular_file(path: &Path) -> Result<Option<Vec<u8>>> {
     let refuse = |message: String| Error::TokenFile {
         path: path.into(),
         message,

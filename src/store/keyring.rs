@@ -29,6 +29,14 @@ impl KeyringMirror {
         }
     }
 
+    /// The mirror of a saved account that is not the active one (the
+    /// active one's is [`Self::new`]'s, as before accounts existed).
+    pub fn for_account(service: &str, account: &str) -> Self {
+        Self {
+            user: format!("{service}_token:{account}"),
+        }
+    }
+
     /// Mirrors the token; `Some(notice)` the first time the keyring fails.
     pub fn set(&self, token: &StoredToken) -> Option<String> {
         let json = serde_json::to_string(token).ok()?;

@@ -125,6 +125,19 @@ impl TokenStore {
         }
     }
 
+    /// The store of `config`'s token: the documented file, or a saved
+    /// account's (with its own keyring entry).
+    pub fn of(config: &crate::AuthConfig, mirror_to_keyring: bool) -> Self {
+        let mirror = match &config.saved_account {
+            Some(name) => keyring::KeyringMirror::for_account(&config.service, name),
+            None => keyring::KeyringMirror::new(&config.service),
+        };
+        Self {
+            file: FileStore::new(config.resolved_token_path()),
+            mirror: mirror_to_keyring.then_some(mirror),
+        }
+    }
+
     /// Whether saved tokens are mirrored into the OS keyring.
     pub fn mirrors(&self) -> bool {
         self.mirror.is_some()
@@ -138,6 +151,18 @@ impl TokenStore {
     pub fn save(&self, token: &StoredToken) -> crate::Result<Option<String>> {
         self.file.save(token)?;
         Ok(self.mirror.as_ref().and_then(|m| m.set(token)))
+    }
+
+    /// Writes `bytes` (a whole token file, as read from another) atomically,
+    /// then mirrors the token they hold.
+    pub(crate) fn save_bytes(&self, bytes: &[u8]) -> crate::Result<Option<String>> {
+        file::write_atomic(self.file.path(), bytes)?;
+        let token = parse_token_file(bytes).ok();
+        Ok(self
+            .mirror
+            .as_ref()
+            .zip(token)
+            .and_then(|(m, t)| m.set(&t)))
     }
 
     /// Deletes the file and the keyring copy; true when a file was there.

@@ -267,6 +267,20 @@ impl Drop for OidcServer {
     }
 }
 
+/// `~/.planopticon/services.toml` of `h` with the service `acme` at
+/// `server`: the public native client, loopback, scopes openid and email.
+pub fn acme_services_toml(h: &Home, server: &OidcServer) {
+    std::fs::write(
+        h.po().join("services.toml"),
+        format!(
+            "[acme]\noauth_authorize_url = \"{0}/auth\"\noauth_token_url = \"{0}/token\"\nclient_id = \"{1}\"\nscopes = [\"openid\", \"email\"]\nredirect_uri = \"http://127.0.0.1/callback\"\nissuer = \"{0}\"\n",
+            server.issuer(),
+            PUBLIC_CLIENT
+        ),
+    )
+    .unwrap();
+}
+
 /// A custom service `acme` at this server, signing in as the public native
 /// client over loopback, its token at `token_path`.
 pub fn acme_config(server: &OidcServer, token_path: PathBuf) -> planopticon::AuthConfig {
