@@ -314,11 +314,23 @@ impl OAuthManager {
     /// [`Self::logout`] for a caller that holds the token's lock already
     /// (the accounts, which hold it across the whole change).
     pub(crate) fn logout_locked(&self, scope: LogoutScope) -> crate::Result<Logout> {
+        let revocation = self.revoke_saved(scope);
+        let (deleted, keyring_notice) = self.store.delete()?;
+        Ok(Logout {
+            revocation,
+            deleted,
+            keyring_notice,
+        })
+    }
+
+    /// The revocation part of a logout: the saved token ended at the
+    /// provider where asked and possible (the caller holds the lock).
+    pub(crate) fn revoke_saved(&self, scope: LogoutScope) -> Revocation {
         let saved = match self.store.file.peek() {
             Ok(Some(Ok(token))) => Some(token),
             _ => None,
         };
-        let revocation = match (saved, scope) {
+        match (saved, scope) {
             (None, _) => Revocation::NothingSaved,
             (Some(_), LogoutScope::KeepGrant) => Revocation::Kept,
             // A saved personal token or API key is the person's, not a
@@ -335,13 +347,7 @@ impl OAuthManager {
                 Ok(ctx) => revoke(&ctx, &token),
                 Err(e) => Revocation::Failed(e.to_string()),
             },
-        };
-        let (deleted, keyring_notice) = self.store.delete()?;
-        Ok(Logout {
-            revocation,
-            deleted,
-            keyring_notice,
-        })
+        }
     }
 
     /// The connection's state, asking the provider who the token belongs to

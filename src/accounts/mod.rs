@@ -283,7 +283,6 @@ impl Accounts {
         target: String,
         scope: LogoutScope,
     ) -> Result<AccountLogout> {
-        let logout = self.manager_of(self.config.clone()).logout_locked(scope)?;
         index.accounts.remove(&target);
         index.active = None;
         let next = self
@@ -295,14 +294,27 @@ impl Accounts {
                 let used = |n: &str| index.last_used(n).unwrap_or(f64::MIN);
                 used(a).total_cmp(&used(b)).then_with(|| b.cmp(a))
             });
-        match &next {
+        let manager = self.manager_of(self.config.clone());
+        let logout = match &next {
+            // The next account's file replaces the documented one by a
+            // rename: readers never find it missing.
             Some(n) => {
+                let revocation = manager.revoke_saved(scope);
                 index.switching = Some(n.clone());
                 self.layout.write_index(&index)?;
                 self.finish_switch(&mut index, n)?;
+                Logout {
+                    revocation,
+                    deleted: true,
+                    keyring_notice: None,
+                }
             }
-            None => self.layout.remove_index(),
-        }
+            None => {
+                let logout = manager.logout_locked(scope)?;
+                self.layout.remove_index();
+                logout
+            }
+        };
         Ok(AccountLogout {
             account: Some(target),
             logout,

@@ -117,6 +117,11 @@ impl OAuthManager {
                 },
             }),
             Err(Error::ReconnectNeeded { .. }) => Ok(self.marked_or_cannot_renew()),
+            // Gone while the lock was awaited: signed out, or the account
+            // switched away (its token moved with it, refreshed by its own lock).
+            Err(Error::TokenFile { .. }) if !self.token_path().exists() => {
+                Ok(Renewal::NotConnected)
+            }
             Err(e) => Err(e),
         }
     }

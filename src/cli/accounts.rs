@@ -1,7 +1,7 @@
 //! The commands of a service's several accounts: `accounts`, `switch`,
 //! and `--account` of `auth` and `token` (see [`crate::accounts`]).
 
-use super::{options, print_failure, print_notices, relative};
+use super::{print_failure, print_notices, relative};
 use crate::config::title_case;
 use crate::{AccountInfo, Accounts, AuthConfig, LogoutScope, Registry, Revocation};
 
