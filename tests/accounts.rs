@@ -49,7 +49,10 @@ fn sign_in(h: &Home, login: &str, account: Option<&str>) -> Run {
     let r = run(
         h,
         &args,
-        &[("BROWSER", browser.to_str().unwrap()), ("TEST_LOGIN", login)],
+        &[
+            ("BROWSER", browser.to_str().unwrap()),
+            ("TEST_LOGIN", login),
+        ],
     );
     r.assert_signed_in_by_browser("acme", "Acme");
     r
@@ -77,7 +80,8 @@ fn access(path: &Path) -> String {
 fn accounts_json(h: &Home, service: &str) -> Vec<Value> {
     let r = run(h, &["accounts", service, "--json"], &[]);
     assert_eq!(r.code(), 0, "{r:?}");
-    serde_json::from_str::<Value>(&r.out()).unwrap()
+    serde_json::from_str::<Value>(&r.out())
+        .unwrap()
         .as_array()
         .unwrap()
         .clone()
@@ -113,10 +117,14 @@ fn two_users_added_listed_switched_used_and_signed_out() {
     // A second user under a name of ours: signed in, and now active.
     let r = sign_in(&h, "bob", Some("bob"));
     assert!(
-        r.err().contains(&format!("bob is now the active acme account (was {ALICE})")),
+        r.err()
+            .contains(&format!("bob is now the active acme account (was {ALICE})")),
         "{r:?}"
     );
-    assert_eq!(json_of(&doc(&h, "acme"))["account"]["login"], "bob@example.test");
+    assert_eq!(
+        json_of(&doc(&h, "acme"))["account"]["login"],
+        "bob@example.test"
+    );
     assert_eq!(access(&slot(&h, "acme", ALICE)), alice_token);
     let bob_token = access(&doc(&h, "acme"));
     assert_ne!(bob_token, alice_token);
@@ -132,12 +140,15 @@ fn two_users_added_listed_switched_used_and_signed_out() {
     assert_eq!(by("bob")["service"], "acme");
     let text = run(&h, &["accounts"], &[]).out();
     assert!(
-        text.lines().any(|l| l.starts_with("acme") && l.contains(" bob ") && l.contains('*')),
+        text.lines()
+            .any(|l| l.starts_with("acme") && l.contains(" bob ") && l.contains('*')),
         "{text}"
     );
     let status = run(&h, &["status", "--offline"], &[]).out();
     assert!(
-        status.lines().any(|l| l.starts_with("acme") && l.contains("bob@example.test") && l.contains("(+1 other)")),
+        status.lines().any(|l| l.starts_with("acme")
+            && l.contains("bob@example.test")
+            && l.contains("(+1 other)")),
         "{status}"
     );
 
@@ -152,7 +163,11 @@ fn two_users_added_listed_switched_used_and_signed_out() {
     // Switch: the documented file is alice's whole file, byte for byte.
     let alice_bytes = std::fs::read(slot(&h, "acme", ALICE)).unwrap();
     let r = run(&h, &["switch", "acme", ALICE], &[]);
-    assert_eq!(r.out(), format!("Switched acme to {ALICE} (was bob).\n"), "{r:?}");
+    assert_eq!(
+        r.out(),
+        format!("Switched acme to {ALICE} (was bob).\n"),
+        "{r:?}"
+    );
     assert_eq!(std::fs::read(doc(&h, "acme")).unwrap(), alice_bytes);
     assert!(!slot(&h, "acme", ALICE).exists());
     assert_eq!(std::fs::read(slot(&h, "acme", "bob")).unwrap(), before);
@@ -182,15 +197,23 @@ fn two_users_added_listed_switched_used_and_signed_out() {
     let r = run(&h, &["auth", "acme", "--logout"], &[]);
     assert_eq!(r.code(), 0, "{r:?}");
     assert!(
-        r.out().contains("carol is now the active acme account (the most recently used)"),
+        r.out()
+            .contains("carol is now the active acme account (the most recently used)"),
         "{r:?}"
     );
-    assert!(r.out().contains(&format!("Signed out acme account {ALICE}.")), "{r:?}");
+    assert!(
+        r.out()
+            .contains(&format!("Signed out acme account {ALICE}.")),
+        "{r:?}"
+    );
     assert_eq!(std::fs::read(doc(&h, "acme")).unwrap(), carol_bytes);
 
     // The last ones: the documented file goes with the last.
     let r = run(&h, &["auth", "acme", "--logout", "--account", "carol"], &[]);
-    assert!(r.out().contains("bob is now the active acme account"), "{r:?}");
+    assert!(
+        r.out().contains("bob is now the active acme account"),
+        "{r:?}"
+    );
     assert_eq!(std::fs::read(doc(&h, "acme")).unwrap(), bob_bytes);
     let r = run(&h, &["auth", "acme", "--logout"], &[]);
     assert_eq!(r.out(), "Cleared saved acme token.\n", "{r:?}");
@@ -255,7 +278,12 @@ fn a_token_file_from_before_accounts_is_the_active_account() {
     let r = run(&h, &["switch", "github", "default"], &[]);
     assert_eq!(r.out(), "default is already the active github account.\n");
     // Named after who it is, when the file says.
-    legacy(&h, "notion", "secret_x", Some(json!({"login": "carol@x.test", "name": "Carol"})));
+    legacy(
+        &h,
+        "notion",
+        "secret_x",
+        Some(json!({"login": "carol@x.test", "name": "Carol"})),
+    );
     let list = accounts_json(&h, "notion");
     assert_eq!(list[0]["account"], "carol@x.test");
     assert_eq!(list[0]["identity"], "Carol <carol@x.test>");
@@ -287,7 +315,12 @@ fn refresh_all_and_the_keeper_keep_every_account_alive() {
     let out = r.out();
     assert!(out.contains("acme (bob): refreshed"), "{out}");
     assert!(out.contains(&format!("acme ({ALICE}): refreshed")), "{out}");
-    assert_eq!(server.token_requests("refresh_token"), 2, "{}", server.stats());
+    assert_eq!(
+        server.token_requests("refresh_token"),
+        2,
+        "{}",
+        server.stats()
+    );
     let (a1, b1) = (access(&slot(&h, "acme", ALICE)), access(&doc(&h, "acme")));
     assert!(a1 != a0 && b1 != b0);
     let r = run(&h, &["refresh", "acme", "--json", "--offline"], &[]);
@@ -308,16 +341,25 @@ fn refresh_all_and_the_keeper_keep_every_account_alive() {
     let sink = events.clone();
     let config = acme_config_in(&h);
     let clock = later.clone();
-    let mut keeper = Keeper::new(move || vec![config.clone()], later.clone(), KeeperSettings::default())
-        .with_renewer(Managers::new(move |c| {
-            OAuthManager::with_keyring(c, false).with_clock(clock.clone())
-        }))
-        .on_event(move |e| sink.lock().unwrap().push(e.clone()));
+    let mut keeper = Keeper::new(
+        move || vec![config.clone()],
+        later.clone(),
+        KeeperSettings::default(),
+    )
+    .with_renewer(Managers::new(move |c| {
+        OAuthManager::with_keyring(c, false).with_clock(clock.clone())
+    }))
+    .on_event(move |e| sink.lock().unwrap().push(e.clone()));
     keeper.look(later());
     let events = events.lock().unwrap().clone();
     let mut named: Vec<(Option<String>, bool)> = events
         .iter()
-        .map(|e| (e.account.clone(), matches!(e.outcome, Outcome::Refreshed { .. })))
+        .map(|e| {
+            (
+                e.account.clone(),
+                matches!(e.outcome, Outcome::Refreshed { .. }),
+            )
+        })
         .collect();
     named.sort();
     assert_eq!(
@@ -399,7 +441,10 @@ fn two_processes_switching_at_once_keep_every_token_and_readers_never_miss() {
     let lib = Accounts::with_keyring(github_in(&h), false);
     for round in 0..12 {
         let active = lib.active().unwrap();
-        let others: Vec<&str> = ["a", "b", "c"].into_iter().filter(|n| *n != active).collect();
+        let others: Vec<&str> = ["a", "b", "c"]
+            .into_iter()
+            .filter(|n| *n != active)
+            .collect();
         let children: Vec<_> = others
             .iter()
             .map(|n| {
@@ -414,13 +459,21 @@ fn two_processes_switching_at_once_keep_every_token_and_readers_never_miss() {
             let out = c.wait_with_output().unwrap();
             assert_success(&out);
         }
-        assert!(others.contains(&lib.active().unwrap().as_str()), "round {round}");
+        assert!(
+            others.contains(&lib.active().unwrap().as_str()),
+            "round {round}"
+        );
         assert_all_kept(&h, &tokens);
     }
     stop.store(true, Ordering::SeqCst);
     let (reads, bad) = reader.join().unwrap();
     assert!(reads > 0);
-    assert!(bad.is_empty(), "{} of {reads} reads failed: {:?}", bad.len(), &bad[..bad.len().min(3)]);
+    assert!(
+        bad.is_empty(),
+        "{} of {reads} reads failed: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(3)]
+    );
 }
 
 #[test]
@@ -457,7 +510,9 @@ fn a_switch_during_a_refresh_loses_neither_token() {
         let active = lib.active().unwrap();
         let other = lib.saved().pop().unwrap();
         // Both wait on the lock a refresh holds; they then go in either order.
-        let held = planopticon::store::FileStore::new(doc(&h, "acme")).lock().unwrap();
+        let held = planopticon::store::FileStore::new(doc(&h, "acme"))
+            .lock()
+            .unwrap();
         let refresh = {
             let m = lib.manager_of(lib.active_config().clone());
             std::thread::spawn(move || m.refresh_now(RefreshWhen::Always))
@@ -476,7 +531,10 @@ fn a_switch_during_a_refresh_loses_neither_token() {
         for name in [ALICE, "bob"] {
             let m = lib.manager_of(lib.config_of(name).unwrap());
             let renewal = m.refresh_now(RefreshWhen::Always).unwrap();
-            assert!(matches!(renewal, Renewal::Refreshed { .. }), "{name}: {renewal:?}");
+            assert!(
+                matches!(renewal, Renewal::Refreshed { .. }),
+                "{name}: {renewal:?}"
+            );
             let token = lib.token(name).unwrap();
             let t = token.access_token().unwrap().secret().clone();
             assert_eq!(server.me_status(&t), 200, "{name} round {round}");
@@ -485,4 +543,43 @@ fn a_switch_during_a_refresh_loses_neither_token() {
     assert_eq!(server.stats()["invalid_grant"], 0, "{}", server.stats());
     let done = lib.logout(Some("bob"), LogoutScope::KeepGrant).unwrap();
     assert_eq!(done.account.as_deref(), Some("bob"));
+}
+
+/// The app's "Add another account": a sign-in with no name given, named
+/// after who signed in, made active; signing in again as one renews it.
+#[test]
+fn an_account_added_without_a_name_is_named_after_who_signed_in() {
+    let server = OidcServer::shared();
+    let h = acme_home(server);
+    sign_in(&h, "alice", None);
+    let lib = library(&h);
+    let add = |login: &'static str| {
+        let (opts, _ctl, url_rx) = app_options(std::time::Duration::from_secs(30));
+        let user = std::thread::spawn(move || {
+            let back = play_user_as(&url_rx.recv().unwrap().0, login);
+            http().get(back).send().unwrap().status()
+        });
+        let (result, name) = lib.add(opts).unwrap();
+        assert!(user.join().unwrap().is_success());
+        assert!(result.success(), "{:?}", result.attempts);
+        name
+    };
+    assert_eq!(add("bob").as_deref(), Some("bob@example.test"));
+    assert_eq!(lib.active().as_deref(), Some("bob@example.test"));
+    assert_eq!(lib.saved(), [ALICE]);
+    let alice_before = std::fs::read(slot(&h, "acme", ALICE)).unwrap();
+    // Bob again: the same account, renewed; alice again: hers, made active.
+    assert_eq!(add("bob").as_deref(), Some("bob@example.test"));
+    assert_eq!(lib.list().len(), 2);
+    assert_eq!(add("alice").as_deref(), Some(ALICE));
+    assert_eq!(lib.active().as_deref(), Some(ALICE));
+    assert_ne!(std::fs::read(doc(&h, "acme")).unwrap(), alice_before);
+    assert_eq!(lib.saved(), ["bob@example.test"]);
+    let leftovers: Vec<_> = std::fs::read_dir(h.po().join("accounts/acme"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

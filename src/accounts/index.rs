@@ -240,7 +240,13 @@ mod tests {
 
     #[test]
     fn names_that_leave_the_folder_or_confuse_are_refused() {
-        for ok in ["work", "alice@example.test", "a.b", "x_y-z+1", &"a".repeat(64)] {
+        for ok in [
+            "work",
+            "alice@example.test",
+            "a.b",
+            "x_y-z+1",
+            &"a".repeat(64),
+        ] {
             assert!(validate_name(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -266,8 +272,14 @@ mod tests {
     #[test]
     fn identity_names_are_made_valid() {
         let n = |v| name_from_identity(&v);
-        assert_eq!(n(json!({"login": "alice@example.test", "name": "A"})).as_deref(), Some("alice@example.test"));
-        assert_eq!(n(json!({"name": "Test User bob"})).as_deref(), Some("Test-User-bob"));
+        assert_eq!(
+            n(json!({"login": "alice@example.test", "name": "A"})).as_deref(),
+            Some("alice@example.test")
+        );
+        assert_eq!(
+            n(json!({"name": "Test User bob"})).as_deref(),
+            Some("Test-User-bob")
+        );
         assert_eq!(n(json!({"id": "../../etc"})).as_deref(), Some("etc"));
         assert_eq!(n(json!("x/y")).as_deref(), Some("x-y"));
         assert_eq!(n(json!({})), None);

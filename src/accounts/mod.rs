@@ -326,15 +326,14 @@ impl Accounts {
     /// as it is; a saved one is switched to first; a new one signs in
     /// (`opts`) into a file of its own and, when that saved a token,
     /// becomes the active account (as in gh). `Switched` tells what moved.
-    pub fn sign_in(
-        &self,
-        name: &str,
-        opts: AuthOptions,
-    ) -> Result<(AuthResult, Option<Switched>)> {
+    pub fn sign_in(&self, name: &str, opts: AuthOptions) -> Result<(AuthResult, Option<Switched>)> {
         validate_name(name)?;
         let index = self.view();
         if index.active.as_deref() == Some(name) {
-            return Ok((self.manager_of(self.config.clone()).authenticate(opts), None));
+            return Ok((
+                self.manager_of(self.config.clone()).authenticate(opts),
+                None,
+            ));
         }
         if self.layout.slot(name).exists() {
             let switched = self.switch(name)?;
@@ -348,6 +347,62 @@ impl Accounts {
             false => None,
         };
         Ok((result, switched))
+    }
+
+    /// "Add another account" without a name: a sign-in (`opts`, the saved
+    /// token not tried) into a file of its own, then named after who the
+    /// provider says it is (else `default`) and made active. Signing in
+    /// again as an account already here renews that account. Returns the
+    /// result and, when a token was saved, the account's name.
+    pub fn add(&self, mut opts: AuthOptions) -> Result<(AuthResult, Option<String>)> {
+        self.layout.refuse_linked_folder()?;
+        // A name `saved()` never lists (it starts with a dot).
+        let temp = format!(".adding-{}", std::process::id());
+        let mut config = self.saved_config(&temp);
+        config.saved_account = None;
+        let manager = OAuthManager::with_keyring(config, false).with_clock(self.clock.clone());
+        if opts.only.is_none() {
+            opts.only = Some(match opts.sign_in {
+                Some(crate::SignIn::Device) => Step::Device,
+                _ => Step::Browser,
+            });
+        }
+        let result = manager.authenticate(opts);
+        let path = self.layout.slot(&temp);
+        let Some(bytes) = crate::store::file::read_regular_file(&path)? else {
+            return Ok((result, None));
+        };
+        let _ = std::fs::remove_file(&path);
+        let token = parse_token_file(&bytes).map_err(|reason| Error::TokenFile {
+            path: path.clone(),
+            message: format!("the new sign-in's token is not valid ({reason})"),
+        })?;
+        let name = token
+            .account
+            .as_ref()
+            .and_then(name_from_identity)
+            .unwrap_or_else(|| DEFAULT_NAME.into());
+        self.adopt(&name, &bytes)?;
+        Ok((result, Some(name)))
+    }
+
+    /// Makes the token `bytes` the active account `name`: the active one's
+    /// token replaced when it is `name`, else `name`'s file written and
+    /// switched to.
+    fn adopt(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        {
+            let _lock = self.lock()?;
+            let mut index = self.settle()?;
+            if index.active.as_deref() == Some(name) {
+                self.doc_store().save_bytes(bytes)?;
+                index.touch(name, (self.clock)());
+                return self.layout.write_index(&index);
+            }
+            let slot = self.saved_store(name);
+            let _slot_lock = slot.file.lock()?;
+            slot.save_bytes(bytes)?;
+        }
+        self.switch(name).map(|_| ())
     }
 
     /// `name`'s saved token, refreshed if expired, with nothing switched
@@ -374,7 +429,10 @@ impl Accounts {
     /// a token not named yet (after its identity, else `default`) and
     /// records the use. Returns the active account's name.
     pub fn record_use(&self) -> Result<Option<String>> {
-        if !self.layout.doc.exists() && !self.layout.index().exists() {
+        // Only a token file of ours to name: nothing else is touched (not
+        // even the lock file beside a link or a FIFO in its place).
+        let doc = crate::store::FileStore::new(self.layout.doc.clone()).peek();
+        if !matches!(doc, Ok(Some(Ok(_)))) {
             return Ok(None);
         }
         let _lock = self.lock()?;
@@ -447,7 +505,9 @@ impl Accounts {
         if let Some(bytes) = crate::store::file::read_regular_file(slot.file.path())? {
             parse_token_file(&bytes).map_err(|reason| Error::TokenFile {
                 path: slot.file.path().into(),
-                message: format!("is not a valid token file ({reason}); sign in as this account again"),
+                message: format!(
+                    "is not a valid token file ({reason}); sign in as this account again"
+                ),
             })?;
             let doc = self.doc_store();
             let current = crate::store::file::read_regular_file(doc.file.path())?;

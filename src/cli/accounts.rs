@@ -23,7 +23,10 @@ pub(super) fn list(registry: &Registry, service: Option<String>, json: bool) -> 
         .flat_map(|c| Accounts::new(c).list())
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&all).expect("plain data"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&all).expect("plain data")
+        );
         return 0;
     }
     if all.is_empty() {
@@ -46,7 +49,10 @@ pub(super) fn list(registry: &Registry, service: Option<String>, json: bool) -> 
             a.expires_at
                 .map(|e| relative(e - now))
                 .unwrap_or_else(|| "-".into()),
-            a.identity.as_deref().map(shown).unwrap_or_else(|| "-".into()),
+            a.identity
+                .as_deref()
+                .map(shown)
+                .unwrap_or_else(|| "-".into()),
         );
     }
     0
@@ -81,7 +87,10 @@ pub(super) fn switch(config: AuthConfig, name: &str) -> i32 {
             0
         }
         Ok(s) => {
-            let was = s.previous.map(|p| format!(" (was {p})")).unwrap_or_default();
+            let was = s
+                .previous
+                .map(|p| format!(" (was {p})"))
+                .unwrap_or_default();
             println!("Switched {service} to {name}{was}.");
             0
         }
@@ -109,7 +118,10 @@ pub(super) fn auth(config: AuthConfig, name: &str, opts: crate::AuthOptions) -> 
     };
     match switched {
         Some(s) if !s.already => {
-            let was = s.previous.map(|p| format!(" (was {p})")).unwrap_or_default();
+            let was = s
+                .previous
+                .map(|p| format!(" (was {p})"))
+                .unwrap_or_default();
             eprintln!("{name} is now the active {service} account{was}.");
         }
         None if method == crate::Method::ApiKey => eprintln!(
@@ -117,7 +129,10 @@ pub(super) fn auth(config: AuthConfig, name: &str, opts: crate::AuthOptions) -> 
         ),
         _ => {}
     }
-    println!("{} authentication successful ({method}).", title_case(&service));
+    println!(
+        "{} authentication successful ({method}).",
+        title_case(&service)
+    );
     0
 }
 

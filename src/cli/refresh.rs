@@ -203,7 +203,9 @@ fn print(lines: &[Line], json: bool) {
             "failed" => format!("refresh failed for now, the next run tries again: {reason}"),
             "error" => format!("cannot be refreshed: {reason}"),
             _ => {
-                format!("needs reconnecting: {reason}; run `planopticon auth {auth}` to sign in again")
+                format!(
+                    "needs reconnecting: {reason}; run `planopticon auth {auth}` to sign in again"
+                )
             }
         };
         println!("{who}: {text}");

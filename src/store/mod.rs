@@ -158,11 +158,7 @@ impl TokenStore {
     pub(crate) fn save_bytes(&self, bytes: &[u8]) -> crate::Result<Option<String>> {
         file::write_atomic(self.file.path(), bytes)?;
         let token = parse_token_file(bytes).ok();
-        Ok(self
-            .mirror
-            .as_ref()
-            .zip(token)
-            .and_then(|(m, t)| m.set(&t)))
+        Ok(self.mirror.as_ref().zip(token).and_then(|(m, t)| m.set(&t)))
     }
 
     /// Deletes the file and the keyring copy; true when a file was there.
