@@ -5,7 +5,9 @@
 //! expired) -> server-to-server -> a sign-in by a person (browser with PKCE,
 //! or device code) -> API key. Tokens live in
 //! `~/.planopticon/{service}_token.json`, readable by the Python tool of the
-//! same name, optionally mirrored into the OS keyring.
+//! same name, optionally mirrored into the OS keyring. A service can keep
+//! several accounts ([`Accounts`]): that file is always the active one's,
+//! the others are kept beside it.
 //!
 //! [`Keeper`] keeps the saved connections alive while it runs: it refreshes
 //! ahead of expiry through the same single-flight refresh, sleeps until

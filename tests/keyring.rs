@@ -286,3 +286,72 @@ fn a_keyring_that_fails_leaves_services_toml_as_it_was() {
         "the flags stay: the secrets are still in the keyring"
     );
 }
+
+/// With several accounts, each has its own keyring entry: `acme_token` is
+/// the active one's (as the documented file), `acme_token:NAME` each other
+/// one's; a switch moves them, a logout removes its own.
+#[test]
+fn each_account_has_its_own_mirror_and_a_switch_moves_them() {
+    let n = std::sync::atomic::AtomicU32::new(0);
+    let fake = FakeServer::start(move |_| {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Reply::Json(
+            200,
+            json!({"access_token": format!("kr-token-{i}"), "token_type": "bearer", "expires_in": 3600}),
+        )
+    });
+    let home = home_with_s2s_service(&fake);
+    let cli = env!("CARGO_BIN_EXE_planopticon");
+    let look = |label: &str, user: &str| {
+        format!(
+            "echo \"{label}: $(secret-tool lookup service planopticon username {user} || true)\""
+        )
+    };
+    let script = format!(
+        r#"set -e
+echo -n test-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+"{cli}" auth acme --account one
+"{cli}" auth acme --account two
+{}
+{}
+"{cli}" switch acme one
+{}
+{}
+"{cli}" auth acme --logout --account two
+{}
+"#,
+        look("active", "acme_token"),
+        look("saved one", "acme_token:one"),
+        look("after switch active", "acme_token"),
+        look("after switch two", "acme_token:two"),
+        look("after logout two", "acme_token:two"),
+    );
+    let out = home
+        .program("dbus-run-session", &[("PLANOPTICON_KEYRING", "1")])
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .expect("dbus-run-session and gnome-keyring (scripts/install-deps.sh installs them)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let token_of = |label: &str| -> String {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{label}: ")))
+            .unwrap_or_else(|| panic!("{label}: {stdout}"));
+        let json = &line[label.len() + 2..];
+        match json {
+            "" => String::new(),
+            j => serde_json::from_str::<serde_json::Value>(j).unwrap()["access_token"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        }
+    };
+    assert_eq!(token_of("active"), "kr-token-1", "{stdout}");
+    assert_eq!(token_of("saved one"), "kr-token-0", "{stdout}");
+    assert_eq!(token_of("after switch active"), "kr-token-0", "{stdout}");
+    assert_eq!(token_of("after switch two"), "kr-token-1", "{stdout}");
+    assert_eq!(token_of("after logout two"), "", "{stdout}");
+    assert!(!stderr.contains("keyring is not available"), "{stderr}");
+}
