@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 
-use planopticon::{ServiceStatus, State};
+use planopticon::{displayable, ServiceStatus, State};
 
 use crate::models::capitalize;
 
@@ -23,7 +23,8 @@ pub const APP_NAME: &str = "PlanOpticon Auth";
 pub struct Incident {
     pub service: String,
     pub display_name: String,
-    /// Why, in plain words (a sentence).
+    /// Why, in plain words (a sentence); the provider's words in it (and
+    /// the name) made displayable.
     pub reason: String,
 }
 
@@ -31,7 +32,7 @@ impl Incident {
     pub fn of(s: &ServiceStatus) -> Self {
         Self {
             service: s.service.clone(),
-            display_name: s.display_name.clone(),
+            display_name: displayable(&s.display_name).into_owned(),
             reason: reason(s),
         }
     }
@@ -53,7 +54,7 @@ impl Incident {
 /// The status's detail as a sentence, or a generic one.
 fn reason(s: &ServiceStatus) -> String {
     match s.detail.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
-        Some(d) => format!("{}.", capitalize(d).trim_end_matches('.')),
+        Some(d) => format!("{}.", capitalize(&displayable(d)).trim_end_matches('.')),
         None => "The saved sign-in no longer works.".into(),
     }
 }
@@ -90,9 +91,9 @@ pub fn begun(notified: &mut HashSet<String>, statuses: &[ServiceStatus]) -> Vec<
 
 /// The tray's tooltip: the app's name, and which connections need a sign-in.
 pub fn tooltip(statuses: &[ServiceStatus]) -> String {
-    let names: Vec<&str> = needing(statuses)
+    let names: Vec<String> = needing(statuses)
         .iter()
-        .map(|s| s.display_name.as_str())
+        .map(|s| displayable(&s.display_name).into_owned())
         .collect();
     match names.len() {
         0 => APP_NAME.into(),

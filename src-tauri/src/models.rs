@@ -6,7 +6,7 @@
 use planopticon::chain::Outcome;
 use planopticon::services::BUILTIN;
 use planopticon::{
-    AuthResult, Error as LibError, Hint, ServiceStatus, SignIn as LibSignIn, State, Step,
+    displayable, AuthResult, Error as LibError, Hint, ServiceStatus, SignIn as LibSignIn, State, Step,
 };
 use serde::Serialize;
 
@@ -177,7 +177,7 @@ fn detail(s: &ServiceStatus) -> Option<String> {
     let words: Vec<String> = s
         .detail
         .iter()
-        .map(|d| format!("{}.", capitalize(d).trim_end_matches('.')))
+        .map(|d| format!("{}.", capitalize(&displayable(d)).trim_end_matches('.')))
         .chain(other.iter().map(hint_words))
         .chain((!configure.is_empty()).then(|| configure_words(&configure)))
         .filter(|w| !w.is_empty())
@@ -235,7 +235,7 @@ impl Card {
         let saved_key = saved_api_key(s);
         Self {
             service: s.service.clone(),
-            display_name: s.display_name.clone(),
+            display_name: displayable(&s.display_name).into_owned(),
             builtin: BUILTIN.contains(&s.service.as_str()),
             configured: s.can_sign_in,
             offers_setup: offers_setup(s),

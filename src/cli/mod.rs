@@ -3,6 +3,23 @@
 //! `/auth` REPL. This is where the engine's facts and hints become words
 //! for a terminal.
 
+/// `println!` for a person: the line goes out with every character a
+/// terminal would obey escaped ([`crate::untrusted::escape_lines`]; its line
+/// breaks stay). The outside words in it were made displayable (and cut)
+/// where they were worded; this is the last guard, for every line.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", $crate::untrusted::escape_lines(&format!($($arg)*)))
+    };
+}
+
+/// [`say!`] on stderr.
+macro_rules! tell {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::untrusted::escape_lines(&format!($($arg)*)))
+    };
+}
+
 mod refresh;
 mod repl;
 mod setup;
@@ -129,7 +146,7 @@ pub fn run() -> i32 {
     // A mistake in services.toml is told on every command; the services it
     // does not touch keep working.
     for problem in registry.problems() {
-        eprintln!("Warning: {problem}");
+        tell!("Warning: {problem}");
     }
     match cli.command {
         _ if cli.chat || cli.interactive => repl::run(&registry),
@@ -244,7 +261,7 @@ fn config_or_exit(registry: &Registry, service: &str) -> Option<AuthConfig> {
             )
             .exit(),
         Err(e) => {
-            eprintln!("{} cannot be used: {e}", title_case(service));
+            tell!("{} cannot be used: {e}", title_case(service));
             None
         }
     }
@@ -255,14 +272,14 @@ fn auth(config: &AuthConfig, opts: AuthOptions) -> i32 {
     print_notices(&result);
     match result.method() {
         Some(method) => {
-            println!(
+            say!(
                 "{} authentication successful ({method}).",
                 title_case(&config.service)
             );
             0
         }
         None => {
-            print_failure(&config.service, &result, |line| eprintln!("{line}"));
+            print_failure(&config.service, &result, |line| tell!("{line}"));
             1
         }
     }
@@ -319,12 +336,12 @@ pub(crate) fn hint_words(service: &str, hint: &Hint) -> String {
 /// broken token file should not go unnoticed because an API key worked).
 fn print_notices(result: &AuthResult) {
     for n in &result.notices {
-        eprintln!("Note: {n}");
+        tell!("Note: {n}");
     }
     if result.success() {
         for a in &result.attempts {
             if matches!(a.outcome, crate::chain::Outcome::Failed(_)) {
-                eprintln!("Note: {a}");
+                tell!("Note: {a}");
             }
         }
     }
@@ -335,26 +352,26 @@ fn logout_service(config: &AuthConfig, scope: LogoutScope) -> i32 {
     match OAuthManager::new(config.clone()).logout(scope) {
         Ok(done) => {
             if let Some(n) = done.keyring_notice {
-                eprintln!("Note: {n}");
+                tell!("Note: {n}");
             }
             match done.revocation {
-                Revocation::Revoked => eprintln!("Revoked the token at {service}."),
-                Revocation::Kept => eprintln!(
+                Revocation::Revoked => tell!("Revoked the token at {service}."),
+                Revocation::Kept => tell!(
                     "The grant stays valid at {service}; only the local copy was deleted."
                 ),
-                Revocation::Failed(why) => eprintln!(
+                Revocation::Failed(why) => tell!(
                     "Could not revoke the token at {service} ({why}); the local copy is deleted anyway. Revoke it in the provider's settings if it matters."
                 ),
-                Revocation::NotSupported if done.deleted => eprintln!(
+                Revocation::NotSupported if done.deleted => tell!(
                     "{service} has no revocation endpoint; only the local copy was deleted."
                 ),
                 Revocation::NotSupported | Revocation::NothingSaved => {}
             }
-            println!("Cleared saved {service} token.");
+            say!("Cleared saved {service} token.");
             0
         }
         Err(e) => {
-            eprintln!("{} logout failed: {e}", title_case(service));
+            tell!("{} logout failed: {e}", title_case(service));
             1
         }
     }
@@ -365,11 +382,12 @@ fn token(config: &AuthConfig) -> i32 {
     print_notices(&result);
     match result.access_token() {
         Some(t) => {
+            // The token as it is: this output is for programs.
             println!("{}", t.secret());
             0
         }
         None => {
-            print_failure(&config.service, &result, |line| eprintln!("{line}"));
+            print_failure(&config.service, &result, |line| tell!("{line}"));
             1
         }
     }
@@ -379,13 +397,10 @@ fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
     let now = crate::system_clock()();
     let all = checked_statuses(registry, now, offline);
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&all).expect("plain data")
-        );
+        println!("{}", crate::untrusted::to_json_pretty(&all));
         return 0;
     }
-    println!(
+    say!(
         "{:<12} {:<20} {:<19} {:<14} {:<28} TOKEN FILE",
         "SERVICE", "STATE", "METHOD", "EXPIRES", "ACCOUNT"
     );
@@ -400,7 +415,7 @@ fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
             .expires_at
             .map(|e| format!(" (it expires {})", relative(e - now)))
             .unwrap_or_default();
-        println!(
+        say!(
             "Note: {} cannot renew by itself (no refresh token); run `planopticon auth {}` again when it expires{when}.",
             s.service, s.service
         );
@@ -443,7 +458,7 @@ fn print_status_row(s: &ServiceStatus, now: f64) {
         Some(m) => m.method().map_or("other", |m| m.as_str()),
         None => "-",
     };
-    println!(
+    say!(
         "{:<12} {:<20} {:<19} {:<14} {:<28} {}",
         s.service,
         state.as_str().unwrap_or("").replace('_', " "),
@@ -489,8 +504,8 @@ fn options(prompts_on_stdout: bool) -> AuthOptions {
     opts.on_prompt = Some(Box::new(move |p: &Prompt| {
         // The Python tool prints these on stdout; `token` keeps stdout for the token.
         let say = |text: &str| match prompts_on_stdout {
-            true => println!("{text}"),
-            false => eprintln!("{text}"),
+            true => say!("{text}"),
+            false => tell!("{text}"),
         };
         // Why this way first (on stderr), then where to go.
         let (why, go) = match (p.user_code, p.remote) {
@@ -515,10 +530,10 @@ fn options(prompts_on_stdout: bool) -> AuthOptions {
             ),
         };
         if let Some(why) = why {
-            eprintln!("{why}");
+            tell!("{why}");
         }
         say(&format!("\n{go}\n"));
-        eprintln!(
+        tell!(
             "{}",
             match p.sign_in {
                 _ if p.remote => "After approving, the browser goes to an address whose page does not load; that is expected. Copy that whole address from the address bar and paste it here (or the code, if the page shows one).",

@@ -144,10 +144,7 @@ fn line(
 
 fn print(lines: &[Line], json: bool) {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(lines).expect("plain data")
-        );
+        println!("{}", crate::untrusted::to_json_pretty(lines));
         return;
     }
     let now = crate::system_clock()();
@@ -157,7 +154,12 @@ fn print(lines: &[Line], json: bool) {
             Some(e) => format!("expired {}", relative(e - now)),
             None => "no expiry saved".into(),
         };
-        let reason = l.reason.clone().unwrap_or_default();
+        // A reconnect's reason is read from the token file, which keeps the
+        // provider's words as they came (as `--json` shows them).
+        let reason = match l.outcome {
+            "needs_reconnect" => crate::untrusted::displayable(l.reason.as_deref().unwrap_or_default()),
+            _ => l.reason.as_deref().unwrap_or_default().into(),
+        };
         let s = &l.service;
         let text = match l.outcome {
             "refreshed" => format!("refreshed ({})", expires(l.expires_at)),
@@ -174,10 +176,10 @@ fn print(lines: &[Line], json: bool) {
                 format!("needs reconnecting: {reason}; run `planopticon auth {s}` to sign in again")
             }
         };
-        println!("{s}: {text}");
+        say!("{s}: {text}");
     }
     if lines.is_empty() {
-        eprintln!(
+        tell!(
             "No saved connections to refresh. Sign in with `planopticon auth SERVICE`; `planopticon status` lists the services."
         );
     }
