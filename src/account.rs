@@ -279,7 +279,7 @@ fn revoke_rfc7009(
             let status = r.status().as_u16();
             let words = r
                 .json::<oauth2::basic::BasicErrorResponse>()
-                .map(|e| format!("{}, ", e.error().as_ref()))
+                .map(|e| format!("{}, ", Untrusted(e.error().as_ref())))
                 .unwrap_or_default();
             Revocation::Failed(format!("the provider answered {words}HTTP {status}"))
         }
