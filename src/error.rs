@@ -113,7 +113,10 @@ pub enum Error {
         retry_after: Option<u32>,
     },
 
-    #[error("the provider's answer to the {step} could not be used: {}", escape(detail))]
+    #[error(
+        "the provider's answer to the {step} could not be used: {}",
+        escape(detail)
+    )]
     BadReply {
         service: String,
         step: &'static str,
@@ -140,7 +143,10 @@ pub enum Error {
     #[error("{0}")]
     RedirectRefused(Box<RedirectRefusal>),
 
-    #[error("could not open a browser ({}), and nobody is at a terminal to paste the address instead", escape(cause))]
+    #[error(
+        "could not open a browser ({}), and nobody is at a terminal to paste the address instead",
+        escape(cause)
+    )]
     BrowserFailed { service: String, cause: String },
 
     #[error("no answer came back from the browser within {secs} s")]
@@ -152,7 +158,10 @@ pub enum Error {
     #[error("{}", escape_lines(message))]
     BadCode { service: String, message: String },
 
-    #[error("could not listen on {addr} for the browser's redirect: {}", escape(cause))]
+    #[error(
+        "could not listen on {addr} for the browser's redirect: {}",
+        escape(cause)
+    )]
     Listener { addr: String, cause: String },
 
     #[error("{path}: {action} failed: {source}. Check that you own the folder and it is writable (chmod 700 ~/.planopticon).", path = path.display())]

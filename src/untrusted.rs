@@ -214,7 +214,9 @@ mod tests {
             displayable(HOSTILE),
             "\\x1b]0;owned\\x07\\x1b[2J\\x9b31m txt\\u{202e}exe.txt\\n\\tend\\x7f"
         );
-        for c in ['\u{2066}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{61c}', '\u{2028}'] {
+        for c in [
+            '\u{2066}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{61c}', '\u{2028}',
+        ] {
             assert_eq!(
                 displayable(&format!("a{c}b")),
                 format!("a\\u{{{:x}}}b", c as u32)
@@ -224,7 +226,11 @@ mod tests {
 
     #[test]
     fn clean_text_is_left_alone_and_borrowed() {
-        for s in ["", "Alice <alice@example.com> (Acme)", "invalid_grant: naïve, 東京 \\x1b"] {
+        for s in [
+            "",
+            "Alice <alice@example.com> (Acme)",
+            "invalid_grant: naïve, 東京 \\x1b",
+        ] {
             assert!(matches!(displayable(s), Cow::Borrowed(t) if t == s));
         }
     }
@@ -263,12 +269,18 @@ mod tests {
         let value = serde_json::json!({"name": HOSTILE, "list": [1, "x"]});
         let text = to_json_pretty(&value);
         assert!(!text.chars().any(|c| c != '\n' && is_unsafe(c)), "{text}");
-        assert!(text.contains("\\u009b") && text.contains("\\u202e"), "{text}");
+        assert!(
+            text.contains("\\u009b") && text.contains("\\u202e"),
+            "{text}"
+        );
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back, value);
         // The layout is serde_json's pretty one.
         let plain = serde_json::json!({"list": [1, "x"]});
-        assert_eq!(to_json_pretty(&plain), serde_json::to_string_pretty(&plain).unwrap());
+        assert_eq!(
+            to_json_pretty(&plain),
+            serde_json::to_string_pretty(&plain).unwrap()
+        );
     }
 
     proptest! {

@@ -67,7 +67,10 @@ fn home(fake: &FakeServer) -> Home {
 
 /// A token refusal carrying the hostile words.
 fn refusal(status: u16, error: &str) -> Reply {
-    Reply::Json(status, json!({"error": error, "error_description": HOSTILE}))
+    Reply::Json(
+        status,
+        json!({"error": error, "error_description": HOSTILE}),
+    )
 }
 
 fn run(home: &Home, args: &[&str], env: &[(&str, &str)]) -> (Output, String, String) {
@@ -77,7 +80,10 @@ fn run(home: &Home, args: &[&str], env: &[(&str, &str)]) -> (Output, String, Str
         String::from_utf8(out.stderr.clone()).unwrap(),
     );
     for (name, text) in [("stdout", &stdout), ("stderr", &stderr)] {
-        let raw: Vec<char> = text.chars().filter(|c| *c != '\n' && is_unsafe(*c)).collect();
+        let raw: Vec<char> = text
+            .chars()
+            .filter(|c| *c != '\n' && is_unsafe(*c))
+            .collect();
         assert!(raw.is_empty(), "{raw:?} reached {name}:\n{text}");
     }
     (out, stdout, stderr)
@@ -122,11 +128,17 @@ fn status_shows_the_account_escaped_and_json_keeps_it() {
     let home = home(&fake);
     let (out, stdout, stderr) = sign_in(&home);
     assert_success(&out);
-    assert!(stdout.contains("Acme authentication successful"), "{stderr}");
+    assert!(
+        stdout.contains("Acme authentication successful"),
+        "{stderr}"
+    );
 
     let (_, table, _) = run(&home, &["status"], &[]);
     let row = table.lines().find(|l| l.starts_with("acme")).unwrap();
-    assert!(row.contains(&format!("{SHOWN} <{SHOWN}@x> ({SHOWN})")), "{row}");
+    assert!(
+        row.contains(&format!("{SHOWN} <{SHOWN}@x> ({SHOWN})")),
+        "{row}"
+    );
 
     let (_, text, _) = run(&home, &["status", "--json"], &[]);
     let all: Value = serde_json::from_str(&text).unwrap();
@@ -154,10 +166,7 @@ fn refresh_lines_show_the_refusal_escaped_and_json_keeps_it() {
     let (_, text, _) = run(&home, &["refresh", "--json"], &[]);
     let line = service_entry(&serde_json::from_str(&text).unwrap(), "acme");
     assert_eq!(line["outcome"], "needs_reconnect");
-    assert!(
-        line["reason"].as_str().unwrap().contains(HOSTILE),
-        "{line}"
-    );
+    assert!(line["reason"].as_str().unwrap().contains(HOSTILE), "{line}");
 
     // What was tried, on the next sign-in, shows the mark escaped too.
     let (_, _, stderr) = run(&home, &["auth", "acme"], &[]);
@@ -173,7 +182,10 @@ fn a_long_text_is_cut_with_an_ellipsis() {
     let long = format!("{HOSTILE} {}", "x".repeat(1000));
     let fake = provider(
         Callback::Code,
-        Reply::Json(400, json!({"error": "invalid_request", "error_description": long})),
+        Reply::Json(
+            400,
+            json!({"error": "invalid_request", "error_description": long}),
+        ),
     );
     let home = home(&fake);
     let (_, _, stderr) = sign_in(&home);
@@ -181,7 +193,10 @@ fn a_long_text_is_cut_with_an_ellipsis() {
         .lines()
         .find(|l| l.contains("invalid_request"))
         .unwrap_or_else(|| panic!("{stderr}"));
-    assert!(line.contains(&format!("invalid_request: {SHOWN} xxx")), "{line}");
+    assert!(
+        line.contains(&format!("invalid_request: {SHOWN} xxx")),
+        "{line}"
+    );
     assert!(line.contains("x… (HTTP 400)"), "{line}");
     assert!(!line.contains(&"x".repeat(400)), "{line}");
 }

@@ -119,6 +119,25 @@ mod tests {
     }
 
     #[test]
+    fn a_providers_words_are_shown_escaped_in_the_notification_and_the_tray() {
+        let mut s = st("evil", "Evil\u{202e}txt", State::NeedsReconnect);
+        s.detail = Some("invalid_grant: \u{1b}]0;owned\u{7}\u{9b}2J <b>".into());
+        let told = Incident::of(&s);
+        assert_eq!(told.summary(), "Evil\\u{202e}txt needs reconnecting");
+        assert_eq!(
+            planopticon::untrusted::for_markup(&told.body()),
+            "Invalid_grant: \\x1b]0;owned\\x07\\x9b2J &lt;b&gt;. Click to sign in to Evil\\u{202e}txt again."
+        );
+        let statuses = [s];
+        assert_eq!(
+            tooltip(&statuses),
+            "PlanOpticon Auth: 1 connection needs reconnecting (Evil\\u{202e}txt)"
+        );
+        let items = crate::tray::tray_items(&statuses);
+        assert_eq!(items[0].label(), "Reconnect Evil\\u{202e}txt");
+    }
+
+    #[test]
     fn one_notification_per_incident() {
         let mut notified = HashSet::new();
         let ok = [st("zoom", "Zoom", State::Connected)];

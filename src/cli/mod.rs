@@ -402,7 +402,11 @@ fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
     }
     say!(
         "{:<12} {:<20} {:<19} {:<14} {:<28} TOKEN FILE",
-        "SERVICE", "STATE", "METHOD", "EXPIRES", "ACCOUNT"
+        "SERVICE",
+        "STATE",
+        "METHOD",
+        "EXPIRES",
+        "ACCOUNT"
     );
     for s in &all {
         print_status_row(s, now);

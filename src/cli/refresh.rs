@@ -157,7 +157,9 @@ fn print(lines: &[Line], json: bool) {
         // A reconnect's reason is read from the token file, which keeps the
         // provider's words as they came (as `--json` shows them).
         let reason = match l.outcome {
-            "needs_reconnect" => crate::untrusted::displayable(l.reason.as_deref().unwrap_or_default()),
+            "needs_reconnect" => {
+                crate::untrusted::displayable(l.reason.as_deref().unwrap_or_default())
+            }
             _ => l.reason.as_deref().unwrap_or_default().into(),
         };
         let s = &l.service;
