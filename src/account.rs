@@ -11,6 +11,7 @@ use crate::flow::Ctx;
 use crate::method::ObtainedBy;
 use crate::status::{ServiceStatus, State};
 use crate::store::{Loaded, StoredToken};
+use crate::untrusted::Untrusted;
 use crate::OAuthManager;
 
 /// Why a connection the identity endpoint refused needs a reconnect.
@@ -31,26 +32,29 @@ pub struct Account {
 }
 
 impl Account {
-    /// "Alice <alice@example.com> (Acme workspace)" for display.
+    /// "Alice <alice@example.com> (Acme workspace)" for display: each of
+    /// the provider's words made displayable (the fields keep them as given).
     pub fn label(&self) -> String {
+        let shown = |s: &String| Untrusted(s).to_string();
         let mut s = match (&self.name, &self.login) {
-            (Some(n), Some(l)) if n != l => format!("{n} <{l}>"),
-            (Some(n), _) => n.clone(),
-            (None, Some(l)) => l.clone(),
-            (None, None) => self.id.clone().unwrap_or_default(),
+            (Some(n), Some(l)) if n != l => format!("{} <{}>", shown(n), shown(l)),
+            (Some(n), _) => shown(n),
+            (None, Some(l)) => shown(l),
+            (None, None) => self.id.as_ref().map(shown).unwrap_or_default(),
         };
         if let Some(w) = &self.workspace {
-            s.push_str(&format!(" ({w})"));
+            s.push_str(&format!(" ({})", shown(w)));
         }
         s
     }
 }
 
 /// A readable name for a token file's `account` (ours, or a plain string
-/// another tool wrote), or None when it names nobody.
+/// another tool wrote), or None when it names nobody; displayable (see
+/// [`crate::untrusted`]).
 pub fn describe(account: &Value) -> Option<String> {
     let label = match account {
-        Value::String(s) => s.clone(),
+        Value::String(s) => Untrusted(s).to_string(),
         Value::Object(_) => serde_json::from_value::<Account>(account.clone())
             .ok()?
             .label(),
@@ -275,7 +279,7 @@ fn revoke_rfc7009(
             let status = r.status().as_u16();
             let words = r
                 .json::<oauth2::basic::BasicErrorResponse>()
-                .map(|e| format!("{}, ", e.error().as_ref()))
+                .map(|e| format!("{}, ", Untrusted(e.error().as_ref())))
                 .unwrap_or_default();
             Revocation::Failed(format!("the provider answered {words}HTTP {status}"))
         }
@@ -443,5 +447,12 @@ mod tests {
         assert_eq!(describe(&json!("")), None);
         assert_eq!(describe(&json!(null)), None);
         assert_eq!(describe(&json!({"id": 7})), None, "not ours: unknown");
+        // The provider's words are shown, not obeyed.
+        let hostile = json!({"name": "Eve\u{1b}]0;owned\u{7}", "login": "\u{202e}moc.evil", "workspace": "\u{9b}2J"});
+        assert_eq!(
+            describe(&hostile).as_deref(),
+            Some("Eve\\x1b]0;owned\\x07 <\\u{202e}moc.evil> (\\x9b2J)")
+        );
+        assert_eq!(describe(&json!("\u{1b}[2J")).as_deref(), Some("\\x1b[2J"));
     }
 }

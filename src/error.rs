@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::untrusted::{displayable, escape, escape_lines, Untrusted};
+
 /// What a person can do about a problem. The engine says which; each front
 /// end (the CLI, the app) puts it in its own words.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -73,16 +75,16 @@ pub enum Error {
     #[error("unknown service {name:?}; available: {available}")]
     UnknownService { name: String, available: String },
 
-    #[error("{path}: {message}", path = path.display())]
+    #[error("{path}: {}", escape_lines(message), path = path.display())]
     ServicesFile { path: PathBuf, message: String },
 
-    #[error("{message}")]
+    #[error("{}", escape_lines(message))]
     NotConfigured { service: String, message: String },
 
-    #[error("{path}: {message}", path = path.display())]
+    #[error("{path}: {}", escape_lines(message), path = path.display())]
     TokenFile { path: PathBuf, message: String },
 
-    #[error("could not reach {url} for the {step}: {cause}. Check the network and the URL (services.toml overrides it).")]
+    #[error("could not reach {} for the {step}: {}. Check the network and the URL (services.toml overrides it).", Untrusted(url), escape(cause))]
     Network {
         service: String,
         step: &'static str,
@@ -90,7 +92,7 @@ pub enum Error {
         cause: String,
     },
 
-    #[error("no answer from {url} for the {step} within {secs} s. The provider may be down; try again later.")]
+    #[error("no answer from {} for the {step} within {secs} s. The provider may be down; try again later.", Untrusted(url))]
     NetworkTimeout {
         service: String,
         step: &'static str,
@@ -111,7 +113,10 @@ pub enum Error {
         retry_after: Option<u32>,
     },
 
-    #[error("the provider's answer to the {step} could not be used: {detail}")]
+    #[error(
+        "the provider's answer to the {step} could not be used: {}",
+        escape(detail)
+    )]
     BadReply {
         service: String,
         step: &'static str,
@@ -122,7 +127,7 @@ pub enum Error {
         retry_after: Option<u32>,
     },
 
-    #[error("the provider no longer accepts the saved connection (invalid_grant{}); sign in again", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    #[error("the provider no longer accepts the saved connection (invalid_grant{}); sign in again", description.as_deref().map(|d| format!(": {}", Untrusted(d))).unwrap_or_default())]
     ReconnectNeeded {
         service: String,
         description: Option<String>,
@@ -138,7 +143,10 @@ pub enum Error {
     #[error("{0}")]
     RedirectRefused(Box<RedirectRefusal>),
 
-    #[error("could not open a browser ({cause}), and nobody is at a terminal to paste the address instead")]
+    #[error(
+        "could not open a browser ({}), and nobody is at a terminal to paste the address instead",
+        escape(cause)
+    )]
     BrowserFailed { service: String, cause: String },
 
     #[error("no answer came back from the browser within {secs} s")]
@@ -147,10 +155,13 @@ pub enum Error {
     #[error("the sign-in was cancelled")]
     Cancelled { service: String },
 
-    #[error("{message}")]
+    #[error("{}", escape_lines(message))]
     BadCode { service: String, message: String },
 
-    #[error("could not listen on {addr} for the browser's redirect: {cause}")]
+    #[error(
+        "could not listen on {addr} for the browser's redirect: {}",
+        escape(cause)
+    )]
     Listener { addr: String, cause: String },
 
     #[error("{path}: {action} failed: {source}. Check that you own the folder and it is writable (chmod 700 ~/.planopticon).", path = path.display())]
@@ -165,7 +176,7 @@ pub enum Error {
     LockTimeout { path: PathBuf, secs: u64 },
 
     /// A value refused by the setup (services.toml editing) before anything was written.
-    #[error("{key}: {message}; nothing was saved")]
+    #[error("{}: {}; nothing was saved", Untrusted(key), escape_lines(message))]
     InvalidValue { key: String, message: String },
 
     /// A key that is not a setting of a service.
@@ -173,7 +184,7 @@ pub enum Error {
     UnknownKey { key: String, known: String },
 
     /// The OS keyring could not keep or read a secret.
-    #[error("the OS keyring could not {action} the {what}: {cause}")]
+    #[error("the OS keyring could not {action} the {what}: {}", escape(cause))]
     Keyring {
         action: &'static str,
         what: String,
@@ -192,7 +203,7 @@ pub enum Error {
         known: String,
     },
 
-    #[error("{0}")]
+    #[error("{}", escape_lines(.0))]
     Other(String),
 }
 
@@ -337,11 +348,13 @@ impl Error {
     }
 }
 
+/// The provider's `error` and `error_description`, made displayable: they
+/// reach a terminal, a card and a notification from here.
 fn provider_words(error: &str, description: Option<&str>, status: Option<u16>) -> String {
-    let mut s = error.to_string();
+    let mut s = Untrusted(error).to_string();
     if let Some(d) = description.filter(|d| !d.is_empty()) {
         s.push_str(": ");
-        s.push_str(d);
+        s.push_str(&displayable(d));
     }
     if let Some(code) = status {
         s.push_str(&format!(" (HTTP {code})"));
@@ -365,6 +378,27 @@ mod tests {
             client: None,
             retry_after: None,
         }
+    }
+
+    #[test]
+    fn the_providers_words_are_shown_escaped_and_kept_as_they_came() {
+        let hostile = "\u{1b}]0;t\u{7}\u{9b}2J\u{202e}";
+        let mut e = provider(hostile);
+        if let Error::Provider { description, .. } = &mut e {
+            *description = Some(hostile.into());
+        }
+        assert_eq!(
+            e.to_string(),
+            "the provider refused the authorization code exchange: \\x1b]0;t\\x07\\x9b2J\\u{202e}: \\x1b]0;t\\x07\\x9b2J\\u{202e} (HTTP 400)"
+        );
+        assert!(matches!(e, Error::Provider { error, .. } if error == hostile));
+        let gone = Error::ReconnectNeeded {
+            service: "s".into(),
+            description: Some(format!("{hostile}{}", "x".repeat(400))),
+        };
+        let shown = gone.to_string();
+        assert!(!shown.chars().any(crate::untrusted::is_unsafe), "{shown}");
+        assert!(shown.contains("x…); sign in again"), "{shown}");
     }
 
     #[test]

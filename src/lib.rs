@@ -43,6 +43,7 @@ pub mod services;
 pub mod setup;
 pub mod status;
 pub mod store;
+pub mod untrusted;
 
 pub use account::{Logout, LogoutScope, Revocation};
 pub use accounts::{AccountInfo, AccountLogout, Accounts, Switched};
@@ -59,6 +60,7 @@ pub use oauth2::{AccessToken, RefreshToken};
 pub use redirect::{Control, RedirectMode};
 pub use services::Registry;
 pub use status::{ServiceStatus, State};
+pub use untrusted::{displayable, Untrusted};
 
 /// The configuration of `service` (the spec's `get_auth_config`): a built-in
 /// or a table of `~/.planopticon/services.toml`, with the file's overrides.

@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 
-use planopticon::{ServiceStatus, State};
+use planopticon::{displayable, ServiceStatus, State};
 
 use crate::models::capitalize;
 
@@ -23,7 +23,8 @@ pub const APP_NAME: &str = "PlanOpticon Auth";
 pub struct Incident {
     pub service: String,
     pub display_name: String,
-    /// Why, in plain words (a sentence).
+    /// Why, in plain words (a sentence); the provider's words in it (and
+    /// the name) made displayable.
     pub reason: String,
 }
 
@@ -31,7 +32,7 @@ impl Incident {
     pub fn of(s: &ServiceStatus) -> Self {
         Self {
             service: s.service.clone(),
-            display_name: s.display_name.clone(),
+            display_name: displayable(&s.display_name).into_owned(),
             reason: reason(s),
         }
     }
@@ -53,7 +54,7 @@ impl Incident {
 /// The status's detail as a sentence, or a generic one.
 fn reason(s: &ServiceStatus) -> String {
     match s.detail.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
-        Some(d) => format!("{}.", capitalize(d).trim_end_matches('.')),
+        Some(d) => format!("{}.", capitalize(&displayable(d)).trim_end_matches('.')),
         None => "The saved sign-in no longer works.".into(),
     }
 }
@@ -90,9 +91,9 @@ pub fn begun(notified: &mut HashSet<String>, statuses: &[ServiceStatus]) -> Vec<
 
 /// The tray's tooltip: the app's name, and which connections need a sign-in.
 pub fn tooltip(statuses: &[ServiceStatus]) -> String {
-    let names: Vec<&str> = needing(statuses)
+    let names: Vec<String> = needing(statuses)
         .iter()
-        .map(|s| s.display_name.as_str())
+        .map(|s| displayable(&s.display_name).into_owned())
         .collect();
     match names.len() {
         0 => APP_NAME.into(),
@@ -115,6 +116,25 @@ mod tests {
         s.detail = (state == State::NeedsReconnect)
             .then(|| "the token has expired and cannot be refreshed".into());
         s
+    }
+
+    #[test]
+    fn a_providers_words_are_shown_escaped_in_the_notification_and_the_tray() {
+        let mut s = st("evil", "Evil\u{202e}txt", State::NeedsReconnect);
+        s.detail = Some("invalid_grant: \u{1b}]0;owned\u{7}\u{9b}2J <b>".into());
+        let told = Incident::of(&s);
+        assert_eq!(told.summary(), "Evil\\u{202e}txt needs reconnecting");
+        assert_eq!(
+            planopticon::untrusted::for_markup(&told.body()),
+            "Invalid_grant: \\x1b]0;owned\\x07\\x9b2J &lt;b&gt;. Click to sign in to Evil\\u{202e}txt again."
+        );
+        let statuses = [s];
+        assert_eq!(
+            tooltip(&statuses),
+            "PlanOpticon Auth: 1 connection needs reconnecting (Evil\\u{202e}txt)"
+        );
+        let items = crate::tray::tray_items(&statuses);
+        assert_eq!(items[0].label(), "Reconnect Evil\\u{202e}txt");
     }
 
     #[test]

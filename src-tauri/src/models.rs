@@ -6,7 +6,8 @@
 use planopticon::chain::Outcome;
 use planopticon::services::BUILTIN;
 use planopticon::{
-    AuthResult, Error as LibError, Hint, ServiceStatus, SignIn as LibSignIn, State, Step,
+    displayable, AuthResult, Error as LibError, Hint, ServiceStatus, SignIn as LibSignIn, State,
+    Step,
 };
 use serde::Serialize;
 
@@ -177,7 +178,7 @@ fn detail(s: &ServiceStatus) -> Option<String> {
     let words: Vec<String> = s
         .detail
         .iter()
-        .map(|d| format!("{}.", capitalize(d).trim_end_matches('.')))
+        .map(|d| format!("{}.", capitalize(&displayable(d)).trim_end_matches('.')))
         .chain(other.iter().map(hint_words))
         .chain((!configure.is_empty()).then(|| configure_words(&configure)))
         .filter(|w| !w.is_empty())
@@ -235,7 +236,7 @@ impl Card {
         let saved_key = saved_api_key(s);
         Self {
             service: s.service.clone(),
-            display_name: s.display_name.clone(),
+            display_name: displayable(&s.display_name).into_owned(),
             builtin: BUILTIN.contains(&s.service.as_str()),
             configured: s.can_sign_in,
             offers_setup: offers_setup(s),
@@ -412,6 +413,18 @@ pub(crate) mod tests {
         s.method = method.map(Into::into);
         s.expires_at = Some(10.0);
         s
+    }
+
+    #[test]
+    fn a_cards_outside_words_are_shown_escaped() {
+        let mut s = status_of("evil", State::NeedsReconnect);
+        s.display_name = "Evil\u{202e}txt".into();
+        s.detail = Some("refused: \u{1b}[2J".into());
+        s.account = Some(serde_json::json!({"name": "\u{9b}Eve"}));
+        let c = Card::new(&s);
+        assert_eq!(c.display_name, "Evil\\u{202e}txt");
+        assert!(c.detail.unwrap().starts_with("Refused: \\x1b[2J."));
+        assert_eq!(c.account.as_deref(), Some("\\x9bEve"));
     }
 
     #[test]

@@ -51,7 +51,8 @@ fn show_and_wait<R: Runtime>(app: &AppHandle<R>, incident: &Incident) -> Result<
     let handle = notify_rust::Notification::new()
         .appname(crate::attention::APP_NAME)
         .summary(&incident.summary())
-        .body(&incident.body())
+        // Servers read a little markup in the body (freedesktop spec).
+        .body(&planopticon::untrusted::for_markup(&incident.body()))
         .auto_icon()
         .action(DEFAULT_ACTION, "Reconnect")
         .action(RECONNECT_ACTION, "Reconnect")

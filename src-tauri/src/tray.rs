@@ -4,7 +4,7 @@
 //! when a connection needs attention) and the tooltip are a pure function of
 //! the services' statuses ([`tray_view`]), applied whenever it changes.
 
-use planopticon::{ServiceStatus, State};
+use planopticon::{ServiceStatus, State, Untrusted};
 use tauri::menu::{IsMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Manager, Runtime};
@@ -91,7 +91,7 @@ pub fn tray_items(statuses: &[ServiceStatus]) -> Vec<TrayItem> {
         .into_iter()
         .map(|s| TrayItem::Reconnect {
             service: s.service.clone(),
-            label: format!("Reconnect {}", s.display_name),
+            label: format!("Reconnect {}", Untrusted(&s.display_name)),
         })
         .collect();
     if !items.is_empty() {
@@ -109,7 +109,7 @@ pub fn tray_items(statuses: &[ServiceStatus]) -> Vec<TrayItem> {
     }
     items.extend(connected.into_iter().map(|s| TrayItem::LogOut {
         service: s.service.clone(),
-        label: format!("Log out of {}", s.display_name),
+        label: format!("Log out of {}", Untrusted(&s.display_name)),
     }));
     items.extend([TrayItem::Separator, TrayItem::Open, TrayItem::Quit]);
     items

@@ -139,9 +139,11 @@ impl OAuthManager {
             Loaded::Token(t) => *t,
         };
         if let Some(mark) = &saved.needs_reconnect {
-            // Refused before: asking again would only be refused again.
+            // Refused before: asking again would only be refused again. (The
+            // file keeps the provider's words as they came; shown, they are
+            // made displayable.)
             return skip(
-                mark.reason.clone(),
+                crate::untrusted::displayable(&mark.reason),
                 Some(Hint::SignIn).filter(|_| self.config().browser_ready()),
             );
         }

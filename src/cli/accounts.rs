@@ -23,24 +23,21 @@ pub(super) fn list(registry: &Registry, service: Option<String>, json: bool) -> 
         .flat_map(|c| Accounts::new(c).list())
         .collect();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&all).expect("plain data")
-        );
+        say!("{}", crate::untrusted::to_json_pretty(&all));
         return 0;
     }
     if all.is_empty() {
-        eprintln!("No saved accounts. Sign in with `planopticon auth SERVICE [--account NAME]`.");
+        tell!("No saved accounts. Sign in with `planopticon auth SERVICE [--account NAME]`.");
         return 0;
     }
     let now = crate::system_clock()();
-    println!(
+    say!(
         "{:<12} {:<24} {:<6} {:<20} {:<14} IDENTITY",
         "SERVICE", "ACCOUNT", "ACTIVE", "STATE", "EXPIRES"
     );
     for a in &all {
         let state = serde_json::to_value(a.state).expect("plain data");
-        println!(
+        say!(
             "{:<12} {:<24} {:<6} {:<20} {:<14} {}",
             a.service,
             a.account,
@@ -51,31 +48,11 @@ pub(super) fn list(registry: &Registry, service: Option<String>, json: bool) -> 
                 .unwrap_or_else(|| "-".into()),
             a.identity
                 .as_deref()
-                .map(shown)
+                .map(|w| crate::untrusted::displayable(w).into_owned())
                 .unwrap_or_else(|| "-".into()),
         );
     }
     0
-}
-
-/// A provider's words on a terminal: controls made visible, length cut.
-fn shown(words: &str) -> String {
-    let mut s: String = words
-        .chars()
-        .map(|c| match c.is_control() || is_bidi(c) {
-            true => '?',
-            false => c,
-        })
-        .take(80)
-        .collect();
-    if words.chars().count() > 80 {
-        s.push('…');
-    }
-    s
-}
-
-fn is_bidi(c: char) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
 }
 
 /// `planopticon switch SERVICE NAME`.
@@ -83,7 +60,7 @@ pub(super) fn switch(config: AuthConfig, name: &str) -> i32 {
     let service = config.service.clone();
     match Accounts::new(config).switch(name) {
         Ok(s) if s.already => {
-            println!("{name} is already the active {service} account.");
+            say!("{name} is already the active {service} account.");
             0
         }
         Ok(s) => {
@@ -91,11 +68,11 @@ pub(super) fn switch(config: AuthConfig, name: &str) -> i32 {
                 .previous
                 .map(|p| format!(" (was {p})"))
                 .unwrap_or_default();
-            println!("Switched {service} to {name}{was}.");
+            say!("Switched {service} to {name}{was}.");
             0
         }
         Err(e) => {
-            eprintln!("{} switch failed: {e}", title_case(&service));
+            tell!("{} switch failed: {e}", title_case(&service));
             1
         }
     }
@@ -107,13 +84,13 @@ pub(super) fn auth(config: AuthConfig, name: &str, opts: crate::AuthOptions) -> 
     let (result, switched) = match Accounts::new(config).sign_in(name, opts) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("{} authentication failed: {e}", title_case(&service));
+            tell!("{} authentication failed: {e}", title_case(&service));
             return 1;
         }
     };
     print_notices(&result);
     let Some(method) = result.method() else {
-        print_failure(&service, &result, |line| eprintln!("{line}"));
+        print_failure(&service, &result, |line| tell!("{line}"));
         return 1;
     };
     match switched {
@@ -122,14 +99,14 @@ pub(super) fn auth(config: AuthConfig, name: &str, opts: crate::AuthOptions) -> 
                 .previous
                 .map(|p| format!(" (was {p})"))
                 .unwrap_or_default();
-            eprintln!("{name} is now the active {service} account{was}.");
+            tell!("{name} is now the active {service} account{was}.");
         }
-        None if method == crate::Method::ApiKey => eprintln!(
+        None if method == crate::Method::ApiKey => tell!(
             "Note: the API key from the environment was used; nothing was saved as account {name}."
         ),
         _ => {}
     }
-    println!(
+    say!(
         "{} authentication successful ({method}).",
         title_case(&service)
     );
@@ -148,14 +125,14 @@ pub(super) fn token(config: AuthConfig, name: &str) -> i32 {
                     0
                 }
                 None => {
-                    print_failure(&service, &result, |line| eprintln!("{line}"));
-                    eprintln!("Tip: run `planopticon auth {service} --account {name}` to sign in as it again.");
+                    print_failure(&service, &result, |line| tell!("{line}"));
+                    tell!("Tip: run `planopticon auth {service} --account {name}` to sign in as it again.");
                     1
                 }
             }
         }
         Err(e) => {
-            eprintln!("{} authentication failed: {e}", title_case(&service));
+            tell!("{} authentication failed: {e}", title_case(&service));
             1
         }
     }
@@ -167,33 +144,33 @@ pub(super) fn logout(config: AuthConfig, scope: LogoutScope, name: Option<&str>)
     let done = match Accounts::new(config).logout(name, scope) {
         Ok(done) => done,
         Err(e) => {
-            eprintln!("{} logout failed: {e}", title_case(&service));
+            tell!("{} logout failed: {e}", title_case(&service));
             return 1;
         }
     };
     let l = &done.logout;
     if let Some(n) = &l.keyring_notice {
-        eprintln!("Note: {n}");
+        tell!("Note: {n}");
     }
     match &l.revocation {
-        Revocation::Revoked => eprintln!("Revoked the token at {service}."),
+        Revocation::Revoked => tell!("Revoked the token at {service}."),
         Revocation::Kept => {
-            eprintln!("The grant stays valid at {service}; only the local copy was deleted.")
+            tell!("The grant stays valid at {service}; only the local copy was deleted.")
         }
-        Revocation::Failed(why) => eprintln!(
+        Revocation::Failed(why) => tell!(
             "Could not revoke the token at {service} ({why}); the local copy is deleted anyway. Revoke it in the provider's settings if it matters."
         ),
         Revocation::NotSupported if l.deleted => {
-            eprintln!("{service} has no revocation endpoint; only the local copy was deleted.")
+            tell!("{service} has no revocation endpoint; only the local copy was deleted.")
         }
         Revocation::NotSupported | Revocation::NothingSaved => {}
     }
-    println!("Cleared saved {service} token.");
+    say!("Cleared saved {service} token.");
     if let (Some(gone), true) = (&done.account, name.is_some() || done.now_active.is_some()) {
-        println!("Signed out {service} account {gone}.");
+        say!("Signed out {service} account {gone}.");
     }
     if let Some(next) = &done.now_active {
-        println!("{next} is now the active {service} account (the most recently used).");
+        say!("{next} is now the active {service} account (the most recently used).");
     }
     0
 }

@@ -3,6 +3,23 @@
 //! `/auth` REPL. This is where the engine's facts and hints become words
 //! for a terminal.
 
+/// `println!` for a person: the line goes out with every character a
+/// terminal would obey escaped ([`crate::untrusted::escape_lines`]; its line
+/// breaks stay). The outside words in it were made displayable (and cut)
+/// where they were worded; this is the last guard, for every line.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", $crate::untrusted::escape_lines(&format!($($arg)*)))
+    };
+}
+
+/// [`say!`] on stderr.
+macro_rules! tell {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::untrusted::escape_lines(&format!($($arg)*)))
+    };
+}
+
 mod accounts;
 mod refresh;
 mod repl;
@@ -153,7 +170,7 @@ pub fn run() -> i32 {
     // A mistake in services.toml is told on every command; the services it
     // does not touch keep working.
     for problem in registry.problems() {
-        eprintln!("Warning: {problem}");
+        tell!("Warning: {problem}");
     }
     match cli.command {
         _ if cli.chat || cli.interactive => repl::run(&registry),
@@ -280,7 +297,7 @@ fn config_or_exit(registry: &Registry, service: &str) -> Option<AuthConfig> {
             )
             .exit(),
         Err(e) => {
-            eprintln!("{} cannot be used: {e}", title_case(service));
+            tell!("{} cannot be used: {e}", title_case(service));
             None
         }
     }
@@ -297,14 +314,14 @@ fn auth(config: &AuthConfig, opts: AuthOptions) -> i32 {
     }
     match result.method() {
         Some(method) => {
-            println!(
+            say!(
                 "{} authentication successful ({method}).",
                 title_case(&config.service)
             );
             0
         }
         None => {
-            print_failure(&config.service, &result, |line| eprintln!("{line}"));
+            print_failure(&config.service, &result, |line| tell!("{line}"));
             1
         }
     }
@@ -361,12 +378,12 @@ pub(crate) fn hint_words(service: &str, hint: &Hint) -> String {
 /// broken token file should not go unnoticed because an API key worked).
 fn print_notices(result: &AuthResult) {
     for n in &result.notices {
-        eprintln!("Note: {n}");
+        tell!("Note: {n}");
     }
     if result.success() {
         for a in &result.attempts {
             if matches!(a.outcome, crate::chain::Outcome::Failed(_)) {
-                eprintln!("Note: {a}");
+                tell!("Note: {a}");
             }
         }
     }
@@ -377,11 +394,12 @@ fn token(config: &AuthConfig) -> i32 {
     print_notices(&result);
     match result.access_token() {
         Some(t) => {
+            // The token as it is: this output is for programs.
             println!("{}", t.secret());
             0
         }
         None => {
-            print_failure(&config.service, &result, |line| eprintln!("{line}"));
+            print_failure(&config.service, &result, |line| tell!("{line}"));
             1
         }
     }
@@ -391,15 +409,16 @@ fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
     let now = crate::system_clock()();
     let all = checked_statuses(registry, now, offline);
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&all).expect("plain data")
-        );
+        println!("{}", crate::untrusted::to_json_pretty(&all));
         return 0;
     }
-    println!(
+    say!(
         "{:<12} {:<20} {:<19} {:<14} {:<28} TOKEN FILE",
-        "SERVICE", "STATE", "METHOD", "EXPIRES", "ACCOUNT"
+        "SERVICE",
+        "STATE",
+        "METHOD",
+        "EXPIRES",
+        "ACCOUNT"
     );
     for (s, c) in all.iter().zip(registry.configs()) {
         print_status_row(s, c, now);
@@ -412,7 +431,7 @@ fn status(registry: &Registry, json: bool, offline: bool) -> i32 {
             .expires_at
             .map(|e| format!(" (it expires {})", relative(e - now)))
             .unwrap_or_default();
-        println!(
+        say!(
             "Note: {} cannot renew by itself (no refresh token); run `planopticon auth {}` again when it expires{when}.",
             s.service, s.service
         );
@@ -457,7 +476,7 @@ fn print_status_row(s: &ServiceStatus, config: &AuthConfig, now: f64) {
         Some(m) => m.method().map_or("other", |m| m.as_str()),
         None => "-",
     };
-    println!(
+    say!(
         "{:<12} {:<20} {:<19} {:<14} {:<28} {}",
         s.service,
         state.as_str().unwrap_or("").replace('_', " "),
@@ -503,8 +522,8 @@ fn options(prompts_on_stdout: bool) -> AuthOptions {
     opts.on_prompt = Some(Box::new(move |p: &Prompt| {
         // The Python tool prints these on stdout; `token` keeps stdout for the token.
         let say = |text: &str| match prompts_on_stdout {
-            true => println!("{text}"),
-            false => eprintln!("{text}"),
+            true => say!("{text}"),
+            false => tell!("{text}"),
         };
         // Why this way first (on stderr), then where to go.
         let (why, go) = match (p.user_code, p.remote) {
@@ -529,10 +548,10 @@ fn options(prompts_on_stdout: bool) -> AuthOptions {
             ),
         };
         if let Some(why) = why {
-            eprintln!("{why}");
+            tell!("{why}");
         }
         say(&format!("\n{go}\n"));
-        eprintln!(
+        tell!(
             "{}",
             match p.sign_in {
                 _ if p.remote => "After approving, the browser goes to an address whose page does not load; that is expected. Copy that whole address from the address bar and paste it here (or the code, if the page shows one).",

@@ -171,10 +171,7 @@ fn line(
 
 fn print(lines: &[Line], json: bool) {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(lines).expect("plain data")
-        );
+        println!("{}", crate::untrusted::to_json_pretty(lines));
         return;
     }
     let now = crate::system_clock()();
@@ -184,7 +181,14 @@ fn print(lines: &[Line], json: bool) {
             Some(e) => format!("expired {}", relative(e - now)),
             None => "no expiry saved".into(),
         };
-        let reason = l.reason.clone().unwrap_or_default();
+        // A reconnect's reason is read from the token file, which keeps the
+        // provider's words as they came (as `--json` shows them).
+        let reason = match l.outcome {
+            "needs_reconnect" => {
+                crate::untrusted::displayable(l.reason.as_deref().unwrap_or_default())
+            }
+            _ => l.reason.as_deref().unwrap_or_default().into(),
+        };
         let s = &l.service;
         // A saved account's own command, and its name on the line.
         let (auth, who) = match &l.account {
@@ -208,10 +212,10 @@ fn print(lines: &[Line], json: bool) {
                 )
             }
         };
-        println!("{who}: {text}");
+        say!("{who}: {text}");
     }
     if lines.is_empty() {
-        eprintln!(
+        tell!(
             "No saved connections to refresh. Sign in with `planopticon auth SERVICE`; `planopticon status` lists the services."
         );
     }

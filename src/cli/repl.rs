@@ -14,7 +14,7 @@ const HELP: &str = "Commands:
 pub fn run(registry: &Registry) -> i32 {
     let tty = std::io::stdin().is_terminal();
     if tty {
-        println!(
+        say!(
             "PlanOpticon companion. /auth SERVICE to connect, /help for commands, /quit to leave."
         );
     }
@@ -33,13 +33,13 @@ pub fn run(registry: &Registry) -> i32 {
         match (words.next(), words.next()) {
             (None, _) => {}
             (Some("/quit" | "/exit"), _) => return 0,
-            (Some("/help"), _) => println!("{HELP}"),
+            (Some("/help"), _) => say!("{HELP}"),
             (Some("/auth"), None) => {
-                println!("Usage: /auth SERVICE");
-                println!("Available: {}", registry.names().join(", "));
+                say!("Usage: /auth SERVICE");
+                say!("Available: {}", registry.names().join(", "));
             }
             (Some("/auth"), Some(service)) => auth(registry, service),
-            (Some(other), _) => println!("Unknown command {other}. Type /help for the commands."),
+            (Some(other), _) => say!("Unknown command {other}. Type /help for the commands."),
         }
     }
 }
@@ -48,29 +48,29 @@ fn auth(registry: &Registry, service: &str) {
     let config = match registry.get(service) {
         Ok(c) => c,
         Err(crate::Error::UnknownService { .. }) => {
-            println!("Unknown service: {service}");
+            say!("Unknown service: {service}");
             return;
         }
         Err(e) => {
-            println!("{} cannot be used: {e}", title_case(service));
+            say!("{} cannot be used: {e}", title_case(service));
             return;
         }
     };
     let name = title_case(service);
     let result = OAuthManager::new(config).authenticate(super::options(true));
     for n in &result.notices {
-        println!("Note: {n}");
+        say!("Note: {n}");
     }
     match result.method() {
-        Some(m) => println!("{name} authenticated ({m})"),
+        Some(m) => say!("{name} authenticated ({m})"),
         None => {
-            println!(
+            say!(
                 "{name} auth failed: {}",
                 result.error().unwrap_or("unknown error")
             );
             let rest = |line: &str| {
                 if !line.contains("authentication failed:") {
-                    println!("{line}")
+                    say!("{line}")
                 }
             };
             super::print_failure(service, &result, rest);

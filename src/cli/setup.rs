@@ -28,37 +28,37 @@ pub(super) fn with_token(config: &AuthConfig) -> i32 {
     let service = &config.service;
     let name = title_case(service);
     let Some(key) = read_secret(&format!("Paste the {name} token or API key, then Enter: ")) else {
-        eprintln!("{name} token not saved: nothing was read from stdin (pipe it in: `planopticon auth {service} --with-token < file`)");
+        tell!("{name} token not saved: nothing was read from stdin (pipe it in: `planopticon auth {service} --with-token < file`)");
         return 1;
     };
     match Setup::load().save_api_key(service, &key) {
         Ok(saved) => {
             match &saved.check {
                 KeyCheck::Accepted(a) if !a.label().is_empty() => {
-                    println!("{name} token saved (account: {}).", a.label())
+                    say!("{name} token saved (account: {}).", a.label())
                 }
-                KeyCheck::Accepted(_) => println!("{name} token saved."),
+                KeyCheck::Accepted(_) => say!("{name} token saved."),
                 KeyCheck::NotChecked(why) => {
-                    println!("{name} token saved.");
-                    eprintln!("Note: it could not be checked with {service} ({why}).");
+                    say!("{name} token saved.");
+                    tell!("Note: it could not be checked with {service} ({why}).");
                 }
             }
             match &saved.stored {
-                KeyStore::TokenFile(path) => eprintln!("Saved in {}.", path.display()),
+                KeyStore::TokenFile(path) => tell!("Saved in {}.", path.display()),
                 KeyStore::Secret(SecretStore::Keyring) => {
-                    eprintln!("Saved in the OS keyring (user {service}_api_key).")
+                    tell!("Saved in the OS keyring (user {service}_api_key).")
                 }
                 KeyStore::Secret(SecretStore::ServicesFile) => {
-                    eprintln!("Saved in ~/.planopticon/services.toml as [{service}] api_key.")
+                    tell!("Saved in ~/.planopticon/services.toml as [{service}] api_key.")
                 }
             }
             if let Some(var) = &saved.shadowed_by {
-                eprintln!("Note: {var} is set in the environment and is used instead.");
+                tell!("Note: {var} is set in the environment and is used instead.");
             }
             0
         }
         Err(e) => {
-            eprintln!("{name} token not saved: {e}");
+            tell!("{name} token not saved: {e}");
             1
         }
     }
@@ -94,14 +94,14 @@ pub(super) fn config(
 
 fn parse_key(k: &str) -> Result<Key, i32> {
     k.parse::<Key>().map_err(|e| {
-        eprintln!("error: {e}");
+        tell!("error: {e}");
         2
     })
 }
 
 /// Says why a setting was not saved; the exit code.
 fn config_failed(service: &str, e: Error) -> i32 {
-    eprintln!("{} setting not saved: {e}", title_case(service));
+    tell!("{} setting not saved: {e}", title_case(service));
     match e {
         Error::UnknownService { .. } | Error::UnknownKey { .. } => 2,
         _ => 1,
@@ -111,11 +111,11 @@ fn config_failed(service: &str, e: Error) -> i32 {
 fn unset_key(setup: &Setup, service: &str, key: Key) -> i32 {
     match setup.unset(service, key) {
         Ok(true) => {
-            println!("Unset {service} {key}.");
+            say!("Unset {service} {key}.");
             0
         }
         Ok(false) => {
-            println!(
+            say!(
                 "{service} has no {key} in {}.",
                 setup.file().path().display()
             );
@@ -146,12 +146,12 @@ fn set_key(setup: &Setup, service: &str, key: Key, value: &str) -> i32 {
         ("-", _) => match read_secret(&format!("{key} for {service}: ")) {
             Some(v) => v,
             None => {
-                eprintln!("error: nothing was read from stdin for {key}");
+                tell!("error: nothing was read from stdin for {key}");
                 return 1;
             }
         },
         (_, true) => {
-            eprintln!("error: a secret is read from stdin, never from the command line (it would stay in the shell's history): `planopticon config {service} {key} -`");
+            tell!("error: a secret is read from stdin, never from the command line (it would stay in the shell's history): `planopticon config {service} {key} -`");
             return 2;
         }
         (v, false) => v.to_string(),
@@ -161,9 +161,9 @@ fn set_key(setup: &Setup, service: &str, key: Key, value: &str) -> i32 {
     }
     match (key.is_secret(), setup.secret_store()) {
         (true, SecretStore::Keyring) => {
-            println!("Saved {service} {key} in the OS keyring.")
+            say!("Saved {service} {key} in the OS keyring.")
         }
-        _ => println!("Set {service} {key} in {}.", setup.file().path().display()),
+        _ => say!("Set {service} {key} in {}.", setup.file().path().display()),
     }
     let shadowed = setup.effective(service).ok().and_then(|settings| {
         settings
@@ -175,19 +175,19 @@ fn set_key(setup: &Setup, service: &str, key: Key, value: &str) -> i32 {
             })
     });
     if let Some(var) = shadowed {
-        eprintln!("Note: {var} is set in the environment and is used instead.");
+        tell!("Note: {var} is set in the environment and is used instead.");
     }
     0
 }
 
 fn print_settings(settings: &[Setting]) {
-    println!("{:<26} {:<50} SOURCE", "KEY", "VALUE");
+    say!("{:<26} {:<50} SOURCE", "KEY", "VALUE");
     for s in settings {
         let source = match s.editable {
             true => s.source.to_string(),
             false => format!("{}, cannot be changed here", s.source),
         };
-        println!(
+        say!(
             "{:<26} {:<50} {source}",
             s.key.as_str(),
             s.value.to_string()
@@ -208,15 +208,15 @@ pub(super) fn add_or_remove(
     if remove {
         return match setup.remove_service(service) {
             Ok(true) => {
-                println!("Removed [{service}] from {path}.");
+                say!("Removed [{service}] from {path}.");
                 0
             }
             Ok(false) => {
-                println!("{service} has no table in {path}.");
+                say!("{service} has no table in {path}.");
                 0
             }
             Err(e) => {
-                eprintln!("{} not removed: {e}", title_case(service));
+                tell!("{} not removed: {e}", title_case(service));
                 1
             }
         };
@@ -232,25 +232,25 @@ pub(super) fn add_or_remove(
     };
     match setup.add_service(service, endpoints) {
         Ok(added) => {
-            println!("Added [{service}] to {path}.");
+            say!("Added [{service}] to {path}.");
             if let Some(m) = &added.discovered {
                 let show = |name: &str, v: &Option<String>| {
                     if let Some(v) = v {
-                        println!("  {name:<24} {v}");
+                        say!("  {name:<24} {v}");
                     }
                 };
-                println!("  {:<24} {}", "issuer", m.issuer);
+                say!("  {:<24} {}", "issuer", m.issuer);
                 show("authorization_endpoint", &m.authorization_endpoint);
                 show("token_endpoint", &m.token_endpoint);
                 show("userinfo_endpoint", &m.userinfo_endpoint);
                 show("revocation_endpoint", &m.revocation_endpoint);
                 show("device_endpoint", &m.device_authorization_endpoint);
             }
-            eprintln!("Next: `planopticon config {service} client_id ID`, then `planopticon auth {service}`.");
+            tell!("Next: `planopticon config {service} client_id ID`, then `planopticon auth {service}`.");
             0
         }
         Err(e) => {
-            eprintln!("{} not added: {e}", title_case(service));
+            tell!("{} not added: {e}", title_case(service));
             1
         }
     }

@@ -511,6 +511,67 @@ async function main() {
 
   // --- Set up, API key and Add a service forms, in a HOME with nothing configured ---
   await setUpForms();
+
+  // --- a provider's words with terminal escapes, markup and a bidi override ---
+  await untrustedWords();
+}
+
+/** Words from outside (a provider's refusal kept in the token file, the
+ *  account, a services.toml display name) carrying ESC ] 0 ; title BEL,
+ *  ESC [ 2 J, a C1 CSI (U+009B), a right-to-left override (U+202E) and
+ *  markup: the card, the tray's label and tooltip, and the notification's
+ *  body show them escaped (`\x1b`, `\u{202e}`; `&lt;` in the body). */
+async function untrustedWords() {
+  await previousAppGone();
+  const home = path.join(TMP, 'untrusted-home');
+  const po = path.join(home, '.planopticon');
+  fs.mkdirSync(po, { recursive: true, mode: 0o700 });
+  const hostile = 'Eve \u001b]0;owned\u0007 \u001b[2J \u009b31m txt\u202eexe.txt <b>&amp;';
+  const shown = 'Eve \\x1b]0;owned\\x07 \\x1b[2J \\x9b31m txt\\u{202e}exe.txt';
+  // The TOML string: every character by its escape.
+  const tomlName = [...hostile].map((c) => (c.charCodeAt(0) < 0x20 || c.charCodeAt(0) >= 0x7f
+    ? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}` : c)).join('');
+  fs.writeFileSync(path.join(po, 'services.toml'), `[evil]
+display_name = "${tomlName}"
+oauth_authorize_url = "http://127.0.0.1:9/auth"
+oauth_token_url = "http://127.0.0.1:9/token"
+client_id = "public-native"
+redirect_uri = "http://127.0.0.1/callback"
+`);
+  const now = Date.now() / 1000;
+  fs.writeFileSync(path.join(po, 'evil_token.json'), JSON.stringify({
+    access_token: 'at', refresh_token: 'rt', expires_at: now + 3600, client_id: 'public-native',
+    account: { name: hostile },
+    needs_reconnect: { reason: `the provider no longer accepts the saved connection (invalid_grant: ${hostile})`, at: now },
+  }), { mode: 0o600 });
+  // (A page's own line breaks and indentation are no provider's words.)
+  const raw = (text) => /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(text ?? '');
+  const before = notifyCalls().length;
+  const driver = await startDriver({ HOME: home });
+  if (!check('tauri-driver answers (a provider\'s hostile words)', !!driver)) return;
+  try {
+    sid = await newSession();
+    const evil = await waitFor(async () => { const c = await card('evil'); return c?.state === 'needs_reconnect' && c; }, 15000);
+    const text = await exec('return document.querySelector(arguments[0])?.textContent ?? ""', CARD('evil'));
+    check('the card shows the provider\'s words escaped, none of them acting',
+      !!evil && !raw(text) && evil.detail?.includes(shown) && (evil.account ?? shown).includes(shown)
+        && text.split(shown).length >= 3, // the name and the reason at least
+      JSON.stringify({ evil, text }));
+    const tray = await waitFor(async () => { const t = await invoke('tray_view'); return t?.attention && t; }, 5000);
+    check('the tray\'s label and tooltip show the name escaped',
+      tray?.items?.[0]?.startsWith(`Reconnect ${shown}`) && tray.tooltip.includes(shown) && !raw(JSON.stringify(tray.items)) && !raw(tray.tooltip),
+      JSON.stringify(tray));
+    const told = await waitFor(() => notifyCalls().slice(before).find((c) => c.some((s) => s.includes('needs reconnecting'))), 10000);
+    const body = told?.[3] ?? '';
+    check('the notification shows the words escaped, markup as text',
+      !!told && !told.some(raw) && body.includes(shown) && body.includes('&lt;b&gt;&amp;amp;') && !body.includes('<b>'),
+      JSON.stringify(told ?? notifyCalls().slice(before)));
+    await screenshot('untrusted-words', 'evil');
+  } finally {
+    await wd('DELETE', `/session/${sid}`).catch(() => {});
+    sid = '';
+    await stop(driver);
+  }
 }
 
 /** The tray menu (trayer as the tray host): seen, and acme logged out from it. */
