@@ -21,11 +21,7 @@ use crate::store::keyring::{SecretEntry, SecretName};
 use crate::store::{FileStore, StoredToken};
 use crate::{Error, OAuthManager, Result};
 
-/// The `expires_at` of a saved API key or personal token: 9999-12-31. The
-/// Python tool treats a missing `expires_at` as expired and uses the token
-/// while `now < expires_at`; the provider's own expiry (if any) shows as a
-/// 401 on use, and `status` then says `needs reconnect`.
-pub const NO_EXPIRY: f64 = 253_402_300_799.0;
+pub use crate::store::NO_EXPIRY;
 
 /// services.toml is a few kilobytes; anything far larger is not one.
 const MAX_SERVICES_FILE: u64 = 1 << 20;
