@@ -556,11 +556,14 @@ pub enum ApiKeyKind {
 }
 
 impl ApiKeyKind {
+    /// As the service's table says (`api_key_header`), else as its guide
+    /// says (a query parameter), else a bearer token.
     pub fn of(cfg: &AuthConfig) -> Self {
-        match (&cfg.api_key_header, cfg.service.as_str()) {
+        let param = || crate::guide::guide(cfg).api_key?.query_param;
+        match (&cfg.api_key_header, param()) {
             (Some(h), _) => Self::Header(h.clone()),
-            (None, "google") => Self::QueryParam("key"),
-            (None, _) => Self::Bearer,
+            (None, Some(p)) => Self::QueryParam(p),
+            (None, None) => Self::Bearer,
         }
     }
 }
@@ -940,9 +943,10 @@ impl Setup {
             table: &table,
             secrets: self.secrets,
             builtin: builtin(service).is_some(),
-            plane_env: (service == "plane")
-                .then(|| crate::guide::Extra::BaseUrl.set_by_env())
-                .flatten(),
+            set_by_env: crate::guide::guide(&cfg)
+                .extras
+                .into_iter()
+                .find_map(|e| e.set_by_env().map(|var| (var, e.keys()))),
         };
         Ok(Key::ALL
             .iter()
@@ -1022,8 +1026,9 @@ struct InEffect<'a> {
     table: &'a toml::Table,
     secrets: SecretStore,
     builtin: bool,
-    /// This is Plane and the variable that sets its URLs is set: its name.
-    plane_env: Option<&'static str>,
+    /// A variable that sets some keys through one of the service's extras
+    /// (`PLANE_BASE_URL`: Plane's URLs) is set: its name and those keys.
+    set_by_env: Option<(&'static str, &'static [Key])>,
 }
 
 impl InEffect<'_> {
@@ -1122,19 +1127,15 @@ impl InEffect<'_> {
 
     /// Where a plain (non-secret) key's value comes from.
     fn plain_source(&self, key: Key, set: bool) -> Source {
-        let plane_url = matches!(
-            key,
-            Key::OauthAuthorizeUrl
-                | Key::OauthTokenUrl
-                | Key::UserinfoUrl
-                | Key::RevocationUrl
-                | Key::WorkspaceUrl
-        );
+        let by_env = self
+            .set_by_env
+            .filter(|(_, keys)| keys.contains(&key))
+            .map(|(var, _)| var);
         if self.in_file(key) {
             Source::ServicesFile
         } else if !set {
             Source::Unset
-        } else if let Some(var) = self.plane_env.filter(|_| plane_url) {
+        } else if let Some(var) = by_env {
             Source::Environment(var.into())
         } else if self.builtin {
             Source::BuiltIn
