@@ -247,9 +247,7 @@ pub fn base_url_of(config: &AuthConfig) -> Option<String> {
 /// of an extra put back the built-in values (the keys are unset).
 pub fn expand(field: &str, value: Option<&str>) -> Result<Vec<(Key, Option<String>)>> {
     let value = value.map(str::trim).filter(|v| !v.is_empty());
-    let extra = Extra::ALL
-        .into_iter()
-        .find(|e| e.as_str() == field);
+    let extra = Extra::ALL.into_iter().find(|e| e.as_str() == field);
     match extra {
         Some(Extra::Tenant) => {
             let unset = || Extra::Tenant.keys().iter().map(|&k| (k, None)).collect();

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::chain::Step;
 use crate::config::AuthConfig;
 use crate::error::Hint;
+use crate::method::Step;
 use crate::method::{Method, ObtainedBy};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
