@@ -303,8 +303,8 @@ pub fn service_form(setup: &Setup, service: &str) -> Result<ServiceForm> {
 fn mark_bad(fields: &mut [Field], advanced: &mut Vec<Field>, bad: &[BadValue]) {
     for b in bad {
         let reason = crate::models::capitalize(&b.reason);
-        let shown = fields.iter_mut().chain(advanced.iter_mut());
-        if let Some(f) = shown.into_iter().find(|f| f.name == b.key) {
+        let mut shown = fields.iter_mut().chain(advanced.iter_mut());
+        if let Some(f) = shown.find(|f| f.name == b.key) {
             f.value = b.value.clone();
             f.error = Some(reason);
             f.editable = true;
@@ -595,6 +595,46 @@ mod tests {
             service_form(&setup, "microsoft").unwrap().fields[2].value,
             "contoso.onmicrosoft.com"
         );
+    }
+
+    #[test]
+    fn a_broken_table_opens_with_its_bad_value_marked_and_save_repairs_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let broken = "[dropbox]\noauth_token_url = 42\nuserinfo_method = 7\n";
+        let (setup, path) = setup_in(dir.path(), broken);
+        let f = service_form(&setup, "dropbox").unwrap();
+        assert!(f.repairable && f.file_error.is_some(), "{f:?}");
+        let token = f
+            .advanced
+            .iter()
+            .find(|f| f.name == "oauth_token_url")
+            .unwrap();
+        assert_eq!(token.value, "42");
+        assert!(
+            token.error.as_deref().unwrap().starts_with("Invalid type"),
+            "{token:?}"
+        );
+        // A key the form does not show gets a field of its own, under Advanced.
+        let method = f
+            .advanced
+            .iter()
+            .find(|f| f.name == "userinfo_method")
+            .unwrap();
+        assert_eq!((method.value.as_str(), method.error.is_some()), ("7", true));
+        // The other fields as in effect.
+        assert!(f.fields.iter().all(|f| f.error.is_none()));
+
+        let fixed = [
+            input("oauth_token_url", "https://api.dropboxapi.com/oauth2/token"),
+            input("userinfo_method", "post"),
+        ];
+        let out = save(&setup, "dropbox", &fixed[..1]).unwrap();
+        assert!(!out.saved, "{out:?}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
+        let out = save(&setup, "dropbox", &fixed).unwrap();
+        assert!(out.saved, "{out:?}");
+        let f = service_form(&setup, "dropbox").unwrap();
+        assert!(f.file_error.is_none() && !f.repairable, "{f:?}");
     }
 
     #[test]

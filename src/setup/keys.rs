@@ -333,6 +333,7 @@ fn parse_map(name: &str, value: &str) -> Result<toml_edit::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::AuthConfig;
 
     #[test]
     fn keys_are_the_auth_config_fields() {
