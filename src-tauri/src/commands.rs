@@ -19,7 +19,7 @@ use crate::actions::{
 use crate::error::{Error, Result};
 use crate::forms::{self, AddedService, FieldInput, KeySaved, Saved, ServiceForm};
 use crate::models::{CommandOutput, Diagnostics, KeyringProbe, SettingsView};
-use crate::state::{lock, AppState};
+use crate::state::AppState;
 
 /// The bundled CLI, as named in tauri.conf.json's `externalBin`.
 pub const SIDECAR: &str = "planopticon-cli";

@@ -42,7 +42,7 @@ pub mod timing;
 pub mod tray;
 pub mod watch;
 
-use tauri::{AppHandle, Manager, Runtime, WindowEvent};
+use tauri::{Runtime, WindowEvent};
 use tauri_plugin_autostart::MacosLauncher;
 
 pub use actions::{show_main_window, MAIN_WINDOW};
