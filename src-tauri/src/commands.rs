@@ -488,11 +488,6 @@ pub async fn diagnostics<R: Runtime>(app: AppHandle<R>) -> Diagnostics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::NoticeKind;
-    use planopticon::{AuthConfig, Method};
-    use planopticon::{RedirectMode, SignIn};
-    use std::sync::mpsc::{channel, Sender};
-    use std::sync::Mutex;
 
     #[test]
     fn keyring_probe_maps_to_the_switch() {
