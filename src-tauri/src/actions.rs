@@ -6,11 +6,10 @@
 //! form a tree:
 //!
 //! ```text
-//! lib ─┬─ commands ─┬─ forms
-//!      ├─ tray ─────┤
-//!      ├─ notification
-//!      ├─ watch ── keeper
-//!      └──────────── actions ── state ── models, attention, error, timing
+//! lib ─┬─ commands ── forms, settings (no Tauri in them)
+//!      │      └─ tray
+//!      ├─ tray, notification, watch ── keeper
+//!      └─ (all of the above) ── actions ── state ── models, attention, error, timing
 //! ```
 //!
 //! The tray and the notifications are reached through [`Outlets`], which

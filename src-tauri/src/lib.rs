@@ -15,6 +15,7 @@
 //! - [`state`]: running sign-ins, card notices, the last snapshot
 //! - [`models`]: the plain data the UI receives
 //! - [`forms`]: the Set up, API key and Add a service forms over the library's setup
+//! - [`settings`]: the Settings view's facts and changes over settings.toml
 //! - [`error`]: the crate's one error type
 //!
 //! Threads: the main thread runs GTK and nothing slow. Sign-ins run on their
@@ -37,6 +38,7 @@ pub mod forms;
 pub mod keeper;
 pub mod models;
 pub mod notification;
+pub mod settings;
 pub mod state;
 pub mod timing;
 pub mod tray;
