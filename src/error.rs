@@ -22,7 +22,7 @@ pub enum Hint {
     /// Set these to make a step work: environment variables, or keys of
     /// the service's table in services.toml where it has no variable.
     Configure {
-        step: crate::chain::Step,
+        step: crate::method::Step,
         vars: Vec<String>,
     },
     /// Check the client id and secret registered at the provider.

@@ -45,6 +45,25 @@ impl Extra {
         }
     }
 
+    /// The keys of services.toml it sets (see [`expand`]).
+    pub fn keys(self) -> &'static [Key] {
+        match self {
+            Extra::Tenant => &[
+                Key::OauthAuthorizeUrl,
+                Key::OauthTokenUrl,
+                Key::DeviceAuthorizationUrl,
+            ],
+            Extra::AccountId => &[Key::AccountId],
+            Extra::BaseUrl => &[
+                Key::OauthAuthorizeUrl,
+                Key::OauthTokenUrl,
+                Key::UserinfoUrl,
+                Key::RevocationUrl,
+                Key::WorkspaceUrl,
+            ],
+        }
+    }
+
     /// The environment variable that sets it now, if one does: a value
     /// saved here would not be used (Plane's URLs come from `PLANE_BASE_URL`).
     pub fn set_by_env(self) -> Option<&'static str> {
@@ -64,8 +83,34 @@ pub struct ApiKeyGuide {
     /// Where to make one.
     pub url: &'static str,
     /// Whether it is a bearer token (saved as the token file, usable by the
-    /// Python tool) or a key of its own (kept like a secret).
+    /// Python tool) or a key of its own (kept like a secret): not bearer
+    /// when the service names a header (`api_key_header`) or a query
+    /// parameter for it.
     pub bearer: bool,
+    /// The query parameter the provider takes it in (Google's `?key=`);
+    /// no identity endpoint takes such a key, so it is not checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_param: Option<&'static str>,
+}
+
+impl ApiKeyGuide {
+    fn new(config: &AuthConfig, label: &'static str, url: &'static str) -> Self {
+        Self {
+            label,
+            url,
+            bearer: config.api_key_header.is_none(),
+            query_param: None,
+        }
+    }
+
+    /// Taken as a query parameter, so not a bearer token.
+    fn in_query(self, param: &'static str) -> Self {
+        Self {
+            bearer: false,
+            query_param: Some(param),
+            ..self
+        }
+    }
 }
 
 /// One service's setup facts.
@@ -91,7 +136,7 @@ pub fn guide(config: &AuthConfig) -> Guide {
     let service = config.service.as_str();
     let configured = config.redirect_uri().to_string();
     let loopback = |note: &str| (configured.clone(), note.to_string());
-    let key = |label, url, bearer| Some(ApiKeyGuide { label, url, bearer });
+    let key = |label, url| Some(ApiKeyGuide::new(config, label, url));
     let (app_kind, console, (redirect_uri, redirect_note), extras, api_key) = match service {
         "google" => (
             "APIs & Services > Credentials > Create credentials > OAuth client ID > Desktop app; enable the Drive and Docs APIs",
@@ -101,14 +146,14 @@ pub fn guide(config: &AuthConfig) -> Guide {
                 "Nothing to register: a Desktop app client accepts http://127.0.0.1 on any port.".to_string(),
             ),
             vec![],
-            key("API key", "https://console.cloud.google.com/apis/credentials", false),
+            key("API key", "https://console.cloud.google.com/apis/credentials").map(|k| k.in_query("key")),
         ),
         "dropbox" => (
             "App Console > Create app > Scoped access; the app key is the client id, the app secret the client secret",
             Some("https://www.dropbox.com/developers/apps"),
             loopback("Exactly, port included: Dropbox matches it character for character."),
             vec![],
-            key("access token", "https://www.dropbox.com/developers/apps", true),
+            key("access token", "https://www.dropbox.com/developers/apps"),
         ),
         "zoom" => (
             "Marketplace > Develop > Build App > General App (user OAuth), or Server-to-Server OAuth (then give the Account ID)",
@@ -122,14 +167,14 @@ pub fn guide(config: &AuthConfig) -> Guide {
             Some("https://www.notion.so/my-integrations"),
             loopback("Exactly, port included."),
             vec![],
-            key("internal integration token", "https://www.notion.so/my-integrations", true),
+            key("internal integration token", "https://www.notion.so/my-integrations"),
         ),
         "github" => (
             "Settings > Developer settings > OAuth Apps > New OAuth App (tick \"Enable Device Flow\" for sign-in with a code)",
             Some("https://github.com/settings/developers"),
             loopback("As the Authorization callback URL; the port need not match."),
             vec![],
-            key("personal access token", "https://github.com/settings/tokens", true),
+            key("personal access token", "https://github.com/settings/tokens"),
         ),
         "microsoft" => (
             "Entra admin center > App registrations > New registration, platform \"Mobile and desktop applications\" (\"Allow public client flows\" for sign-in with a code)",
@@ -152,7 +197,7 @@ pub fn guide(config: &AuthConfig) -> Guide {
                 ),
             },
             vec![Extra::BaseUrl],
-            key("API key", "https://app.plane.so/", false),
+            key("API key", "https://app.plane.so/"),
         ),
         _ => (
             "An OAuth app (client) at your provider: a public client with PKCE, or a confidential one with a secret",
@@ -165,11 +210,7 @@ pub fn guide(config: &AuthConfig) -> Guide {
                 _ => loopback("Register it at the provider as it is."),
             },
             vec![],
-            Some(ApiKeyGuide {
-                label: "API key or access token",
-                url: "",
-                bearer: config.api_key_header.is_none(),
-            }),
+            key("API key or access token", ""),
         ),
     };
     Guide {
@@ -206,18 +247,12 @@ pub fn base_url_of(config: &AuthConfig) -> Option<String> {
 /// of an extra put back the built-in values (the keys are unset).
 pub fn expand(field: &str, value: Option<&str>) -> Result<Vec<(Key, Option<String>)>> {
     let value = value.map(str::trim).filter(|v| !v.is_empty());
-    let extra = [Extra::Tenant, Extra::AccountId, Extra::BaseUrl]
-        .into_iter()
-        .find(|e| e.as_str() == field);
+    let extra = Extra::ALL.into_iter().find(|e| e.as_str() == field);
     match extra {
         Some(Extra::Tenant) => {
-            let keys = [
-                Key::OauthAuthorizeUrl,
-                Key::OauthTokenUrl,
-                Key::DeviceAuthorizationUrl,
-            ];
+            let unset = || Extra::Tenant.keys().iter().map(|&k| (k, None)).collect();
             let tenant = match value {
-                None | Some(DEFAULT_TENANT) => return Ok(keys.map(|k| (k, None)).to_vec()),
+                None | Some(DEFAULT_TENANT) => return Ok(unset()),
                 Some(t) => t,
             };
             let ok = tenant
@@ -240,17 +275,11 @@ pub fn expand(field: &str, value: Option<&str>) -> Result<Vec<(Key, Option<Strin
             ])
         }
         Some(Extra::BaseUrl) => {
-            let keys = [
-                Key::OauthAuthorizeUrl,
-                Key::OauthTokenUrl,
-                Key::UserinfoUrl,
-                Key::RevocationUrl,
-                Key::WorkspaceUrl,
-            ];
+            let keys = Extra::BaseUrl.keys();
             let base = match value.map(|v| v.trim_end_matches('/')) {
-                None => return Ok(keys.map(|k| (k, None)).to_vec()),
+                None => return Ok(keys.iter().map(|&k| (k, None)).collect()),
                 Some(b) if b == DEFAULT_PLANE_BASE_URL => {
-                    return Ok(keys.map(|k| (k, None)).to_vec())
+                    return Ok(keys.iter().map(|&k| (k, None)).collect())
                 }
                 Some(b) => b,
             };
@@ -302,6 +331,8 @@ mod tests {
         assert!(guide(&builtin("zoom").unwrap()).api_key.is_none());
         assert!(!guide(&builtin("plane").unwrap()).api_key.unwrap().bearer);
         assert!(guide(&builtin("github").unwrap()).api_key.unwrap().bearer);
+        let google = guide(&builtin("google").unwrap()).api_key.unwrap();
+        assert_eq!((google.bearer, google.query_param), (false, Some("key")));
     }
 
     #[test]

@@ -370,7 +370,7 @@ impl Keeper {
     /// When the token should next be refreshed (a backoff may push it).
     fn refresh_at(&self, config: &AuthConfig, token: &StoredToken, now: f64) -> Option<f64> {
         let conn = self.conns.get(&crate::accounts::key(config))?;
-        if matches!(conn.told, Some(Outcome::CannotRenew { .. })) {
+        if matches!(conn.told, Some(Outcome::CannotRenew { .. })) || token.never_expires() {
             return None;
         }
         let due = refresh_due_at(token, self.settings.lead).unwrap_or(now);
@@ -418,7 +418,7 @@ impl Keeper {
                 self.tell_once(config, Outcome::CannotRenew { expires_at });
                 None
             }
-            Ok(Renewal::Fresh { .. } | Renewal::NotConnected) => None,
+            Ok(Renewal::Fresh { .. } | Renewal::NotConnected | Renewal::ApiKey) => None,
             Err(e) => Some(self.failed(&key, e, now)),
         };
         if let (Some(conn), Ok(renewal)) = (self.conns.get_mut(&key), &result) {
@@ -475,9 +475,12 @@ impl Keeper {
         now: f64,
     ) -> Option<f64> {
         let interval = self.settings.identity_interval.as_secs_f64();
+        if token.method().is_some_and(crate::Method::is_api_key) {
+            return None;
+        }
         let conn = self.conns.get_mut(&crate::accounts::key(config))?;
         let at = *conn.identity_at.get_or_insert(now);
-        if at > now || token.method().is_some_and(crate::Method::is_api_key) {
+        if at > now {
             return Some(at);
         }
         conn.identity_at = Some(now + interval);
@@ -711,6 +714,22 @@ mod tests {
                 expires_at: Some(180.0)
             }
         );
+        assert!(s.events.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_key_saved_without_expiry_is_never_due() {
+        let mut s = setup(settings());
+        let mut t = StoredToken::new(AccessToken::new("key".into()));
+        t.expires_at = Some(crate::store::NO_EXPIRY);
+        t.obtained_by = Some(crate::Method::ApiKey.into());
+        crate::store::FileStore::new(s.config.resolved_token_path())
+            .save(&t)
+            .unwrap();
+        s.fake.clock.set(10.0);
+        assert_eq!(s.keeper.look(10.0), None);
+        assert!(s.fake.calls.lock().unwrap().is_empty());
+        assert_eq!(*s.fake.checks.lock().unwrap(), 0);
         assert!(s.events.try_recv().is_err());
     }
 

@@ -47,16 +47,16 @@ pub mod store;
 pub use account::{Logout, LogoutScope, Revocation};
 pub use accounts::{AccountInfo, AccountLogout, Accounts, Switched};
 pub use chain::{
-    refresh_due_at, system_clock, AuthOptions, AuthResult, Authenticated, Choice, Clock, Failure,
-    Interaction, OAuthManager, Place, Prompt, RefreshWhen, Renewal, SignIn, Step, Way, Whereabouts,
+    refresh_due_at, system_clock, AuthOptions, AuthResult, Authenticated, Choice, Clock, Control,
+    Failure, Interaction, OAuthManager, Place, Prompt, RedirectMode, RefreshWhen, Renewal, SignIn,
+    Way, Whereabouts,
 };
 pub use config::{AuthConfig, Settings};
 pub use error::{Error, Hint, Result, Retry};
 pub use flow::Transport;
 pub use keeper::{Keeper, KeeperSettings, Wake};
-pub use method::{Method, ObtainedBy};
+pub use method::{Method, ObtainedBy, Step};
 pub use oauth2::{AccessToken, RefreshToken};
-pub use redirect::{Control, RedirectMode};
 pub use services::Registry;
 pub use status::{ServiceStatus, State};
 

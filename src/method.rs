@@ -1,7 +1,73 @@
-//! How a token was obtained: the vocabulary of the token file's
-//! `obtained_by`, the chain's result and the status of a connection.
+//! How a token was obtained and which step of the chain obtains it: the
+//! vocabulary of the token file's `obtained_by`, the chain's result, the
+//! status of a connection and the errors (below the chain, which re-exports
+//! [`Step`]).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A step of the chain; also what a person can ask for alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Saved,
+    Server,
+    Browser,
+    Device,
+    ApiKey,
+}
+
+impl Step {
+    pub const ALL: [Step; 5] = [
+        Self::Saved,
+        Self::Server,
+        Self::Browser,
+        Self::Device,
+        Self::ApiKey,
+    ];
+
+    /// `saved`, `server`, `browser`, `device`, `api_key`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Saved => "saved",
+            Self::Server => "server",
+            Self::Browser => "browser",
+            Self::Device => "device",
+            Self::ApiKey => "api_key",
+        }
+    }
+
+    /// The step in plain words.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Saved => "saved token",
+            Self::Server => "server-to-server",
+            Self::Browser => "browser sign-in (OAuth PKCE)",
+            Self::Device => "device sign-in",
+            Self::ApiKey => "API key",
+        }
+    }
+
+    /// How a token this step yields is reported.
+    pub fn method(self) -> Method {
+        match self {
+            Self::Saved => Method::SavedToken,
+            Self::Server => Method::ClientCredentials,
+            Self::Browser => Method::OauthPkce,
+            Self::Device => Method::DeviceCode,
+            Self::ApiKey => Method::ApiKey,
+        }
+    }
+}
+
+impl std::str::FromStr for Step {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| format!("{s:?}: use saved, server, browser, device or api_key"))
+    }
+}
 
 /// How a token was obtained. The strings are the Python tool's (`saved_token`,
 /// `client_credentials`, `oauth_pkce`, `api_key`) plus ours (`device_code`).

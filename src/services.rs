@@ -230,13 +230,19 @@ impl Registry {
     /// The built-ins merged with `text`, a services.toml; `path` names it in
     /// errors. Strict: any problem in the file is an error.
     pub fn from_toml(path: &Path, text: &str) -> Result<Self> {
-        let mut reg = Self::builtins();
-        reg.path = path.into();
-        reg.merge(text);
+        let reg = Self::from_text(path, text);
         match reg.problems.first() {
             Some(message) => Err(reg.file_error(message)),
             None => Ok(reg),
         }
+    }
+
+    /// The built-ins merged with `text`, problems kept (see [`Self::problems`]).
+    pub(crate) fn from_text(path: &Path, text: &str) -> Self {
+        let mut reg = Self::builtins();
+        reg.path = path.into();
+        reg.merge(text);
+        reg
     }
 
     pub fn builtins() -> Self {
@@ -263,6 +269,18 @@ impl Registry {
     /// table and key where it can.
     pub fn problems(&self) -> Vec<Error> {
         self.problems.iter().map(|m| self.file_error(m)).collect()
+    }
+
+    /// Whether the file's only problem is `service`'s own table (a value
+    /// it cannot use): the one case an edit may start from, to repair it.
+    pub fn only_broken(&self, service: &str) -> bool {
+        self.problems.len() == 1 && self.broken.contains_key(service)
+    }
+
+    /// `service` as listed, even when its table is broken (a built-in as
+    /// built, a new one bare); see [`Self::get`] for the one to use.
+    pub fn listed(&self, service: &str) -> Option<&AuthConfig> {
+        self.services.get(service)
     }
 
     /// Why `service`'s table could not be used, if it could not.
@@ -451,7 +469,7 @@ pub(crate) fn valid_service_name(name: &str) -> bool {
 
 /// serde's "unknown field `x`, expected one of (every key)" is a screenful;
 /// the closest key is what a person needs.
-fn shorten_unknown_field(msg: &str) -> String {
+pub(crate) fn shorten_unknown_field(msg: &str) -> String {
     let Some((head, known)) = msg.split_once(", expected one of ") else {
         return msg.to_string();
     };

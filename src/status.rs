@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::chain::Step;
 use crate::config::AuthConfig;
 use crate::error::Hint;
+use crate::method::Step;
 use crate::method::{Method, ObtainedBy};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -101,8 +101,8 @@ impl ServiceStatus {
                 .unwrap_or(ObtainedBy::Known(Method::SavedToken)),
         );
         // A saved API key or personal token: nothing to show or renew.
-        let never = t.expires_at.is_some_and(|e| e >= crate::setup::NO_EXPIRY);
-        self.expires_at = t.expires_at.filter(|_| !never);
+        let never = t.never_expires();
+        self.expires_at = t.expiry();
         self.account = t.account.clone();
         self.renewable = never
             || t.refresh_token.is_some()
@@ -227,7 +227,7 @@ mod tests {
         let (_d, c) = with_token(|t| t.refresh_token = Some(RefreshToken::new("r".into())));
         assert!(ServiceStatus::of(&c, 10.0).renewable);
         // A saved API key: no expiry to show, nothing to renew.
-        let (_d2, c) = with_token(|t| t.expires_at = Some(crate::setup::NO_EXPIRY));
+        let (_d2, c) = with_token(|t| t.expires_at = Some(crate::store::NO_EXPIRY));
         let s = ServiceStatus::of(&c, 10.0);
         assert_eq!(
             (s.state, s.expires_at, s.renewable),

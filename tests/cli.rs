@@ -164,6 +164,42 @@ fn python_token_files_are_used_and_ours_have_the_documented_fields() {
     );
 }
 
+/// A key saved without expiry (as `setup` saves a GitHub token) is an API
+/// key to `refresh`, `status` and the keeper alike: no expiry in 2912102
+/// days, nothing refreshed, nobody asked to sign in.
+#[test]
+fn refresh_reports_a_saved_api_key_as_api_key() {
+    let h = Home::new();
+    let key = json!({"access_token": "ghp_saved", "refresh_token": null,
+        "expires_at": planopticon::setup::NO_EXPIRY, "client_id": null,
+        "client_secret": null, "obtained_by": "api_key"});
+    std::fs::write(h.po().join("github_token.json"), key.to_string()).unwrap();
+    for args in [&["refresh"][..], &["refresh", "github", "--force"]] {
+        let r = h.run(args, &[]);
+        assert_eq!(r.code(), 0, "{r:?}");
+        assert_eq!(
+            r.out(),
+            "github: API key (never expires; nothing to refresh)\n",
+            "{r:?}"
+        );
+    }
+    let r = h.run(&["refresh", "--json"], &[]);
+    assert_eq!(r.code(), 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.out()).unwrap();
+    assert_eq!(
+        v,
+        json!([{"service": "github", "outcome": "api_key", "expires_at": null, "reason": null}])
+    );
+    let r = h.run(&["status", "--json", "--offline"], &[]);
+    let all: serde_json::Value = serde_json::from_str(&r.out()).unwrap();
+    let github = service_entry(&all, "github");
+    assert_eq!(
+        (&github["state"], &github["method"], &github["expires_at"]),
+        (&json!("connected"), &json!("api_key"), &json!(null)),
+        "{github}"
+    );
+}
+
 #[test]
 fn corrupt_token_files_are_moved_aside_and_the_chain_goes_on() {
     for junk in [

@@ -292,6 +292,72 @@ fn a_broken_file_is_shown_and_never_overwritten() {
     }
 }
 
+/// A table whose own value cannot be used: what can be used is shown, the
+/// bad value with why; Save repairs it when it corrects that value, and
+/// writes nothing otherwise. Another table's mistake is still left alone.
+#[test]
+fn a_broken_table_is_shown_and_repaired_by_correcting_its_value() {
+    let broken = "# mine\n[github]\nclient_id = \"gh\"\n\n[dropbox]\noauth_token_url = 42 # typo\nclient_id = \"db\"\n";
+    let home = Home::with_services(broken);
+    let setup = home.setup();
+    assert!(setup.registry().only_broken("dropbox"));
+    let (cfg, bad) = setup.salvage("dropbox").unwrap();
+    assert_eq!(
+        cfg.client_id.as_deref(),
+        Some("db"),
+        "the usable keys are kept"
+    );
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(
+        (bad[0].key.as_str(), bad[0].value.as_str()),
+        ("oauth_token_url", "42")
+    );
+    assert!(bad[0].reason.contains("invalid type"), "{}", bad[0].reason);
+    let shown = setup.effective("dropbox").unwrap();
+    let id = shown.iter().find(|s| s.key == Key::ClientId).unwrap();
+    assert_eq!(id.value, Shown::Plain("db".into()));
+
+    // Saving anything else leaves the table broken: refused, nothing written.
+    let other = [change(Key::Scopes, Some("files.content.read"))];
+    let e = setup.set_all("dropbox", &other).unwrap_err().to_string();
+    assert!(e.contains("oauth_token_url"), "{e}");
+    assert_eq!(home.text(), broken);
+    // Another service cannot be edited while the file has a mistake.
+    assert!(setup.set("zoom", Key::ClientId, "z").is_err());
+    assert_eq!(home.text(), broken);
+
+    let fix = [
+        change(
+            Key::OauthTokenUrl,
+            Some("https://api.dropboxapi.com/oauth2/token"),
+        ),
+        change(Key::ClientSecret, Some("s3cret")),
+    ];
+    setup.set_all("dropbox", &fix).unwrap();
+    assert_eq!(
+        home.text(),
+        "# mine\n[github]\nclient_id = \"gh\"\n\n[dropbox]\noauth_token_url = \"https://api.dropboxapi.com/oauth2/token\" # typo\nclient_id = \"db\"\nclient_secret = \"s3cret\"\n"
+    );
+    assert!(setup.registry().problems().is_empty());
+    assert!(setup.salvage("dropbox").unwrap().1.is_empty());
+
+    // With a second broken table, neither is repaired from a form.
+    let two = "[dropbox]\noauth_token_url = 42\n[zoom]\nscopes = \"one\"\n";
+    let home = Home::with_services(two);
+    let setup = home.setup();
+    assert!(!setup.registry().only_broken("dropbox"));
+    let fix = [change(Key::OauthTokenUrl, Some("https://x.example/t"))];
+    assert!(setup.set_all("dropbox", &fix).is_err());
+    assert_eq!(home.text(), two);
+}
+
+fn change(key: Key, value: Option<&str>) -> planopticon::setup::Change {
+    planopticon::setup::Change {
+        key,
+        value: value.map(str::to_string),
+    }
+}
+
 #[test]
 fn concurrent_edits_from_threads_and_processes_lose_nothing() {
     let home = Home::with_services(

@@ -1,84 +1,30 @@
-//! The commands the UI invokes, and the snapshot they publish. Every call
+//! The Tauri command handlers: what the UI invokes, and nothing else. What
+//! they start that others start too (publish, connect, disconnect) is in
+//! [`crate::actions`]; the forms' words in [`crate::forms`]. Every call
 //! that may touch the network or the keyring runs on its own thread, never
 //! on the main (UI) thread nor on the async runtime.
 
-use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use planopticon::redirect::DEFAULT_TIMEOUT;
 use planopticon::setup::{SecretStore, Setup};
 use planopticon::store::keyring;
-use planopticon::{
-    system_clock, AuthOptions, AuthResult, Control, Interaction, LogoutScope, OAuthManager, Prompt,
-    RedirectMode, Registry, Revocation, Settings, SignIn, Step,
-};
-use serde::Serialize;
-use tauri::{AppHandle, Emitter, Manager, Runtime};
+use planopticon::{Control, LogoutScope, OAuthManager, RedirectMode, Registry, Settings, SignIn};
+use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_shell::process::CommandEvent;
 use tauri_plugin_shell::ShellExt;
 
+use crate::actions::{
+    clear_notice, disconnect_and_publish, disconnect_with, publish, start_connect, Published,
+};
 use crate::error::{Error, Result};
 use crate::forms::{self, AddedService, FieldInput, KeySaved, Saved, ServiceForm};
-use crate::models::{
-    connect_notice, CommandOutput, Diagnostics, KeyringProbe, Notice, SettingsView, Snapshot,
-};
-use crate::state::{lock, observe, AppState};
+use crate::models::{CommandOutput, Diagnostics, KeyringProbe, SettingsView};
+use crate::state::AppState;
 
-/// The event that carries every change of the cards to the UI.
-pub const SNAPSHOT_EVENT: &str = "snapshot";
 /// The bundled CLI, as named in tauri.conf.json's `externalBin`.
 pub const SIDECAR: &str = "planopticon-cli";
 /// How long a bundled-CLI run may take before the About view gives up on it.
 const SIDECAR_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// A snapshot with its sequence number: the UI ignores one older than what it shows.
-#[derive(Clone, Debug, Serialize)]
-pub struct Published {
-    pub version: u64,
-    #[serde(flatten)]
-    pub snapshot: Snapshot,
-}
-
-/// Reads every service's status and, when anything changed since the last
-/// time, sends the new snapshot to the UI and updates the tray (menu, icon,
-/// tooltip). A service that has just turned `NeedsReconnect` gets one
-/// notification (see [`crate::attention::begun`]). Called by the file
-/// watcher when something in the watched folders changes (the CLI's and the
-/// Python tool's changes, the keeper's), when a token's expiry is due, and
-/// right after each action of the app.
-pub fn publish<R: Runtime>(app: &AppHandle<R>) -> Published {
-    let state = app.state::<AppState>();
-    // Held from reading to sending, so snapshots go out in order.
-    let mut last = lock(&state.last);
-    let file = Registry::path();
-    let seen = observe(&file, system_clock()());
-    let snapshot = state.snapshot(&seen, &file);
-    // Transitions into NeedsReconnect: an expired token without a refresh
-    // token today; the keeper's invalid_grant or 401 (written to the token
-    // file) will come through here the same way.
-    let begun = crate::attention::begun(&mut lock(&state.notified), &seen.statuses);
-    if !begun.is_empty() && Settings::load().notifications {
-        for incident in begun {
-            crate::notification::show(app, incident);
-        }
-    }
-    match last.as_ref() {
-        Some((version, shown)) if *shown == snapshot => Published {
-            version: *version,
-            snapshot,
-        },
-        previous => {
-            let version = previous.map_or(1, |(v, _)| v + 1);
-            *last = Some((version, snapshot.clone()));
-            let published = Published { version, snapshot };
-            if let Err(e) = app.emit(SNAPSHOT_EVENT, &published) {
-                log::warn!("could not send the snapshot to the window: {e}");
-            }
-            crate::tray::update(app, &seen.statuses);
-            published
-        }
-    }
-}
 
 /// Runs `work` on a blocking-pool thread. Commands that publish go through
 /// it: a synchronous command runs on the main thread, and `publish` may wait
@@ -122,27 +68,6 @@ pub fn ui_ready<R: Runtime>(
     crate::timing::mark("ready");
 }
 
-/// What Connect runs on its own thread: the library's chain, with the app as
-/// the interaction (Cancel and pasted codes arrive on `control`).
-pub fn run_connect(
-    manager: &OAuthManager,
-    control: Receiver<Control>,
-    sign_in: Option<SignIn>,
-    open_browser: bool,
-    timeout: Duration,
-    on_prompt: Box<dyn Fn(&Prompt) + Send>,
-) -> AuthResult {
-    let mut opts = AuthOptions::with_interaction(Interaction::App(control));
-    opts.sign_in = sign_in;
-    // "Use a code" asks for the device sign-in alone: a saved token or an
-    // API key is not what the person chose.
-    opts.only = (sign_in == Some(SignIn::Device)).then_some(Step::Device);
-    opts.open_browser = open_browser;
-    opts.timeout = timeout;
-    opts.on_prompt = Some(on_prompt);
-    manager.authenticate(opts)
-}
-
 /// Connect: starts the chain for `service` and returns at once; the card
 /// follows through snapshots (waiting, the URL, then connected or the error).
 /// `paste`: ask for a pasted code from the start instead of the loopback listener;
@@ -162,71 +87,12 @@ pub async fn connect<R: Runtime>(
     off_main(move || start_connect(app, service, sign_in)).await
 }
 
-fn start_connect<R: Runtime>(
-    app: AppHandle<R>,
-    service: String,
-    sign_in: Option<SignIn>,
-) -> Result<()> {
-    let config = Registry::load().get(&service)?;
-    let state = app.state::<AppState>();
-    let control = state.sessions.start(&service)?;
-    state.set_notice(&service, None);
-    publish(&app);
-
-    let worker = app.clone();
-    let name = service.clone();
-    let spawned = std::thread::Builder::new()
-        .name(format!("connect-{service}"))
-        .spawn(move || {
-            let prompt_app = worker.clone();
-            let prompt_service = name.clone();
-            let on_prompt = Box::new(move |p: &Prompt| {
-                let state = prompt_app.state::<AppState>();
-                state
-                    .sessions
-                    .prompted(&prompt_service, p.url, p.sign_in, p.user_code);
-                publish(&prompt_app);
-            });
-            let manager = OAuthManager::new(config);
-            let result = run_connect(&manager, control, sign_in, true, DEFAULT_TIMEOUT, on_prompt);
-            let state = worker.state::<AppState>();
-            state.set_notice(&name, connect_notice(&result));
-            state.sessions.finish(&name);
-            publish(&worker);
-        });
-    if let Err(e) = spawned {
-        state.sessions.finish(&service);
-        publish(&app);
-        return Err(Error::Internal(format!("could not start the sign-in: {e}")));
-    }
-    Ok(())
-}
-
-/// "Reconnect X" from the tray or a notification: shows the window and
-/// starts Connect for `service` (a sign-in already running just stays).
-/// Never blocks the caller (which may be the main thread).
-pub fn reconnect<R: Runtime>(app: &AppHandle<R>, service: &str) {
-    crate::show_main_window(app);
-    let app = app.clone();
-    let service = service.to_string();
-    std::thread::spawn(
-        move || match start_connect(app.clone(), service.clone(), None) {
-            Ok(()) | Err(Error::AlreadyConnecting { .. }) => {}
-            Err(e) => {
-                app.state::<AppState>()
-                    .set_notice(&service, Some(Notice::error(e.to_string())));
-                publish(&app);
-            }
-        },
-    );
-}
-
 /// What the tray shows now (menu labels, attention, tooltip), or `None`
 /// without a tray icon; for the end-to-end test and diagnostics (Linux tray
 /// hosts do not all show the tooltip).
 #[tauri::command]
-pub fn tray_view(state: tauri::State<'_, AppState>) -> Option<crate::tray::TrayView> {
-    lock(&state.tray).clone()
+pub fn tray_view(shown: tauri::State<'_, crate::tray::Shown>) -> Option<crate::tray::TrayView> {
+    shown.view()
 }
 
 /// Cancel on a waiting card.
@@ -245,53 +111,6 @@ pub fn paste_code(state: tauri::State<'_, AppState>, service: String, text: Stri
         ));
     }
     state.sessions.send(&service, Control::Paste(text.into()))
-}
-
-/// Disconnect's work, the same as `planopticon auth SERVICE --logout`: the
-/// library revokes the token at the provider where it can (bounded by its
-/// HTTP timeout), then deletes the token file and its keyring copy whatever
-/// the provider said. What the card says afterwards: nothing when all went
-/// as expected.
-pub fn disconnect_with(manager: &OAuthManager, scope: LogoutScope) -> Result<Option<Notice>> {
-    let out = manager.logout(scope)?;
-    let mut words = Vec::new();
-    if let Revocation::Failed(why) = &out.revocation {
-        words.push(format!(
-            "Removed from this computer, but the provider could not be asked to revoke the token ({why})."
-        ));
-    }
-    if let Some(n) = out.keyring_notice {
-        words.push(crate::models::capitalize(&n));
-    }
-    if words.is_empty() && !out.deleted {
-        words.push("There was no saved token to remove.".into());
-    }
-    Ok((!words.is_empty()).then(|| Notice::info(words.join(" "))))
-}
-
-/// Disconnect for `service`, its outcome on the card (used by the window and the tray).
-pub fn disconnect_and_publish<R: Runtime>(
-    app: &AppHandle<R>,
-    service: &str,
-    scope: LogoutScope,
-) -> Result<()> {
-    let outcome = Registry::load()
-        .get(service)
-        .map_err(Error::from)
-        .and_then(|config| disconnect_with(&OAuthManager::new(config), scope));
-    let state = app.state::<AppState>();
-    let result = match outcome {
-        Ok(notice) => {
-            state.set_notice(service, notice);
-            Ok(())
-        }
-        Err(e) => {
-            state.set_notice(service, Some(Notice::error(e.to_string())));
-            Err(e)
-        }
-    };
-    publish(app);
-    result
 }
 
 /// Disconnect (after the window's confirmation). `keep_grant`: only forget
@@ -317,13 +136,6 @@ pub async fn dismiss<R: Runtime>(app: AppHandle<R>, service: String) -> Result<(
         Ok(())
     })
     .await
-}
-
-/// The card of `service` without its notice, published: after a change
-/// that settles what the notice said.
-fn clear_notice<R: Runtime>(app: &AppHandle<R>, service: &str) {
-    app.state::<AppState>().set_notice(service, None);
-    publish(app);
 }
 
 // ---- the Set up, API key and Add a service forms (see crate::forms) ------
@@ -682,233 +494,6 @@ mod tests {
     use std::sync::mpsc::{channel, Sender};
     use std::sync::Mutex;
 
-    /// A custom service whose token endpoint is `token_url`, its token file in `dir`.
-    fn acme(dir: &std::path::Path, token_url: &str) -> AuthConfig {
-        let mut c = AuthConfig::new("acme");
-        c.oauth_authorize_url = Some("http://127.0.0.1:9/auth".into());
-        c.oauth_token_url = Some(token_url.into());
-        c.client_id = Some("public-native".into());
-        c.redirect_uri = Some("http://127.0.0.1/callback".into());
-        c.token_path = Some(dir.join("acme_token.json"));
-        c
-    }
-
-    type OnPrompt = Box<dyn Fn(&Prompt) + Send>;
-    type Prompts = std::sync::mpsc::Receiver<(String, SignIn)>;
-
-    /// Records each prompt and forwards it on a channel.
-    fn prompts() -> (OnPrompt, Prompts) {
-        let (tx, rx) = channel();
-        let tx = Mutex::new(tx);
-        let f = Box::new(move |p: &Prompt| {
-            let _ = lock(&tx).send((p.url.to_string(), p.sign_in));
-        });
-        (f, rx)
-    }
-
-    fn start(
-        config: AuthConfig,
-        paste: bool,
-    ) -> (
-        Sender<Control>,
-        Prompts,
-        std::thread::JoinHandle<AuthResult>,
-    ) {
-        let (ctl_tx, ctl_rx) = channel();
-        let (on_prompt, prompt_rx) = prompts();
-        let handle = std::thread::spawn(move || {
-            let manager = OAuthManager::with_keyring(config, false);
-            run_connect(
-                &manager,
-                ctl_rx,
-                paste.then_some(SignIn::Browser(RedirectMode::Paste)),
-                false,
-                Duration::from_secs(20),
-                on_prompt,
-            )
-        });
-        (ctl_tx, prompt_rx, handle)
-    }
-
-    fn state_of(url: &str) -> String {
-        url::Url::parse(url)
-            .unwrap()
-            .query_pairs()
-            .find(|(k, _)| k == "state")
-            .map(|(_, v)| v.into_owned())
-            .expect("a state parameter")
-    }
-
-    #[test]
-    fn cancel_ends_a_loopback_wait() {
-        let dir = tempfile::tempdir().unwrap();
-        let (ctl, prompts, handle) = start(acme(dir.path(), "http://127.0.0.1:9/token"), false);
-        let (url, mode) = prompts.recv_timeout(Duration::from_secs(10)).unwrap();
-        assert_eq!(mode, SignIn::Browser(RedirectMode::Loopback));
-        assert!(url.starts_with("http://127.0.0.1:9/auth?"), "{url}");
-        assert!(
-            url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
-            "a loopback port: {url}"
-        );
-        ctl.send(Control::Cancel).unwrap();
-        let result = handle.join().unwrap();
-        assert!(!result.success());
-        assert_eq!(
-            connect_notice(&result),
-            Some(Notice::info("Sign-in cancelled."))
-        );
-        assert!(!dir.path().join("acme_token.json").exists());
-    }
-
-    #[test]
-    fn a_paste_that_is_not_ours_is_an_error_on_the_card() {
-        let dir = tempfile::tempdir().unwrap();
-        let (ctl, prompts, handle) = start(acme(dir.path(), "http://127.0.0.1:9/token"), true);
-        let (_, mode) = prompts.recv_timeout(Duration::from_secs(10)).unwrap();
-        assert_eq!(mode, SignIn::Browser(RedirectMode::Paste));
-        ctl.send(Control::Paste(
-            "http://127.0.0.1/callback?code=x&state=not-the-one".into(),
-        ))
-        .unwrap();
-        let result = handle.join().unwrap();
-        let notice = connect_notice(&result).unwrap();
-        assert_eq!(notice.kind, NoticeKind::Error);
-        assert!(!notice.text.starts_with("acme:"), "{}", notice.text);
-        assert!(!notice.details.is_empty());
-    }
-
-    /// A one-shot token endpoint on 127.0.0.1 answering with `body`.
-    fn token_endpoint(body: &'static str) -> (String, std::thread::JoinHandle<String>) {
-        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        let port = server.server_addr().to_ip().unwrap().port();
-        let handle = std::thread::spawn(move || {
-            let mut req = server.recv().unwrap();
-            let mut form = String::new();
-            req.as_reader().read_to_string(&mut form).unwrap();
-            let header = tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap();
-            req.respond(tiny_http::Response::from_string(body).with_header(header))
-                .unwrap();
-            form
-        });
-        (format!("http://127.0.0.1:{port}/token"), handle)
-    }
-
-    #[test]
-    fn a_pasted_redirect_url_connects_and_disconnect_clears_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let (token_url, server) = token_endpoint(
-            r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-1"}"#,
-        );
-        let config = acme(dir.path(), &token_url);
-        let (ctl, prompts, handle) = start(config.clone(), false);
-        let (url, _) = prompts.recv_timeout(Duration::from_secs(10)).unwrap();
-        // "Paste code instead" while the loopback listener waits: the whole address.
-        let pasted = format!(
-            "http://127.0.0.1/callback?code=the-code&state={}",
-            state_of(&url)
-        );
-        ctl.send(Control::Paste(pasted)).unwrap();
-        let result = handle.join().unwrap();
-        let form = server.join().unwrap();
-        assert!(result.success(), "{:?}", result.attempts);
-        assert_eq!(result.method(), Some(Method::OauthPkce));
-        assert_eq!(connect_notice(&result), None);
-        assert!(form.contains("code=the-code"), "{form}");
-        assert!(form.contains("code_verifier="), "PKCE: {form}");
-        let token_file = dir.path().join("acme_token.json");
-        assert!(token_file.exists());
-
-        let manager = OAuthManager::with_keyring(config, false);
-        assert_eq!(
-            disconnect_with(&manager, LogoutScope::Revoke).unwrap(),
-            None
-        );
-        assert!(!token_file.exists());
-        assert_eq!(
-            disconnect_with(&manager, LogoutScope::Revoke).unwrap(),
-            Some(Notice::info("There was no saved token to remove."))
-        );
-    }
-
-    #[test]
-    fn disconnect_removes_the_token_even_when_revocation_fails() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = acme(dir.path(), "http://127.0.0.1:9/token");
-        // Nothing listens on port 9: the provider cannot be reached.
-        config.revocation_url = Some("http://127.0.0.1:9/revoke".into());
-        let token_file = dir.path().join("acme_token.json");
-        let token = r#"{"access_token":"at","refresh_token":"rt","expires_at":4102444800.0}"#;
-        std::fs::write(&token_file, token).unwrap();
-        let manager = OAuthManager::with_keyring(config, false);
-        let notice = disconnect_with(&manager, LogoutScope::Revoke)
-            .unwrap()
-            .expect("a notice");
-        assert_eq!(notice.kind, NoticeKind::Info);
-        assert!(
-            notice
-                .text
-                .starts_with("Removed from this computer, but the provider could not be asked"),
-            "{}",
-            notice.text
-        );
-        assert!(!token_file.exists());
-    }
-
-    #[test]
-    fn a_service_with_nothing_configured_says_what_to_set() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut c = AuthConfig::new("acme");
-        c.token_path = Some(dir.path().join("acme_token.json"));
-        c.api_key_env = Some("PLANOPTICON_APP_TEST_UNSET_KEY".into());
-        let (_ctl, _prompts, handle) = start(c, false);
-        let result = handle.join().unwrap();
-        let notice = connect_notice(&result).unwrap();
-        assert_eq!(notice.kind, NoticeKind::Error);
-        assert!(
-            notice.text.contains("PLANOPTICON_APP_TEST_UNSET_KEY"),
-            "{}",
-            notice.text
-        );
-    }
-
-    #[test]
-    fn keep_grant_forgets_here_without_asking_the_provider() {
-        let dir = tempfile::tempdir().unwrap();
-        let (revoke_url, server) = token_endpoint("{}");
-        let mut config = acme(dir.path(), "http://127.0.0.1:9/token");
-        config.revocation_url = Some(revoke_url);
-        let token_file = dir.path().join("acme_token.json");
-        let token = r#"{"access_token":"at","refresh_token":"rt","expires_at":4102444800.0}"#;
-        std::fs::write(&token_file, token).unwrap();
-        let manager = OAuthManager::with_keyring(config, false);
-        assert_eq!(
-            disconnect_with(&manager, LogoutScope::KeepGrant).unwrap(),
-            None
-        );
-        assert!(!token_file.exists());
-        // The provider was not asked: its one-shot endpoint is still waiting.
-        assert!(!server.is_finished());
-    }
-
-    #[test]
-    fn a_listener_that_cannot_start_turns_into_a_paste() {
-        let dir = tempfile::tempdir().unwrap();
-        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = taken.local_addr().unwrap().port();
-        let mut config = acme(dir.path(), "http://127.0.0.1:9/token");
-        config.redirect_uri = Some(format!("http://127.0.0.1:{port}/callback"));
-        let (ctl, prompts, handle) = start(config, false);
-        let (_, mode) = prompts.recv_timeout(Duration::from_secs(10)).unwrap();
-        assert_eq!(mode, SignIn::Browser(RedirectMode::Paste));
-        ctl.send(Control::Cancel).unwrap();
-        let result = handle.join().unwrap();
-        assert!(
-            result.notices.iter().any(|n| n.contains(&port.to_string())),
-            "{:?}",
-            result.notices
-        );
-    }
-
     #[test]
     fn keyring_probe_maps_to_the_switch() {
         assert_eq!(
@@ -976,22 +561,5 @@ mod tests {
             assert!(e.to_string().contains("between 1 and 168"), "{e}");
             assert_eq!(s, before, "nothing applied");
         }
-    }
-
-    #[test]
-    fn published_snapshot_is_flat_json() {
-        let p = Published {
-            version: 3,
-            snapshot: Snapshot {
-                cards: vec![],
-                services_error: None,
-                services_file: "/x/services.toml".into(),
-                keyring: false,
-            },
-        };
-        let v = serde_json::to_value(&p).unwrap();
-        assert_eq!(v["version"], 3);
-        assert_eq!(v["services_file"], "/x/services.toml");
-        assert!(v["cards"].is_array());
     }
 }

@@ -6,7 +6,8 @@
 
 use planopticon::guide::{self, Extra, Guide};
 use planopticon::setup::{
-    Change, Endpoints, Key, KeyCheck, KeyStore, SecretStore, Setting, Setup, Shown, Source,
+    BadValue, Change, Endpoints, Key, KeyCheck, KeyStore, SecretStore, Setting, Setup, Shown,
+    Source,
 };
 use planopticon::{AuthConfig, Error as LibError, Registry};
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,9 @@ pub struct Field {
     pub note: Option<String>,
     /// A hint inside the empty field.
     pub placeholder: String,
+    /// services.toml holds a value here that cannot be used (shown as
+    /// `value`): why. The form opens with the field marked.
+    pub error: Option<String>,
 }
 
 /// The Set up form of one service.
@@ -53,6 +57,9 @@ pub struct ServiceForm {
     pub services_file: String,
     /// What is wrong with services.toml: Save is refused until it is fixed.
     pub file_error: Option<String>,
+    /// The file's only problem is this service's own table: Save repairs
+    /// it (the marked fields corrected), rather than being refused.
+    pub repairable: bool,
 }
 
 /// A field as the form sends it: `value` `None` clears it.
@@ -176,6 +183,7 @@ fn field(s: &Setting) -> Field {
             (Key::ClientId, _) => "from the app you created at the provider".into(),
             _ => String::new(),
         },
+        error: None,
     }
 }
 
@@ -231,6 +239,7 @@ fn extra_field(config: &AuthConfig, extra: Extra, settings: &[Setting]) -> Field
         editable,
         note,
         placeholder: String::new(),
+        error: None,
     }
 }
 
@@ -240,10 +249,16 @@ fn file_error(registry: &Registry) -> Option<String> {
     (!problems.is_empty()).then(|| problems.join("\n"))
 }
 
-/// The Set up form of `service` as things stand.
+/// The Set up form of `service` as things stand. A service whose table
+/// holds a value it cannot use opens too: what can be used is shown, and
+/// each bad value in its field, marked, with why.
 pub fn service_form(setup: &Setup, service: &str) -> Result<ServiceForm> {
     let registry = setup.registry();
-    let config = registry.get(service)?;
+    let (config, bad) = match registry.get(service) {
+        Ok(config) => (config, Vec::new()),
+        Err(e) if registry.broken(service).is_none() => return Err(e.into()),
+        Err(e) => setup.salvage(service).map_err(|_| e)?,
+    };
     // A services.toml that does not parse: the form still opens, with the
     // file's mistake on top (Save is refused until it is fixed by hand).
     let settings = match setup.effective(service) {
@@ -259,7 +274,8 @@ pub fn service_form(setup: &Setup, service: &str) -> Result<ServiceForm> {
             .iter()
             .map(|&e| extra_field(&config, e, &settings)),
     );
-    let advanced = ADVANCED.iter().filter_map(|&k| by_key(k)).collect();
+    let mut advanced: Vec<Field> = ADVANCED.iter().filter_map(|&k| by_key(k)).collect();
+    mark_bad(&mut fields, &mut advanced, &bad);
     let builtin = planopticon::services::builtin(service).is_some();
     Ok(ServiceForm {
         service: service.into(),
@@ -277,7 +293,31 @@ pub fn service_form(setup: &Setup, service: &str) -> Result<ServiceForm> {
         },
         services_file: setup.file().path().display().to_string(),
         file_error: file_error(&registry),
+        repairable: registry.only_broken(service),
     })
+}
+
+/// Each bad value of the table in its field, marked with why; a key the
+/// form does not show (but can save) gets a field under Advanced. A name
+/// that is no key at all is only in `file_error`: it is fixed by hand.
+fn mark_bad(fields: &mut [Field], advanced: &mut Vec<Field>, bad: &[BadValue]) {
+    for b in bad {
+        let reason = crate::models::capitalize(&b.reason);
+        let mut shown = fields.iter_mut().chain(advanced.iter_mut());
+        if let Some(f) = shown.find(|f| f.name == b.key) {
+            f.value = b.value.clone();
+            f.error = Some(reason);
+            f.editable = true;
+            continue;
+        }
+        if let Ok(key) = b.key.parse::<Key>() {
+            let mut f = field(&unset(key));
+            f.label = b.key.clone();
+            f.value = b.value.clone();
+            f.error = Some(reason);
+            advanced.push(f);
+        }
+    }
 }
 
 /// A library refusal in the form's words (without "nothing was saved",
@@ -293,7 +333,11 @@ fn reason(e: &LibError) -> String {
 /// refused means nothing is written (each refusal told by field); a field
 /// the environment sets is refused too. Then all of it in one go.
 pub fn save(setup: &Setup, service: &str, inputs: &[FieldInput]) -> Result<Saved> {
-    if let Some(problem) = file_error(&setup.registry()) {
+    let registry = setup.registry();
+    // A table's own bad value is repaired by this Save; any other mistake
+    // is left for a person to fix by hand.
+    let problem = file_error(&registry).filter(|_| !registry.only_broken(service));
+    if let Some(problem) = problem {
         return Ok(Saved {
             saved: false,
             message: format!(
@@ -551,6 +595,46 @@ mod tests {
             service_form(&setup, "microsoft").unwrap().fields[2].value,
             "contoso.onmicrosoft.com"
         );
+    }
+
+    #[test]
+    fn a_broken_table_opens_with_its_bad_value_marked_and_save_repairs_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let broken = "[dropbox]\noauth_token_url = 42\nuserinfo_method = 7\n";
+        let (setup, path) = setup_in(dir.path(), broken);
+        let f = service_form(&setup, "dropbox").unwrap();
+        assert!(f.repairable && f.file_error.is_some(), "{f:?}");
+        let token = f
+            .advanced
+            .iter()
+            .find(|f| f.name == "oauth_token_url")
+            .unwrap();
+        assert_eq!(token.value, "42");
+        assert!(
+            token.error.as_deref().unwrap().starts_with("Invalid type"),
+            "{token:?}"
+        );
+        // A key the form does not show gets a field of its own, under Advanced.
+        let method = f
+            .advanced
+            .iter()
+            .find(|f| f.name == "userinfo_method")
+            .unwrap();
+        assert_eq!((method.value.as_str(), method.error.is_some()), ("7", true));
+        // The other fields as in effect.
+        assert!(f.fields.iter().all(|f| f.error.is_none()));
+
+        let fixed = [
+            input("oauth_token_url", "https://api.dropboxapi.com/oauth2/token"),
+            input("userinfo_method", "post"),
+        ];
+        let out = save(&setup, "dropbox", &fixed[..1]).unwrap();
+        assert!(!out.saved, "{out:?}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
+        let out = save(&setup, "dropbox", &fixed).unwrap();
+        assert!(out.saved, "{out:?}");
+        let f = service_form(&setup, "dropbox").unwrap();
+        assert!(f.file_error.is_none() && !f.repairable, "{f:?}");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //!
 //! The keeper reports what it finds through the token files (a connection
 //! that needs a person is marked there with its reason); the watcher sees
-//! that write and `commands::publish` turns the transition into the
+//! that write and `actions::publish` turns the transition into the
 //! notification and the tray's attention. Its events are only logged here.
 
 use std::sync::mpsc::{channel, Sender};
@@ -22,7 +22,7 @@ use planopticon::keeper::{Keeper, KeeperSettings, Wake};
 use planopticon::{Registry, Settings};
 use tauri::{AppHandle, Manager, Runtime};
 
-use crate::commands::{publish, Published};
+use crate::actions::{publish, Published};
 use crate::state::lock;
 
 /// The running keeper's wake channel; `None` while the switch is off.

@@ -3,7 +3,10 @@
 //! nothing here builds an OAuth request). The bundled `planopticon` CLI is
 //! the sidecar `planopticon-cli`, run by the About view.
 //!
-//! - [`commands`]: what the UI invokes, and the snapshot it is sent
+//! - [`commands`]: the Tauri command handlers (what the UI invokes), only
+//! - [`actions`]: what several of them start (publish the cards, connect,
+//!   reconnect, disconnect, show the window); it uses none of the modules
+//!   above, which all use it: the modules form a tree (see its diagram)
 //! - [`tray`]: the tray icon, and its menu as a pure function of the statuses
 //! - [`attention`]: connections that need a new sign-in; once per incident
 //! - [`notification`]: the desktop notification, and its activation
@@ -19,9 +22,14 @@
 //! run on the blocking pool; the file watcher's thread publishes after each
 //! change in the watched folders; a notification waits for its activation
 //! on a thread of its own.
-//! `commands::publish` (snapshot to the window, tray menu rebuild) never runs
+//! `actions::publish` (snapshot to the window, tray menu rebuild) never runs
 //! on the main thread: it may wait for it to rebuild the menu.
+//!
+//! Start-up reads the token files once: the watcher's watches are made
+//! first, then one publish fills the page's first snapshot; the watcher
+//! starts from it, and the tray icon is made from the statuses it kept.
 
+pub mod actions;
 pub mod attention;
 pub mod commands;
 pub mod error;
@@ -34,12 +42,11 @@ pub mod timing;
 pub mod tray;
 pub mod watch;
 
-use tauri::{AppHandle, Manager, Runtime, WindowEvent};
+use tauri::{Runtime, WindowEvent};
 use tauri_plugin_autostart::MacosLauncher;
 
+pub use actions::{show_main_window, MAIN_WINDOW};
 pub use error::{Error, Result};
-
-pub const MAIN_WINDOW: &str = "main";
 
 /// The argument the login autostart entry passes: start in the tray, the
 /// window hidden.
@@ -52,15 +59,6 @@ pub fn started_hidden<I: IntoIterator<Item = S>, S: AsRef<str>>(args: I) -> bool
 
 /// The longest the tray icon waits for the window's first cards.
 const TRAY_AT_LATEST: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Shows, un-minimizes and focuses the main window.
-pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
-        let _ = w.unminimize();
-        let _ = w.show();
-        let _ = w.set_focus();
-    }
-}
 
 /// The plugins, first the single-instance one: a second launch hands over
 /// to the running one and exits (a second start at login, with --hidden,
@@ -89,7 +87,10 @@ fn with_plugins<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
 fn start(app: &mut tauri::App) -> std::result::Result<(), Box<dyn std::error::Error>> {
     timing::mark("setup");
     let handle = app.handle().clone();
-    create_window(app, &commands::publish(&handle))?;
+    // Watching before the first read: no change between the two is missed.
+    let watch = watch::Watch::start();
+    let first = actions::publish(&handle);
+    create_window(app, &first)?;
     // The window is created hidden (tauri.conf.json): shown now, with the
     // tray icon after its first cards (`ui_ready`: the icon's D-Bus and GTK
     // work made the page's load about 20 ms slower), or TRAY_AT_LATEST.
@@ -106,8 +107,8 @@ fn start(app: &mut tauri::App) -> std::result::Result<(), Box<dyn std::error::Er
     }
     timing::mark("shown");
     keeper::start(&handle, &planopticon::Settings::load());
-    // Publishes at once, then on every change of the files.
-    watch::spawn(handle)?;
+    // Publishes on every change of the files from now on.
+    watch.spawn(handle, first)?;
     timing::mark("setup done");
     Ok(())
 }
@@ -116,7 +117,7 @@ fn start(app: &mut tauri::App) -> std::result::Result<(), Box<dyn std::error::Er
 /// snapshot in the page before its script runs: the cards are drawn in the
 /// first frame, without waiting for the page to ask (a round trip to this
 /// process's main thread, busy while the app starts) and a second paint.
-fn create_window(app: &tauri::App, first: &commands::Published) -> tauri::Result<()> {
+fn create_window(app: &tauri::App, first: &actions::Published) -> tauri::Result<()> {
     let config = app
         .config()
         .app
@@ -147,6 +148,11 @@ fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &WindowEvent) {
 pub fn run() {
     with_plugins(tauri::Builder::default())
         .manage(state::AppState::default())
+        .manage(tray::Shown::default())
+        .manage(actions::Outlets::<tauri::Wry> {
+            tray: tray::update,
+            notify: notification::show,
+        })
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,
             commands::connect,

@@ -60,7 +60,7 @@ fn show_and_wait<R: Runtime>(app: &AppHandle<R>, incident: &Incident) -> Result<
     // Returns when the notification is activated, dismissed or expires.
     handle.wait_for_action(|action| {
         if activates(action) {
-            crate::commands::reconnect(app, &incident.service);
+            crate::actions::reconnect(app, &incident.service);
         }
     });
     Ok(())

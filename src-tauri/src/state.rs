@@ -15,7 +15,6 @@ use planopticon::{Control, Registry, ServiceStatus, Settings, SignIn as LibSignI
 
 use crate::error::{Error, Result};
 use crate::models::{card_order, Card, Notice, SignIn, Snapshot};
-use crate::tray::TrayView;
 
 struct Session {
     control: Sender<Control>,
@@ -179,16 +178,14 @@ pub struct AppState {
     /// The last snapshot sent, so only changes are sent; held while one is
     /// built and sent, so two threads cannot send them out of order.
     pub last: Mutex<Option<(u64, Snapshot)>>,
-    /// What the tray shows now (changed only when it changes); `None`
-    /// without a tray icon.
-    pub tray: Mutex<Option<TrayView>>,
+    /// Every service's status as last published: the tray icon is made
+    /// from it (see `tray::start`), without reading the files again.
+    pub statuses: Mutex<Vec<ServiceStatus>>,
     /// The services whose need of a new sign-in was notified; one leaves
     /// when it no longer needs one (see `attention::begun`).
     pub notified: Mutex<HashSet<String>>,
     /// The window has shown its first cards.
     pub ui_ready: std::sync::atomic::AtomicBool,
-    /// The tray icon has been asked for (see `tray::start`).
-    pub tray_started: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {

@@ -13,6 +13,21 @@ use crate::attention;
 use crate::models;
 use crate::state::{lock, AppState};
 
+/// What the tray shows now (changed only when it changes), managed by the
+/// app: `None` until the icon is made, and without a tray host.
+#[derive(Default)]
+pub struct Shown {
+    view: std::sync::Mutex<Option<TrayView>>,
+    /// The icon has been asked for (see [`start`]).
+    started: std::sync::atomic::AtomicBool,
+}
+
+impl Shown {
+    pub fn view(&self) -> Option<TrayView> {
+        lock(&self.view).clone()
+    }
+}
+
 pub const TRAY_ID: &str = "main";
 pub const OPEN_ID: &str = "open";
 pub const QUIT_ID: &str = "quit";
@@ -181,48 +196,34 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, items: &[TrayItem]) -> tauri::Resu
     Menu::with_items(app, &refs)
 }
 
-/// Creates the tray icon, once: later calls do nothing. The statuses are
-/// read off the main thread, the icon made on it, then read again (a file
-/// that changed in between reaches the icon).
+/// Creates the tray icon, once: later calls do nothing. It is made on the
+/// main thread from the statuses the last publish kept
+/// ([`AppState::statuses`]): no file is read for it. A publish meanwhile
+/// waits for the icon (the view's lock is held while it is made), then
+/// applies its own statuses.
 pub fn start<R: Runtime>(app: &AppHandle<R>) {
     use std::sync::atomic::Ordering;
-    if app
-        .state::<AppState>()
-        .tray_started
-        .swap(true, Ordering::Relaxed)
-    {
+    if app.state::<Shown>().started.swap(true, Ordering::Relaxed) {
         return;
     }
-    let read = || {
-        let file = planopticon::Registry::path();
-        crate::state::observe(&file, planopticon::system_clock()()).statuses
-    };
-    let app = app.clone();
-    std::thread::spawn(move || {
-        let statuses = read();
-        let handle = app.clone();
-        let made = app.run_on_main_thread(move || {
-            // No tray host (a bare X server, some desktops): the window still works.
-            match create(&handle, &statuses) {
-                Ok(_) => {
-                    std::thread::spawn(move || update(&handle, &read()));
-                }
-                Err(e) => log::warn!("no tray icon: {e}"),
-            }
-            crate::timing::mark("tray");
-        });
-        if let Err(e) = made {
+    let handle = app.clone();
+    let made = app.run_on_main_thread(move || {
+        // No tray host (a bare X server, some desktops): the window still works.
+        if let Err(e) = create(&handle) {
             log::warn!("no tray icon: {e}");
         }
+        crate::timing::mark("tray");
     });
+    if let Err(e) = made {
+        log::warn!("no tray icon: {e}");
+    }
 }
 
-/// Creates the tray icon with the menu for `statuses`.
-pub fn create<R: Runtime>(
-    app: &AppHandle<R>,
-    statuses: &[ServiceStatus],
-) -> tauri::Result<TrayIcon<R>> {
-    let view = tray_view(statuses);
+/// Creates the tray icon with the menu for the statuses last published.
+fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayIcon<R>> {
+    let shown = app.state::<Shown>();
+    let mut shown = lock(&shown.view);
+    let view = tray_view(&lock(&app.state::<AppState>().statuses));
     let menu = build_menu(app, &view.items)?;
     let tray = TrayIconBuilder::with_id(TRAY_ID)
         .icon(icon(view.attention)?)
@@ -235,7 +236,7 @@ pub fn create<R: Runtime>(
             }
         })
         .build(app)?;
-    *lock(&app.state::<AppState>().tray) = Some(view);
+    *shown = Some(view);
     Ok(tray)
 }
 
@@ -244,8 +245,8 @@ pub fn create<R: Runtime>(
 /// only when attention comes or goes.
 pub fn update<R: Runtime>(app: &AppHandle<R>, statuses: &[ServiceStatus]) {
     let view = tray_view(statuses);
-    let state = app.state::<AppState>();
-    let mut shown = lock(&state.tray);
+    let shown = app.state::<Shown>();
+    let mut shown = lock(&shown.view);
     let Some(old) = shown.as_ref() else {
         return; // no tray icon
     };
@@ -272,14 +273,14 @@ pub fn update<R: Runtime>(app: &AppHandle<R>, statuses: &[ServiceStatus]) {
 
 fn on_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
     match action {
-        TrayAction::Open => crate::show_main_window(app),
+        TrayAction::Open => crate::actions::show_main_window(app),
         TrayAction::Quit => app.exit(0),
-        TrayAction::Reconnect(service) => crate::commands::reconnect(app, &service),
+        TrayAction::Reconnect(service) => crate::actions::reconnect(app, &service),
         TrayAction::LogOut(service) => {
             let app = app.clone();
             // The keyring copy's deletion may take up to its timeout: off the main thread.
             std::thread::spawn(move || {
-                crate::commands::disconnect_and_publish(
+                crate::actions::disconnect_and_publish(
                     &app,
                     &service,
                     planopticon::LogoutScope::Revoke,

@@ -19,6 +19,7 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use planopticon::{Registry, State};
 use tauri::{AppHandle, Runtime};
 
+use crate::actions::Published;
 use crate::models::Card;
 use crate::state::Context;
 
@@ -31,11 +32,17 @@ pub const FALLBACK_POLL: Duration = Duration::from_secs(30);
 
 /// The folders to watch: the config folder, and the folder of each token file.
 pub fn watched_dirs(config_dir: &Path, cards: &[Card]) -> BTreeSet<PathBuf> {
+    dirs_of(config_dir, cards.iter().map(|c| Path::new(&c.token_path)))
+}
+
+fn dirs_of<'a>(
+    config_dir: &Path,
+    token_files: impl Iterator<Item = &'a Path>,
+) -> BTreeSet<PathBuf> {
     let mut dirs = BTreeSet::from([config_dir.to_path_buf()]);
     dirs.extend(
-        cards
-            .iter()
-            .filter_map(|c| Path::new(&c.token_path).parent())
+        token_files
+            .filter_map(Path::parent)
             .filter(|p| !p.as_os_str().is_empty())
             .map(Path::to_path_buf),
     );
@@ -87,35 +94,69 @@ fn ensure_dir(dir: &Path) {
     let _ = std::fs::create_dir_all(dir);
 }
 
-/// Starts the watcher thread: updates at once, then on every change.
-pub fn spawn<R: Runtime>(app: AppHandle<R>) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("file-watcher".into())
-        .spawn(move || run(&app))
-        .map(|_| ())
+/// The watches, made before the first read of the files (so that nothing
+/// that changes between the two is missed), and the thread that follows
+/// them once started with that read's snapshot.
+pub struct Watch {
+    config_dir: PathBuf,
+    folders: Folders,
+    rx: Receiver<()>,
+    /// Kept, so the channel stays open without a watcher.
+    _keep_open: Sender<()>,
 }
 
-fn run<R: Runtime>(app: &AppHandle<R>) {
-    let config_dir = planopticon::config::config_dir();
-    ensure_dir(&config_dir);
-    let (tx, rx) = channel::<()>();
-    // Kept here, so the channel stays open without a watcher.
-    let _keep_open = tx.clone();
-    let mut folders = Folders::new(watcher(tx));
-    let services_file = Registry::path();
-    let mut context = Rc::new(Context::load(&services_file));
-    loop {
-        let published = context.in_use(|| crate::keeper::files_changed(app));
-        let cards = &published.snapshot.cards;
-        let all_watched = folders.follow(watched_dirs(&config_dir, cards));
-        let now = planopticon::system_clock()();
-        match next_change(&rx, wait_for(next_expiry(cards, now), all_watched)) {
-            Change::Closed => return,
-            // An expiry is due and every folder is watched: no file changed.
-            Change::Timeout if all_watched => {}
-            Change::Timeout | Change::Files => {
-                context = Rc::new(Context::load(&services_file));
-            }
+impl Watch {
+    /// Watches `~/.planopticon` (made if missing) and the folder of every
+    /// service's token file, as services.toml names them: no token file is
+    /// read for it.
+    pub fn start() -> Self {
+        let config_dir = planopticon::config::config_dir();
+        ensure_dir(&config_dir);
+        let (tx, rx) = channel::<()>();
+        let mut folders = Folders::new(watcher(tx.clone()));
+        let token_files: Vec<PathBuf> = Registry::load()
+            .configs()
+            .map(|c| c.resolved_token_path())
+            .collect();
+        folders.follow(dirs_of(
+            &config_dir,
+            token_files.iter().map(PathBuf::as_path),
+        ));
+        Self {
+            config_dir,
+            folders,
+            rx,
+            _keep_open: tx,
+        }
+    }
+
+    /// Starts the watcher thread from `first`, the snapshot published after
+    /// the watches were made: it publishes on every change from then on.
+    pub fn spawn<R: Runtime>(self, app: AppHandle<R>, first: Published) -> std::io::Result<()> {
+        std::thread::Builder::new()
+            .name("file-watcher".into())
+            .spawn(move || self.run(&app, first))
+            .map(|_| ())
+    }
+
+    fn run<R: Runtime>(mut self, app: &AppHandle<R>, first: Published) {
+        let services_file = Registry::path();
+        let mut published = first;
+        // services.toml and the rest, read again after each burst of events.
+        let mut context: Option<Rc<Context>> = None;
+        loop {
+            let cards = &published.snapshot.cards;
+            let all_watched = self.folders.follow(watched_dirs(&self.config_dir, cards));
+            let now = planopticon::system_clock()();
+            let wait = wait_for(next_expiry(cards, now), all_watched);
+            let lent = match (next_change(&self.rx, wait), context.take()) {
+                (Change::Closed, _) => return,
+                // An expiry is due and every folder is watched: no file
+                // changed, only the token files are read again.
+                (Change::Timeout, Some(kept)) if all_watched => context.insert(kept),
+                _ => context.insert(Rc::new(Context::load(&services_file))),
+            };
+            published = lent.in_use(|| crate::keeper::files_changed(app));
         }
     }
 }

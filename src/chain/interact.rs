@@ -9,8 +9,12 @@ use oauth2::AuthorizationCode;
 
 use super::{AuthOptions, SignIn};
 use crate::redirect::{
-    paste::parse_pasted, BrowserLaunch, Control, Expect, LoopbackListener, OpenError, WaitError,
+    paste::parse_pasted, BrowserLaunch, Expect, LoopbackListener, OpenError, WaitError,
 };
+/// What the app sends a running sign-in (cancel, a pasted code), and how
+/// the code of a browser sign-in comes back: the interaction's words, kept
+/// with the redirect that acts on them.
+pub use crate::redirect::{Control, RedirectMode};
 use crate::{Error, Result};
 
 /// Who can take part in a sign-in.

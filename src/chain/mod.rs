@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oauth2::{AccessToken, RefreshToken};
-use serde::Serialize;
 
-pub use interact::{Interaction, Prompt, PromptFn};
+pub use crate::method::Step;
+pub use interact::{Control, Interaction, Prompt, PromptFn, RedirectMode};
 pub use place::{Choice, Place, Way, Whereabouts};
 pub(crate) use renew::saves_by_server;
 pub use renew::{refresh_due_at, RefreshWhen, Renewal, DUE_SHARE};
@@ -30,7 +30,6 @@ use crate::config::{AuthConfig, Settings};
 use crate::error::Hint;
 use crate::flow::{Ctx, Transport};
 use crate::method::Method;
-use crate::redirect::RedirectMode;
 use crate::store::{RefreshLock, TokenStore};
 use crate::{Error, Result};
 
@@ -44,70 +43,6 @@ pub fn system_clock() -> Clock {
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0)
     })
-}
-
-/// A step of the chain; also what a person can ask for alone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    Saved,
-    Server,
-    Browser,
-    Device,
-    ApiKey,
-}
-
-impl Step {
-    pub const ALL: [Step; 5] = [
-        Self::Saved,
-        Self::Server,
-        Self::Browser,
-        Self::Device,
-        Self::ApiKey,
-    ];
-
-    /// `saved`, `server`, `browser`, `device`, `api_key`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Saved => "saved",
-            Self::Server => "server",
-            Self::Browser => "browser",
-            Self::Device => "device",
-            Self::ApiKey => "api_key",
-        }
-    }
-
-    /// The step in plain words.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Saved => "saved token",
-            Self::Server => "server-to-server",
-            Self::Browser => "browser sign-in (OAuth PKCE)",
-            Self::Device => "device sign-in",
-            Self::ApiKey => "API key",
-        }
-    }
-
-    /// How a token this step yields is reported.
-    pub fn method(self) -> Method {
-        match self {
-            Self::Saved => Method::SavedToken,
-            Self::Server => Method::ClientCredentials,
-            Self::Browser => Method::OauthPkce,
-            Self::Device => Method::DeviceCode,
-            Self::ApiKey => Method::ApiKey,
-        }
-    }
-}
-
-impl std::str::FromStr for Step {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| format!("{s:?}: use saved, server, browser, device or api_key"))
-    }
 }
 
 /// How a person signs in, in the chain's third step.

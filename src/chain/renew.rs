@@ -26,6 +26,9 @@ pub enum RefreshWhen {
 pub enum Renewal {
     /// No token file.
     NotConnected,
+    /// A key saved without expiry (see [`StoredToken::never_expires`]):
+    /// nothing to renew.
+    ApiKey,
     /// Not due yet (or another process had just refreshed it): nothing was asked.
     Fresh { expires_at: Option<f64> },
     /// A new access token was obtained and saved.
@@ -46,7 +49,8 @@ pub const DUE_SHARE: f64 = 0.8;
 /// the lifetime, so a token that lives less than twice the lead is not
 /// refreshed the moment it arrives. Without an expiry (the Python tool
 /// treats that as expired) it is due at once; without an issue time, by
-/// the lead alone.
+/// the lead alone. (A key saved without expiry is never refreshed: callers
+/// ask [`StoredToken::never_expires`] first.)
 pub fn refresh_due_at(token: &StoredToken, lead: Duration) -> Option<f64> {
     let expires_at = token.expires_at?;
     let lead = lead.as_secs_f64();
@@ -84,6 +88,9 @@ impl OAuthManager {
             return Ok(Renewal::NeedsReconnect {
                 reason: mark.reason.clone(),
             });
+        }
+        if saved.never_expires() {
+            return Ok(Renewal::ApiKey);
         }
         let now = self.now();
         let due = |t: &StoredToken| match when {

@@ -122,9 +122,12 @@ fn one(config: Result<AuthConfig, (String, String)>, args: &View) -> Line {
         false => RefreshWhen::Due { lead: LEAD },
     };
     let (outcome, expires_at) = match manager.refresh_now(when) {
+        // A key from the environment, or one saved without expiry: nothing
+        // to renew, and (as the keeper does) no identity check.
         Ok(Renewal::NotConnected) if config.resolved_api_key().is_some() => {
             return line(service, "api_key", None, None)
         }
+        Ok(Renewal::ApiKey) => return line(service, "api_key", None, None),
         Ok(Renewal::NotConnected) => {
             let why = "no saved token; sign in first".to_string();
             return line(service, "not_connected", None, Some(why));
@@ -198,8 +201,13 @@ fn print(lines: &[Line], json: bool) {
                 "cannot renew by itself (no refresh token); {}",
                 expires(l.expires_at)
             ),
+<<<<<<< HEAD
             "api_key" => "API key from the environment (nothing to refresh)".into(),
             "not_connected" => format!("not connected; run `planopticon auth {auth}` to sign in"),
+=======
+            "api_key" => "API key (never expires; nothing to refresh)".into(),
+            "not_connected" => format!("not connected; run `planopticon auth {s}` to sign in"),
+>>>>>>> house
             "failed" => format!("refresh failed for now, the next run tries again: {reason}"),
             "error" => format!("cannot be refreshed: {reason}"),
             _ => {

@@ -13,6 +13,13 @@ use oauth2::{AccessToken, ClientSecret, RefreshToken};
 use crate::error::SecretSource;
 use crate::method::{Method, ObtainedBy};
 
+/// The `expires_at` of a saved API key or personal token: 9999-12-31. The
+/// Python tool treats a missing `expires_at` as expired and uses the token
+/// while `now < expires_at`; the provider's own expiry (if any) shows as a
+/// 401 on use, and `status` then says `needs reconnect`. Only
+/// [`StoredToken::never_expires`] and [`StoredToken::expiry`] interpret it.
+pub const NO_EXPIRY: f64 = 253_402_300_799.0;
+
 /// What `~/.planopticon/{service}_token.json` holds: the Python tool's fields,
 /// plus our own optional ones, plus whatever else was there (kept on rewrite).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -92,6 +99,19 @@ impl StoredToken {
     /// How the token was obtained, when the file says so in our words.
     pub fn method(&self) -> Option<Method> {
         self.obtained_by.as_ref().and_then(ObtainedBy::method)
+    }
+
+    /// A key saved without expiry ([`NO_EXPIRY`]): nothing to show, renew or
+    /// warn about. The one place that decides it, for status, refresh and
+    /// the keeper alike.
+    pub fn never_expires(&self) -> bool {
+        self.expires_at.is_some_and(|e| e >= NO_EXPIRY)
+    }
+
+    /// When the token expires: `None` for a key saved without expiry (see
+    /// [`Self::never_expires`]) and when the file names no expiry.
+    pub fn expiry(&self) -> Option<f64> {
+        self.expires_at.filter(|_| !self.never_expires())
     }
 
     /// Usable at `now`: the Python tool treats a missing expiry as expired.

@@ -321,8 +321,8 @@ async function main() {
   check('with a light system theme the window is light',
     (await exec('return matchMedia("(prefers-color-scheme: dark)").matches')) === false);
   const google = await card('google');
-  check('a service with nothing configured says what to set',
-    google?.state === 'not_connected' && /GOOGLE_CLIENT_ID/.test(google.detail || ''), JSON.stringify(google));
+  check('a service with nothing configured says, in one short line, that it needs set-up (the variables are in its form)',
+    google?.state === 'not_connected' && google.detail === 'Needs set-up.' && google.actions.includes('setup'), JSON.stringify(google));
   let acme = await card('acme');
   check('acme starts not connected, with Connect', acme?.state === 'not_connected' && acme.actions.includes('connect'),
     JSON.stringify(acme));
@@ -1176,6 +1176,33 @@ async function setUpForms() {
     check('PLANE_BASE_URL from the environment shows read-only, with a note',
       base?.readOnly === true && base.value === 'https://plane.example.test' && /PLANE_BASE_URL/.test(base.note ?? ''), JSON.stringify(base));
     await click(`${CARD('plane')} button[data-form="close"]`);
+
+    // --- a table with a value that cannot be used opens to be repaired ---
+    fs.appendFileSync(services, '\n[dropbox]\noauth_token_url = 42\n');
+    const broken = await waitFor(async () => { const c = await card('dropbox'); return c?.state === 'error' && c.actions.includes('setup') && c; }, 5000);
+    check('a [dropbox] table with a number for a URL: its card says so and offers Set up', !!broken, JSON.stringify(await card('dropbox')));
+    // Clear of the sticky top bar (the banner above the cards moved them).
+    const centre = (css) => exec('document.querySelector(arguments[0])?.scrollIntoView({block: "center"}); return 1;', css);
+    await centre(`${CARD('dropbox')} button[data-action="setup"]`);
+    await click(`${CARD('dropbox')} button[data-action="setup"]`);
+    form = await waitFor(() => panel('dropbox'), 5000);
+    const badRow = await exec(`const row = document.querySelector(arguments[0] + ' [data-field-row="oauth_token_url"]');
+      return row && { invalid: row.classList.contains('invalid'), value: row.querySelector('input').value,
+        focused: document.activeElement === row.querySelector('input'), shown: !!row.closest('details')?.open };`, CARD('dropbox'));
+    check('Set up opens its form anyway, the bad value in its field, marked and focused, with the reason',
+      badRow?.invalid && badRow.value === '42' && badRow.focused && badRow.shown && /invalid type/i.test(form?.errors.oauth_token_url ?? ''),
+      JSON.stringify({ badRow, errors: form?.errors }));
+    check('and the banner says which value and that Save repairs it',
+      /cannot be used.*line \d+.*Correct the marked field and Save/.test(form?.formError ?? ''), String(form?.formError));
+    await shotOf('set-up-form-broken-table', `${CARD('dropbox')} [data-role="setup-panel"]`);
+    await fill(`${CARD('dropbox')} input[data-field="oauth_token_url"]`, `${ISSUER}/token`);
+    await centre(`${CARD('dropbox')} button[data-form="save"]`);
+    await click(`${CARD('dropbox')} button[data-form="save"]`);
+    const mended = await waitFor(async () => { const c = await card('dropbox'); return c && c.state !== 'error' && !(await panel('dropbox')) && c; }, 5000);
+    const repaired = fs.readFileSync(services, 'utf8');
+    check('Save repairs the table: the card is out of error and the file holds the new URL, the other tables as they were',
+      !!mended && repaired.includes(`[dropbox]\noauth_token_url = "${ISSUER}/token"`) && /\[github\]/.test(repaired) && /\[notion\]/.test(repaired),
+      `${JSON.stringify(await card('dropbox'))} ${repaired}`);
 
     // --- Add a service by its issuer, then remove it ---
     await click('#add-open');
