@@ -201,13 +201,8 @@ fn print(lines: &[Line], json: bool) {
                 "cannot renew by itself (no refresh token); {}",
                 expires(l.expires_at)
             ),
-<<<<<<< HEAD
-            "api_key" => "API key from the environment (nothing to refresh)".into(),
-            "not_connected" => format!("not connected; run `planopticon auth {auth}` to sign in"),
-=======
             "api_key" => "API key (never expires; nothing to refresh)".into(),
-            "not_connected" => format!("not connected; run `planopticon auth {s}` to sign in"),
->>>>>>> house
+            "not_connected" => format!("not connected; run `planopticon auth {auth}` to sign in"),
             "failed" => format!("refresh failed for now, the next run tries again: {reason}"),
             "error" => format!("cannot be refreshed: {reason}"),
             _ => {
