@@ -9,9 +9,9 @@
 //! disconnected, ...). The app notifies once per incident: not again while it
 //! lasts, again after it ended and a new one began, or after a restart.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use planopticon::{ServiceStatus, State};
+use planopticon::{AccountInfo, ServiceStatus, State};
 
 use crate::models::capitalize;
 
@@ -25,6 +25,8 @@ pub struct Incident {
     pub display_name: String,
     /// Why, in plain words (a sentence).
     pub reason: String,
+    /// The account, when the service has more than one.
+    pub account: Option<String>,
 }
 
 impl Incident {
@@ -33,26 +35,79 @@ impl Incident {
             service: s.service.clone(),
             display_name: s.display_name.clone(),
             reason: reason(s),
+            account: None,
         }
     }
 
-    /// The notification's title: "Zoom needs reconnecting".
+    /// The notification's title: "Zoom needs reconnecting", "Zoom (bob)
+    /// needs reconnecting".
     pub fn summary(&self) -> String {
-        format!("{} needs reconnecting", self.display_name)
+        match &self.account {
+            Some(a) => format!("{} ({a}) needs reconnecting", self.display_name),
+            None => format!("{} needs reconnecting", self.display_name),
+        }
     }
 
     /// The notification's body: the reason, then what activating it does.
     pub fn body(&self) -> String {
-        format!(
-            "{} Click to sign in to {} again.",
-            self.reason, self.display_name
-        )
+        let who = match &self.account {
+            Some(a) => format!("{} as {a}", self.display_name),
+            None => self.display_name.clone(),
+        };
+        format!("{} Click to sign in to {who} again.", self.reason)
     }
+}
+
+/// Names the active account in the incidents of the services that have
+/// more than one account (`accounts`: each service's, active first).
+pub fn name_accounts(incidents: &mut [Incident], accounts: &HashMap<String, Vec<AccountInfo>>) {
+    for i in incidents {
+        if let Some(list) = accounts.get(&i.service).filter(|l| l.len() > 1) {
+            i.account = list.iter().find(|a| a.active).map(|a| a.account.clone());
+        }
+    }
+}
+
+/// The incidents that began since the last call for saved accounts that
+/// are not active (the keeper keeps them alive too, and marks the one that
+/// needs a person in its own file). `notified` holds them as
+/// `service/account`, as [`begun`] holds services.
+pub fn begun_saved(
+    notified: &mut HashSet<String>,
+    accounts: &HashMap<String, Vec<AccountInfo>>,
+    statuses: &[ServiceStatus],
+) -> Vec<Incident> {
+    let needing: Vec<&AccountInfo> = accounts
+        .values()
+        .flatten()
+        .filter(|a| !a.active && a.state == State::NeedsReconnect)
+        .collect();
+    let key = |a: &AccountInfo| format!("{}/{}", a.service, a.account);
+    notified.retain(|k| needing.iter().any(|a| key(a) == *k));
+    let mut out: Vec<Incident> = needing
+        .into_iter()
+        .filter(|a| notified.insert(key(a)))
+        .map(|a| Incident {
+            service: a.service.clone(),
+            display_name: statuses
+                .iter()
+                .find(|s| s.service == a.service)
+                .map_or_else(|| capitalize(&a.service), |s| s.display_name.clone()),
+            reason: reason_of(a.detail.as_deref()),
+            account: Some(a.account.clone()),
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.display_name, &a.account).cmp(&(&b.display_name, &b.account)));
+    out
 }
 
 /// The status's detail as a sentence, or a generic one.
 fn reason(s: &ServiceStatus) -> String {
-    match s.detail.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+    reason_of(s.detail.as_deref())
+}
+
+fn reason_of(detail: Option<&str>) -> String {
+    match detail.map(str::trim).filter(|d| !d.is_empty()) {
         Some(d) => format!("{}.", capitalize(d).trim_end_matches('.')),
         None => "The saved sign-in no longer works.".into(),
     }

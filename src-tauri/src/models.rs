@@ -60,6 +60,45 @@ pub struct Card {
     pub sign_in: Option<SignIn>,
     /// The outcome of the last action, until the next one or until dismissed.
     pub notice: Option<Notice>,
+    /// Every saved account of the service, the active one first (empty
+    /// while it has one account at most: the card shows no switcher).
+    pub accounts: Vec<AccountItem>,
+}
+
+/// One saved account of a service, for the card's switcher and the tray.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AccountItem {
+    /// Its name here (`planopticon switch SERVICE NAME`).
+    pub account: String,
+    /// The documented token file holds it.
+    pub active: bool,
+    /// Who the provider says it is, when known.
+    pub identity: Option<String>,
+    pub state: State,
+    pub state_label: &'static str,
+    pub expires_at: Option<f64>,
+}
+
+impl AccountItem {
+    pub fn new(a: &planopticon::AccountInfo) -> Self {
+        Self {
+            account: a.account.clone(),
+            active: a.active,
+            identity: a.identity.clone(),
+            state: a.state,
+            state_label: state_label(a.state),
+            expires_at: a.expires_at,
+        }
+    }
+}
+
+/// The accounts a card lists: all of them when there are two or more,
+/// else none (one account is the card itself).
+pub fn account_items(accounts: Option<&Vec<planopticon::AccountInfo>>) -> Vec<AccountItem> {
+    match accounts {
+        Some(list) if list.len() > 1 => list.iter().map(AccountItem::new).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// How a running sign-in gets its code back, for the card.
@@ -262,6 +301,7 @@ impl Card {
             suggested: None,
             sign_in: None,
             notice: None,
+            accounts: Vec::new(),
         }
     }
 }
