@@ -665,4 +665,49 @@ mod tests {
         assert_eq!(v["services_file"], "/x/services.toml");
         assert!(v["cards"].is_array());
     }
+
+    #[test]
+    fn signing_out_the_active_account_names_the_one_made_active() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = acme(dir.path(), "http://127.0.0.1:9/token");
+        let token = |who: &str| {
+            format!(r#"{{"access_token":"at-{who}","refresh_token":"rt","expires_at":4102444800.0,"account":"{who}"}}"#)
+        };
+        let doc = dir.path().join("acme_token.json");
+        std::fs::write(&doc, token("alice")).unwrap();
+        let saved = dir.path().join("accounts").join("acme");
+        std::fs::create_dir_all(&saved).unwrap();
+        std::fs::write(saved.join("bob_token.json"), token("bob")).unwrap();
+        let accounts = || Accounts::with_keyring(config.clone(), false);
+        assert_eq!(accounts().list().len(), 2);
+
+        let notice = sign_out_account(accounts(), None, LogoutScope::KeepGrant).unwrap();
+        assert_eq!(
+            notice,
+            Some(Notice::info("Signed out alice; bob is now the active account."))
+        );
+        assert!(std::fs::read_to_string(&doc).unwrap().contains("at-bob"));
+        // The last one: as a Disconnect always was, nothing to say.
+        assert_eq!(
+            sign_out_account(accounts(), Some("bob"), LogoutScope::KeepGrant).unwrap(),
+            None
+        );
+        assert!(!doc.exists());
+        assert!(accounts().list().is_empty());
+    }
+
+    #[test]
+    fn signing_out_an_unknown_account_names_those_there_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = acme(dir.path(), "http://127.0.0.1:9/token");
+        std::fs::write(
+            dir.path().join("acme_token.json"),
+            r#"{"access_token":"at","expires_at":4102444800.0,"account":"alice"}"#,
+        )
+        .unwrap();
+        let accounts = Accounts::with_keyring(config, false);
+        let err = sign_out_account(accounts, Some("mallory"), LogoutScope::KeepGrant).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("mallory") && text.contains("alice"), "{text}");
+    }
 }

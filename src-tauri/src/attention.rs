@@ -260,4 +260,58 @@ mod tests {
             "PlanOpticon Auth: 2 connections need reconnecting (Acme, Zoom)"
         );
     }
+
+    #[test]
+    fn a_notification_names_the_account_when_there_are_several() {
+        let statuses = [st("acme", "Acme", State::NeedsReconnect)];
+        let mut accounts = HashMap::from([(
+            "acme".to_string(),
+            crate::tray::tests::accounts_of("acme", &["bob"]),
+        )]);
+        // One account: as before.
+        let mut told = begun(&mut HashSet::new(), &statuses);
+        name_accounts(&mut told, &accounts);
+        assert_eq!(told[0].summary(), "Acme needs reconnecting");
+        // Two: the active one is named.
+        accounts.insert(
+            "acme".into(),
+            crate::tray::tests::accounts_of("acme", &["bob", "alice"]),
+        );
+        let mut told = begun(&mut HashSet::new(), &statuses);
+        name_accounts(&mut told, &accounts);
+        assert_eq!(told[0].summary(), "Acme (bob) needs reconnecting");
+        assert_eq!(
+            told[0].body(),
+            "The token has expired and cannot be refreshed. Click to sign in to Acme as bob again."
+        );
+    }
+
+    #[test]
+    fn a_saved_account_that_needs_a_person_is_told_once() {
+        let statuses = [st("acme", "Acme", State::Connected)];
+        let mut list = crate::tray::tests::accounts_of("acme", &["bob", "alice"]);
+        let accounts = |list: &Vec<AccountInfo>| HashMap::from([("acme".to_string(), list.clone())]);
+        let mut notified = HashSet::new();
+        assert_eq!(begun_saved(&mut notified, &accounts(&list), &statuses), vec![]);
+        list[1].state = State::NeedsReconnect;
+        list[1].detail = Some("the provider said invalid_grant".into());
+        let told = begun_saved(&mut notified, &accounts(&list), &statuses);
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].account.as_deref(), Some("alice"));
+        assert_eq!(told[0].summary(), "Acme (alice) needs reconnecting");
+        assert_eq!(
+            told[0].body(),
+            "The provider said invalid_grant. Click to sign in to Acme as alice again."
+        );
+        // The same incident: not again; over, then again: told again.
+        assert_eq!(begun_saved(&mut notified, &accounts(&list), &statuses), vec![]);
+        list[1].state = State::Connected;
+        assert_eq!(begun_saved(&mut notified, &accounts(&list), &statuses), vec![]);
+        assert!(notified.is_empty());
+        list[1].state = State::NeedsReconnect;
+        assert_eq!(begun_saved(&mut notified, &accounts(&list), &statuses).len(), 1);
+        // The active account's incident is `begun`'s, not this one's.
+        list[0].state = State::NeedsReconnect;
+        assert_eq!(begun_saved(&mut notified, &accounts(&list), &statuses), vec![]);
+    }
 }

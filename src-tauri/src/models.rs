@@ -665,4 +665,20 @@ pub(crate) mod tests {
         assert_eq!(n.kind, NoticeKind::Info);
         assert!(n.text.starts_with("The OS keyring is not available"));
     }
+
+    #[test]
+    fn a_card_lists_accounts_only_when_there_are_several() {
+        let one = crate::tray::tests::accounts_of("acme", &["alice"]);
+        assert!(account_items(Some(&one)).is_empty());
+        assert!(account_items(None).is_empty());
+        let two = crate::tray::tests::accounts_of("acme", &["bob", "alice"]);
+        let items = account_items(Some(&two));
+        assert_eq!(items.len(), 2);
+        assert!(items[0].active && !items[1].active);
+        assert_eq!(items[1].account, "alice");
+        assert_eq!(items[1].state_label, "Connected");
+        let v = serde_json::to_value(&items[0]).unwrap();
+        assert_eq!(v["identity"], "bob@example.test");
+        assert_eq!(v["state"], "connected");
+    }
 }

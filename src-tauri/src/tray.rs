@@ -398,7 +398,7 @@ fn on_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn log_out(service: &str, label: &str) -> TrayItem {
@@ -587,5 +587,98 @@ mod tests {
         let mut a = st("acme", "Acme", State::Connected, Some("oauth_pkce"));
         a.expires_at = Some(1.0);
         assert_eq!(after, tray_items(&[a]));
+    }
+
+    /// `names` of `service`, the first active.
+    pub(crate) fn accounts_of(service: &str, names: &[&str]) -> Vec<AccountInfo> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| AccountInfo {
+                service: service.into(),
+                account: (*n).into(),
+                active: i == 0,
+                identity: Some(format!("{n}@example.test")),
+                expires_at: None,
+                last_used: None,
+                state: State::Connected,
+                detail: None,
+                token_path: format!("/nonexistent/{service}/{n}_token.json").into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_service_with_several_accounts_lists_switch_and_log_out_for_each_other() {
+        let statuses = [
+            st("zoom", "Zoom", State::Connected, Some("oauth_pkce")),
+            st("acme", "Acme", State::Connected, Some("oauth_pkce")),
+        ];
+        let accounts = HashMap::from([
+            ("acme".to_string(), accounts_of("acme", &["bob", "alice", "carol"])),
+            // One account: nothing to switch to, the item as before.
+            ("zoom".to_string(), accounts_of("zoom", &["zed"])),
+        ]);
+        let items = tray_items_with(&statuses, &accounts);
+        let labels: Vec<&str> = items.iter().map(TrayItem::label).collect();
+        assert_eq!(
+            labels,
+            [
+                "Log out of Acme (bob)",
+                "Log out of Zoom",
+                "Switch Acme to alice",
+                "Log out of Acme (alice)",
+                "Switch Acme to carol",
+                "Log out of Acme (carol)",
+                "---",
+                "Open PlanOpticon",
+                "Quit"
+            ]
+        );
+        let actions: Vec<Option<TrayAction>> = items[..4].iter().map(|i| action_for(&i.id())).collect();
+        assert_eq!(
+            actions,
+            [
+                Some(TrayAction::LogOut("acme".into())),
+                Some(TrayAction::LogOut("zoom".into())),
+                Some(TrayAction::Switch("acme".into(), "alice".into())),
+                Some(TrayAction::LogOutAccount("acme".into(), "alice".into())),
+            ]
+        );
+        // Without accounts, the menu of one account per service.
+        assert_eq!(tray_items_with(&statuses, &HashMap::new()), tray_items(&statuses));
+    }
+
+    #[test]
+    fn saved_accounts_are_offered_when_the_active_one_needs_a_person() {
+        let statuses = [st("acme", "Acme", State::NeedsReconnect, Some("oauth_pkce"))];
+        let accounts = HashMap::from([("acme".to_string(), accounts_of("acme", &["bob", "alice"]))]);
+        let labels: Vec<String> = tray_items_with(&statuses, &accounts)
+            .iter()
+            .map(|i| i.label().to_string())
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "Reconnect Acme",
+                "---",
+                "Switch Acme to alice",
+                "Log out of Acme (alice)",
+                "---",
+                "Open PlanOpticon",
+                "Quit"
+            ]
+        );
+    }
+
+    #[test]
+    fn account_ids_need_a_service_and_an_account() {
+        assert_eq!(
+            action_for("switch:my-svc/alice@example.test"),
+            Some(TrayAction::Switch("my-svc".into(), "alice@example.test".into()))
+        );
+        assert_eq!(action_for("switch:acme"), None);
+        assert_eq!(action_for("switch:acme/"), None);
+        assert_eq!(action_for("logout-account:/bob"), None);
     }
 }
