@@ -240,7 +240,9 @@ pub fn sign_out_account(
     let out = accounts.logout(account, scope)?;
     let mut words = Vec::new();
     if let (Some(gone), Some(now)) = (&out.account, &out.now_active) {
-        words.push(format!("Signed out {gone}; {now} is now the active account."));
+        words.push(format!(
+            "Signed out {gone}; {now} is now the active account."
+        ));
     }
     Ok(logout_notice(&out.logout, words))
 }
@@ -671,7 +673,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = acme(dir.path(), "http://127.0.0.1:9/token");
         let token = |who: &str| {
-            format!(r#"{{"access_token":"at-{who}","refresh_token":"rt","expires_at":4102444800.0,"account":"{who}"}}"#)
+            format!(
+                r#"{{"access_token":"at-{who}","refresh_token":"rt","expires_at":4102444800.0,"account":"{who}"}}"#
+            )
         };
         let doc = dir.path().join("acme_token.json");
         std::fs::write(&doc, token("alice")).unwrap();
@@ -684,7 +688,9 @@ mod tests {
         let notice = sign_out_account(accounts(), None, LogoutScope::KeepGrant).unwrap();
         assert_eq!(
             notice,
-            Some(Notice::info("Signed out alice; bob is now the active account."))
+            Some(Notice::info(
+                "Signed out alice; bob is now the active account."
+            ))
         );
         assert!(std::fs::read_to_string(&doc).unwrap().contains("at-bob"));
         // The last one: as a Disconnect always was, nothing to say.

@@ -290,9 +290,13 @@ mod tests {
     fn a_saved_account_that_needs_a_person_is_told_once() {
         let statuses = [st("acme", "Acme", State::Connected)];
         let mut list = crate::tray::tests::accounts_of("acme", &["bob", "alice"]);
-        let accounts = |list: &Vec<AccountInfo>| HashMap::from([("acme".to_string(), list.clone())]);
+        let accounts =
+            |list: &Vec<AccountInfo>| HashMap::from([("acme".to_string(), list.clone())]);
         let mut notified = HashSet::new();
-        assert_eq!(begun_saved(&mut notified, &accounts(&list), &statuses), vec![]);
+        assert_eq!(
+            begun_saved(&mut notified, &accounts(&list), &statuses),
+            vec![]
+        );
         list[1].state = State::NeedsReconnect;
         list[1].detail = Some("the provider said invalid_grant".into());
         let told = begun_saved(&mut notified, &accounts(&list), &statuses);
@@ -304,14 +308,26 @@ mod tests {
             "The provider said invalid_grant. Click to sign in to Acme as alice again."
         );
         // The same incident: not again; over, then again: told again.
-        assert_eq!(begun_saved(&mut notified, &accounts(&list), &statuses), vec![]);
+        assert_eq!(
+            begun_saved(&mut notified, &accounts(&list), &statuses),
+            vec![]
+        );
         list[1].state = State::Connected;
-        assert_eq!(begun_saved(&mut notified, &accounts(&list), &statuses), vec![]);
+        assert_eq!(
+            begun_saved(&mut notified, &accounts(&list), &statuses),
+            vec![]
+        );
         assert!(notified.is_empty());
         list[1].state = State::NeedsReconnect;
-        assert_eq!(begun_saved(&mut notified, &accounts(&list), &statuses).len(), 1);
+        assert_eq!(
+            begun_saved(&mut notified, &accounts(&list), &statuses).len(),
+            1
+        );
         // The active account's incident is `begun`'s, not this one's.
         list[0].state = State::NeedsReconnect;
-        assert_eq!(begun_saved(&mut notified, &accounts(&list), &statuses), vec![]);
+        assert_eq!(
+            begun_saved(&mut notified, &accounts(&list), &statuses),
+            vec![]
+        );
     }
 }

@@ -119,7 +119,9 @@ pub fn action_for(id: &str) -> Option<TrayAction> {
                 .map(|s| TrayAction::LogOut(s.into()))
                 .or_else(|| named(RECONNECT_PREFIX).map(|s| TrayAction::Reconnect(s.into())))
                 .or_else(|| account(SWITCH_PREFIX).map(|(s, a)| TrayAction::Switch(s, a)))
-                .or_else(|| account(LOGOUT_ACCOUNT_PREFIX).map(|(s, a)| TrayAction::LogOutAccount(s, a)))
+                .or_else(|| {
+                    account(LOGOUT_ACCOUNT_PREFIX).map(|(s, a)| TrayAction::LogOutAccount(s, a))
+                })
         }
     }
 }
@@ -183,12 +185,18 @@ pub fn tray_items_with(
             }
         }
     }
-    let mut services: Vec<&ServiceStatus> =
-        statuses.iter().filter(|s| several(&s.service).is_some()).collect();
+    let mut services: Vec<&ServiceStatus> = statuses
+        .iter()
+        .filter(|s| several(&s.service).is_some())
+        .collect();
     services.sort_by(|a, b| (&a.display_name, &a.service).cmp(&(&b.display_name, &b.service)));
     let mut extra = Vec::new();
     for s in services {
-        for a in several(&s.service).into_iter().flatten().filter(|a| !a.active) {
+        for a in several(&s.service)
+            .into_iter()
+            .flatten()
+            .filter(|a| !a.active)
+        {
             extra.push(TrayItem::Switch {
                 service: s.service.clone(),
                 account: a.account.clone(),
@@ -267,9 +275,13 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, items: &[TrayItem]) -> tauri::Resu
             TrayItem::LogOut { label, .. }
             | TrayItem::Reconnect { label, .. }
             | TrayItem::Switch { label, .. }
-            | TrayItem::LogOutAccount { label, .. } => Box::new(
-                MenuItem::with_id(app, item.id(), label, true, None::<&str>)?,
-            ),
+            | TrayItem::LogOutAccount { label, .. } => Box::new(MenuItem::with_id(
+                app,
+                item.id(),
+                label,
+                true,
+                None::<&str>,
+            )?),
             TrayItem::Separator => Box::new(PredefinedMenuItem::separator(app)?),
             TrayItem::Open | TrayItem::Quit => Box::new(MenuItem::with_id(
                 app,
@@ -615,7 +627,10 @@ pub(crate) mod tests {
             st("acme", "Acme", State::Connected, Some("oauth_pkce")),
         ];
         let accounts = HashMap::from([
-            ("acme".to_string(), accounts_of("acme", &["bob", "alice", "carol"])),
+            (
+                "acme".to_string(),
+                accounts_of("acme", &["bob", "alice", "carol"]),
+            ),
             // One account: nothing to switch to, the item as before.
             ("zoom".to_string(), accounts_of("zoom", &["zed"])),
         ]);
@@ -635,7 +650,8 @@ pub(crate) mod tests {
                 "Quit"
             ]
         );
-        let actions: Vec<Option<TrayAction>> = items[..4].iter().map(|i| action_for(&i.id())).collect();
+        let actions: Vec<Option<TrayAction>> =
+            items[..4].iter().map(|i| action_for(&i.id())).collect();
         assert_eq!(
             actions,
             [
@@ -646,13 +662,22 @@ pub(crate) mod tests {
             ]
         );
         // Without accounts, the menu of one account per service.
-        assert_eq!(tray_items_with(&statuses, &HashMap::new()), tray_items(&statuses));
+        assert_eq!(
+            tray_items_with(&statuses, &HashMap::new()),
+            tray_items(&statuses)
+        );
     }
 
     #[test]
     fn saved_accounts_are_offered_when_the_active_one_needs_a_person() {
-        let statuses = [st("acme", "Acme", State::NeedsReconnect, Some("oauth_pkce"))];
-        let accounts = HashMap::from([("acme".to_string(), accounts_of("acme", &["bob", "alice"]))]);
+        let statuses = [st(
+            "acme",
+            "Acme",
+            State::NeedsReconnect,
+            Some("oauth_pkce"),
+        )];
+        let accounts =
+            HashMap::from([("acme".to_string(), accounts_of("acme", &["bob", "alice"]))]);
         let labels: Vec<String> = tray_items_with(&statuses, &accounts)
             .iter()
             .map(|i| i.label().to_string())
@@ -675,7 +700,10 @@ pub(crate) mod tests {
     fn account_ids_need_a_service_and_an_account() {
         assert_eq!(
             action_for("switch:my-svc/alice@example.test"),
-            Some(TrayAction::Switch("my-svc".into(), "alice@example.test".into()))
+            Some(TrayAction::Switch(
+                "my-svc".into(),
+                "alice@example.test".into()
+            ))
         );
         assert_eq!(action_for("switch:acme"), None);
         assert_eq!(action_for("switch:acme/"), None);

@@ -334,10 +334,7 @@ mod tests {
             State::NotConnected,
             None,
         )];
-        assert_eq!(
-            watched_dirs(&conf, &cards),
-            BTreeSet::from([conf.clone()])
-        );
+        assert_eq!(watched_dirs(&conf, &cards), BTreeSet::from([conf.clone()]));
         std::fs::create_dir_all(conf.join("accounts").join("acme")).unwrap();
         assert_eq!(
             watched_dirs(&conf, &cards),
