@@ -20,8 +20,8 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use planopticon::{
-    system_clock, Accounts, AuthOptions, AuthResult, Control, Interaction, Logout, LogoutScope,
-    OAuthManager, Prompt, Registry, Revocation, ServiceStatus, Settings, SignIn, Step,
+    system_clock, Accounts, AuthConfig, AuthOptions, AuthResult, Control, Interaction, Logout,
+    LogoutScope, OAuthManager, Prompt, Registry, Revocation, ServiceStatus, Settings, SignIn, Step,
 };
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
@@ -186,8 +186,9 @@ pub fn start_connect<R: Runtime>(
                     .prompted(&prompt_service, p.url, p.sign_in, p.user_code);
                 publish(&prompt_app);
             });
-            let manager = OAuthManager::new(config);
+            let manager = OAuthManager::new(config.clone());
             let result = run_connect(&manager, control, sign_in, true, None, on_prompt);
+            record_use(config, &result);
             let state = worker.state::<AppState>();
             state.set_notice(&name, connect_notice(&result));
             state.sessions.finish(&name);
@@ -199,6 +200,19 @@ pub fn start_connect<R: Runtime>(
         return Err(Error::Internal(format!("could not start the sign-in: {e}")));
     }
     Ok(())
+}
+
+/// After a Connect, as after `planopticon auth SERVICE`: a first sign-in is
+/// named after who the provider says it is, and the active account's last
+/// use is recorded (the accounts index; an API key from the environment is
+/// no account).
+fn record_use(config: AuthConfig, result: &AuthResult) {
+    if result.success() && result.method() != Some(planopticon::Method::ApiKey) {
+        let service = config.service.clone();
+        if let Err(e) = Accounts::new(config).record_use() {
+            log::warn!("{service}: the accounts index: {e}");
+        }
+    }
 }
 
 /// "Reconnect X" from the tray or a notification: shows the window and
