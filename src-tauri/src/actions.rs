@@ -1,6 +1,8 @@
 //! The actions that several parts of the app start: publish the cards
 //! (window, tray, notifications), connect and reconnect, disconnect, clear a
-//! card's notice, show the window. The Tauri command handlers
+//! card's notice, show the window; and for a service with several accounts
+//! (the library's `Accounts`): add another, switch, sign one out, reconnect
+//! one. The Tauri command handlers
 //! (`commands`), the tray, the notifications, the keeper and the file
 //! watcher all call these; this module calls none of them, so the modules
 //! form a tree:
