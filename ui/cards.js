@@ -4,6 +4,7 @@
 
 import { $, busy, esc, flash, invoke, panels, pasteOpen, rendered, view } from './core.js';
 import { absolute, expiryWords, tickExpiries } from './time.js';
+import { accountsBlock } from './accounts.js';
 
 const BUILTIN_CLASS = new Set(['google', 'dropbox', 'zoom', 'notion', 'github', 'microsoft', 'plane']);
 
@@ -139,7 +140,8 @@ function cardHtml(card) {
   const origin = card.builtin ? 'built-in' : 'services.toml';
   const saved = flash.get(card.service);
   const flashLine = saved ? `<p class="flash" data-role="flash" role="status">${esc(saved)}</p>` : '';
-  const body = `${metaLine(card)}${hint}${flashLine}${noticeBlock(card)}${signingIn ? waitingPanel(card) : ''}`;
+  const accounts = signingIn ? '' : accountsBlock(card, busy.has(card.service));
+  const body = `${metaLine(card)}${hint}${flashLine}${accounts}${noticeBlock(card)}${signingIn ? waitingPanel(card) : ''}`;
   return `<div class="avatar ${avatarClass(card.service)}" aria-hidden="true">${esc(card.display_name.charAt(0).toUpperCase())}</div>
     <div class="card-title">
       <h2 id="title-${esc(card.service)}">${esc(card.display_name)}
@@ -257,14 +259,16 @@ export async function run(service, command, args = {}) {
 
 // ---- confirmation dialog -------------------------------------------------
 // Resolves to null (cancelled) or { keepGrant }.
-function confirmDisconnect(card) {
+// `account`: one saved account of the card (not the active one).
+function confirmDisconnect(card, account) {
   const dialog = $('#confirm');
   const keep = $('#confirm-keep-grant');
   keep.checked = false;
   const copy = view.snapshot?.keyring ? ' with its keyring copy' : '';
-  $('#confirm-title').textContent = `Disconnect ${card.display_name}?`;
+  const where = account ? `its own file beside ${card.token_path}` : card.token_path;
+  $('#confirm-title').textContent = account ? `Disconnect ${card.display_name} (${account})?` : `Disconnect ${card.display_name}?`;
   $('#confirm-text').textContent =
-    `The token is revoked at the provider where it allows that, then deleted here (${card.token_path})${copy}. You can connect again at any time.`;
+    `The token is revoked at the provider where it allows that, then deleted here (${where})${copy}. You can connect again at any time.`;
   return new Promise((resolve) => {
     dialog.returnValue = '';
     const done = () => {
@@ -326,6 +330,21 @@ $('#cards').addEventListener('click', async (ev) => {
       await run(service, 'dismiss');
       break;
     // 'setup' and 'remove': forms.js.
+    case 'add-account':
+      flash.delete(service);
+      pasteOpen.delete(service);
+      await run(service, 'add_account');
+      break;
+    case 'switch-account':
+      await run(service, 'switch_account', { account: button.dataset.account });
+      break;
+    case 'disconnect-account': {
+      const { account } = button.dataset;
+      const answer = await confirmDisconnect(card, account);
+      if (answer) await run(service, 'disconnect_account', { account, keepGrant: answer.keepGrant });
+      $(`article[data-service="${CSS.escape(service)}"] button`)?.focus();
+      break;
+    }
     case 'disconnect': {
       const answer = await confirmDisconnect(card);
       if (answer) await run(service, 'disconnect', { keepGrant: answer.keepGrant });

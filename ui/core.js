@@ -5,6 +5,7 @@
 //   app.js       start: the first snapshot, then the app's events
 //   ├ forms.js   Set up, API key, Add a service, Remove
 //   │ └ cards.js the cards, their buttons, the Disconnect dialog
+//   │   └ accounts.js  a card's accounts: Switch, Disconnect one, Add another
 //   ├ settings.js  the tabs, Settings and About
 //   └ time.js, core.js
 

@@ -1,6 +1,8 @@
 //! The actions that several parts of the app start: publish the cards
 //! (window, tray, notifications), connect and reconnect, disconnect, clear a
-//! card's notice, show the window. The Tauri command handlers
+//! card's notice, show the window; and for a service with several accounts
+//! (the library's `Accounts`): add another, switch, sign one out, reconnect
+//! one. The Tauri command handlers
 //! (`commands`), the tray, the notifications, the keeper and the file
 //! watcher all call these; this module calls none of them, so the modules
 //! form a tree:
@@ -19,8 +21,8 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use planopticon::{
-    system_clock, AuthOptions, AuthResult, Control, Interaction, LogoutScope, OAuthManager, Prompt,
-    Registry, Revocation, ServiceStatus, Settings, SignIn, Step,
+    system_clock, Accounts, AuthConfig, AuthOptions, AuthResult, Control, Interaction, Logout,
+    LogoutScope, OAuthManager, Prompt, Registry, Revocation, ServiceStatus, Settings, SignIn, Step,
 };
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
@@ -63,8 +65,15 @@ pub fn publish<R: Runtime>(app: &AppHandle<R>) -> Published {
     // token today; the keeper's invalid_grant or 401 (written to the token
     // file) will come through here the same way.
     *lock(&state.statuses) = seen.statuses.clone();
+    *lock(&state.accounts) = seen.accounts.clone();
     let outlets = app.try_state::<Outlets<R>>();
-    let begun = crate::attention::begun(&mut lock(&state.notified), &seen.statuses);
+    let mut begun = crate::attention::begun(&mut lock(&state.notified), &seen.statuses);
+    crate::attention::name_accounts(&mut begun, &seen.accounts);
+    begun.extend(crate::attention::begun_saved(
+        &mut lock(&state.notified_saved),
+        &seen.accounts,
+        &seen.statuses,
+    ));
     if !begun.is_empty() && Settings::load().notifications {
         for incident in begun {
             if let Some(o) = &outlets {
@@ -122,6 +131,24 @@ pub fn run_connect(
     timeout: Option<Duration>,
     on_prompt: Box<dyn Fn(&Prompt) + Send>,
 ) -> AuthResult {
+    manager.authenticate(connect_options(
+        control,
+        sign_in,
+        open_browser,
+        timeout,
+        on_prompt,
+    ))
+}
+
+/// The options of a sign-in started in the window (Connect, Add another
+/// account): the app as the interaction, as [`run_connect`] describes.
+pub fn connect_options(
+    control: Receiver<Control>,
+    sign_in: Option<SignIn>,
+    open_browser: bool,
+    timeout: Option<Duration>,
+    on_prompt: Box<dyn Fn(&Prompt) + Send>,
+) -> AuthOptions {
     let mut opts = AuthOptions::with_interaction(Interaction::App(control));
     opts.sign_in = sign_in;
     // "Use a code" asks for the device sign-in alone: a saved token or an
@@ -132,7 +159,7 @@ pub fn run_connect(
         opts.timeout = timeout;
     }
     opts.on_prompt = Some(on_prompt);
-    manager.authenticate(opts)
+    opts
 }
 
 pub fn start_connect<R: Runtime>(
@@ -160,8 +187,9 @@ pub fn start_connect<R: Runtime>(
                     .prompted(&prompt_service, p.url, p.sign_in, p.user_code);
                 publish(&prompt_app);
             });
-            let manager = OAuthManager::new(config);
+            let manager = OAuthManager::new(config.clone());
             let result = run_connect(&manager, control, sign_in, true, None, on_prompt);
+            record_use(config, &result);
             let state = worker.state::<AppState>();
             state.set_notice(&name, connect_notice(&result));
             state.sessions.finish(&name);
@@ -173,6 +201,19 @@ pub fn start_connect<R: Runtime>(
         return Err(Error::Internal(format!("could not start the sign-in: {e}")));
     }
     Ok(())
+}
+
+/// After a Connect, as after `planopticon auth SERVICE`: a first sign-in is
+/// named after who the provider says it is, and the active account's last
+/// use is recorded (the accounts index; an API key from the environment is
+/// no account).
+fn record_use(config: AuthConfig, result: &AuthResult) {
+    if result.success() && result.method() != Some(planopticon::Method::ApiKey) {
+        let service = config.service.clone();
+        if let Err(e) = Accounts::new(config).record_use() {
+            log::warn!("{service}: the accounts index: {e}");
+        }
+    }
 }
 
 /// "Reconnect X" from the tray or a notification: shows the window and
@@ -200,20 +241,42 @@ pub fn reconnect<R: Runtime>(app: &AppHandle<R>, service: &str) {
 /// the provider said. What the card says afterwards: nothing when all went
 /// as expected.
 pub fn disconnect_with(manager: &OAuthManager, scope: LogoutScope) -> Result<Option<Notice>> {
-    let out = manager.logout(scope)?;
+    Ok(logout_notice(&manager.logout(scope)?, Vec::new()))
+}
+
+/// [`disconnect_with`] for one account (`None`: the active one) of a
+/// service that may have several; the card also says which account the
+/// library made active in the active one's place.
+pub fn sign_out_account(
+    accounts: Accounts,
+    account: Option<&str>,
+    scope: LogoutScope,
+) -> Result<Option<Notice>> {
+    let out = accounts.logout(account, scope)?;
     let mut words = Vec::new();
+    if let (Some(gone), Some(now)) = (&out.account, &out.now_active) {
+        words.push(format!(
+            "Signed out {gone}; {now} is now the active account."
+        ));
+    }
+    Ok(logout_notice(&out.logout, words))
+}
+
+/// What the card says after a logout, after `words`: nothing when all went
+/// as expected.
+fn logout_notice(out: &Logout, mut words: Vec<String>) -> Option<Notice> {
     if let Revocation::Failed(why) = &out.revocation {
         words.push(format!(
             "Removed from this computer, but the provider could not be asked to revoke the token ({why})."
         ));
     }
-    if let Some(n) = out.keyring_notice {
-        words.push(crate::models::capitalize(&n));
+    if let Some(n) = &out.keyring_notice {
+        words.push(crate::models::capitalize(n));
     }
     if words.is_empty() && !out.deleted {
         words.push("There was no saved token to remove.".into());
     }
-    Ok((!words.is_empty()).then(|| Notice::info(words.join(" "))))
+    (!words.is_empty()).then(|| Notice::info(words.join(" ")))
 }
 
 /// Disconnect for `service`, its outcome on the card (used by the window and the tray).
@@ -222,10 +285,22 @@ pub fn disconnect_and_publish<R: Runtime>(
     service: &str,
     scope: LogoutScope,
 ) -> Result<()> {
+    disconnect_account_and_publish(app, service, None, scope)
+}
+
+/// Disconnect of one account of `service` (`None`: the active one), by the
+/// library's accounts: the active one signed out while others remain makes
+/// the most recently used of them active (the card says which).
+pub fn disconnect_account_and_publish<R: Runtime>(
+    app: &AppHandle<R>,
+    service: &str,
+    account: Option<&str>,
+    scope: LogoutScope,
+) -> Result<()> {
     let outcome = Registry::load()
         .get(service)
         .map_err(Error::from)
-        .and_then(|config| disconnect_with(&OAuthManager::new(config), scope));
+        .and_then(|config| sign_out_account(Accounts::new(config), account, scope));
     let state = app.state::<AppState>();
     let result = match outcome {
         Ok(notice) => {
@@ -246,6 +321,114 @@ pub fn disconnect_and_publish<R: Runtime>(
 pub fn clear_notice<R: Runtime>(app: &AppHandle<R>, service: &str) {
     app.state::<AppState>().set_notice(service, None);
     publish(app);
+}
+
+/// Whose sign-in an account action starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Who {
+    /// "Add another account": a new sign-in, named after who signed in.
+    New,
+    /// That account (a saved one is made active first).
+    Named(String),
+}
+
+/// "Add another account" (`Who::New`) or the sign-in of one named account
+/// (a notification's Reconnect of a saved account): the same waiting card,
+/// Cancel and paste as Connect, through the library's [`Accounts`]. The
+/// account signed in becomes the active one.
+pub fn start_account_sign_in<R: Runtime>(
+    app: AppHandle<R>,
+    service: String,
+    sign_in: Option<SignIn>,
+    who: Who,
+) -> Result<()> {
+    let accounts = Accounts::new(Registry::load().get(&service)?);
+    let state = app.state::<AppState>();
+    let control = state.sessions.start(&service)?;
+    state.set_notice(&service, None);
+    publish(&app);
+    let worker = app.clone();
+    let name = service.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("account-{service}"))
+        .spawn(move || {
+            let prompt_app = worker.clone();
+            let prompt_service = name.clone();
+            let on_prompt = Box::new(move |p: &Prompt| {
+                prompt_app.state::<AppState>().sessions.prompted(
+                    &prompt_service,
+                    p.url,
+                    p.sign_in,
+                    p.user_code,
+                );
+                publish(&prompt_app);
+            });
+            let opts = connect_options(control, sign_in, true, None, on_prompt);
+            let outcome = match &who {
+                Who::New => accounts.add(opts).map(|(result, _)| result),
+                Who::Named(n) => accounts.sign_in(n, opts).map(|(result, _)| result),
+            };
+            let notice = match outcome {
+                Ok(result) => connect_notice(&result),
+                Err(e) => Some(Notice::error(crate::models::card_message(&e))),
+            };
+            let state = worker.state::<AppState>();
+            state.set_notice(&name, notice);
+            state.sessions.finish(&name);
+            publish(&worker);
+        });
+    if let Err(e) = spawned {
+        state.sessions.finish(&service);
+        publish(&app);
+        return Err(Error::Internal(format!("could not start the sign-in: {e}")));
+    }
+    Ok(())
+}
+
+/// "Reconnect" of one account of `service` (a notification of a saved
+/// account that needs a person): shows the window and signs in as it.
+pub fn reconnect_account<R: Runtime>(app: &AppHandle<R>, service: &str, account: &str) {
+    show_main_window(app);
+    let app = app.clone();
+    let service = service.to_string();
+    let who = Who::Named(account.to_string());
+    std::thread::spawn(move || {
+        match start_account_sign_in(app.clone(), service.clone(), None, who) {
+            Ok(()) | Err(Error::AlreadyConnecting { .. }) => {}
+            Err(e) => {
+                app.state::<AppState>()
+                    .set_notice(&service, Some(Notice::error(e.to_string())));
+                publish(&app);
+            }
+        }
+    });
+}
+
+/// Makes `account` the active account of `service` (the library moves the
+/// whole token into the documented file); a failure goes on the card.
+/// Used by the window's Switch and the tray's.
+pub fn switch_account_and_publish<R: Runtime>(
+    app: &AppHandle<R>,
+    service: &str,
+    account: &str,
+) -> Result<()> {
+    let outcome = Registry::load()
+        .get(service)
+        .map_err(Error::from)
+        .and_then(|config| Ok(Accounts::new(config).switch(account)?));
+    let state = app.state::<AppState>();
+    let result = match outcome {
+        Ok(_) => {
+            state.set_notice(service, None);
+            Ok(())
+        }
+        Err(e) => {
+            state.set_notice(service, Some(Notice::error(e.to_string())));
+            Err(e)
+        }
+    };
+    publish(app);
+    result
 }
 
 #[cfg(test)]
@@ -498,5 +681,54 @@ mod tests {
         assert_eq!(v["version"], 3);
         assert_eq!(v["services_file"], "/x/services.toml");
         assert!(v["cards"].is_array());
+    }
+
+    #[test]
+    fn signing_out_the_active_account_names_the_one_made_active() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = acme(dir.path(), "http://127.0.0.1:9/token");
+        let token = |who: &str| {
+            format!(
+                r#"{{"access_token":"at-{who}","refresh_token":"rt","expires_at":4102444800.0,"account":"{who}"}}"#
+            )
+        };
+        let doc = dir.path().join("acme_token.json");
+        std::fs::write(&doc, token("alice")).unwrap();
+        let saved = dir.path().join("accounts").join("acme");
+        std::fs::create_dir_all(&saved).unwrap();
+        std::fs::write(saved.join("bob_token.json"), token("bob")).unwrap();
+        let accounts = || Accounts::with_keyring(config.clone(), false);
+        assert_eq!(accounts().list().len(), 2);
+
+        let notice = sign_out_account(accounts(), None, LogoutScope::KeepGrant).unwrap();
+        assert_eq!(
+            notice,
+            Some(Notice::info(
+                "Signed out alice; bob is now the active account."
+            ))
+        );
+        assert!(std::fs::read_to_string(&doc).unwrap().contains("at-bob"));
+        // The last one: as a Disconnect always was, nothing to say.
+        assert_eq!(
+            sign_out_account(accounts(), Some("bob"), LogoutScope::KeepGrant).unwrap(),
+            None
+        );
+        assert!(!doc.exists());
+        assert!(accounts().list().is_empty());
+    }
+
+    #[test]
+    fn signing_out_an_unknown_account_names_those_there_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = acme(dir.path(), "http://127.0.0.1:9/token");
+        std::fs::write(
+            dir.path().join("acme_token.json"),
+            r#"{"access_token":"at","expires_at":4102444800.0,"account":"alice"}"#,
+        )
+        .unwrap();
+        let accounts = Accounts::with_keyring(config, false);
+        let err = sign_out_account(accounts, Some("mallory"), LogoutScope::KeepGrant).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("mallory") && text.contains("alice"), "{text}");
     }
 }

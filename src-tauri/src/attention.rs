@@ -9,9 +9,9 @@
 //! disconnected, ...). The app notifies once per incident: not again while it
 //! lasts, again after it ended and a new one began, or after a restart.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use planopticon::{displayable, ServiceStatus, State};
+use planopticon::{displayable, AccountInfo, ServiceStatus, State};
 
 use crate::models::capitalize;
 
@@ -26,6 +26,8 @@ pub struct Incident {
     /// Why, in plain words (a sentence); the provider's words in it (and
     /// the name) made displayable.
     pub reason: String,
+    /// The account, when the service has more than one.
+    pub account: Option<String>,
 }
 
 impl Incident {
@@ -34,26 +36,79 @@ impl Incident {
             service: s.service.clone(),
             display_name: displayable(&s.display_name).into_owned(),
             reason: reason(s),
+            account: None,
         }
     }
 
-    /// The notification's title: "Zoom needs reconnecting".
+    /// The notification's title: "Zoom needs reconnecting", "Zoom (bob)
+    /// needs reconnecting".
     pub fn summary(&self) -> String {
-        format!("{} needs reconnecting", self.display_name)
+        match &self.account {
+            Some(a) => format!("{} ({a}) needs reconnecting", self.display_name),
+            None => format!("{} needs reconnecting", self.display_name),
+        }
     }
 
     /// The notification's body: the reason, then what activating it does.
     pub fn body(&self) -> String {
-        format!(
-            "{} Click to sign in to {} again.",
-            self.reason, self.display_name
-        )
+        let who = match &self.account {
+            Some(a) => format!("{} as {a}", self.display_name),
+            None => self.display_name.clone(),
+        };
+        format!("{} Click to sign in to {who} again.", self.reason)
     }
+}
+
+/// Names the active account in the incidents of the services that have
+/// more than one account (`accounts`: each service's, active first).
+pub fn name_accounts(incidents: &mut [Incident], accounts: &HashMap<String, Vec<AccountInfo>>) {
+    for i in incidents {
+        if let Some(list) = accounts.get(&i.service).filter(|l| l.len() > 1) {
+            i.account = list.iter().find(|a| a.active).map(|a| a.account.clone());
+        }
+    }
+}
+
+/// The incidents that began since the last call for saved accounts that
+/// are not active (the keeper keeps them alive too, and marks the one that
+/// needs a person in its own file). `notified` holds them as
+/// `service/account`, as [`begun`] holds services.
+pub fn begun_saved(
+    notified: &mut HashSet<String>,
+    accounts: &HashMap<String, Vec<AccountInfo>>,
+    statuses: &[ServiceStatus],
+) -> Vec<Incident> {
+    let needing: Vec<&AccountInfo> = accounts
+        .values()
+        .flatten()
+        .filter(|a| !a.active && a.state == State::NeedsReconnect)
+        .collect();
+    let key = |a: &AccountInfo| format!("{}/{}", a.service, a.account);
+    notified.retain(|k| needing.iter().any(|a| key(a) == *k));
+    let mut out: Vec<Incident> = needing
+        .into_iter()
+        .filter(|a| notified.insert(key(a)))
+        .map(|a| Incident {
+            service: a.service.clone(),
+            display_name: statuses
+                .iter()
+                .find(|s| s.service == a.service)
+                .map_or_else(|| capitalize(&a.service), |s| displayable(&s.display_name).into_owned()),
+            reason: reason_of(a.detail.as_deref()),
+            account: Some(a.account.clone()),
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.display_name, &a.account).cmp(&(&b.display_name, &b.account)));
+    out
 }
 
 /// The status's detail as a sentence, or a generic one.
 fn reason(s: &ServiceStatus) -> String {
-    match s.detail.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+    reason_of(s.detail.as_deref())
+}
+
+fn reason_of(detail: Option<&str>) -> String {
+    match detail.map(str::trim).filter(|d| !d.is_empty()) {
         Some(d) => format!("{}.", capitalize(&displayable(d)).trim_end_matches('.')),
         None => "The saved sign-in no longer works.".into(),
     }
@@ -223,6 +278,76 @@ mod tests {
                 st("acme", "Acme", State::NeedsReconnect),
             ]),
             "PlanOpticon Auth: 2 connections need reconnecting (Acme, Zoom)"
+        );
+    }
+
+    #[test]
+    fn a_notification_names_the_account_when_there_are_several() {
+        let statuses = [st("acme", "Acme", State::NeedsReconnect)];
+        let mut accounts = HashMap::from([(
+            "acme".to_string(),
+            crate::tray::tests::accounts_of("acme", &["bob"]),
+        )]);
+        // One account: as before.
+        let mut told = begun(&mut HashSet::new(), &statuses);
+        name_accounts(&mut told, &accounts);
+        assert_eq!(told[0].summary(), "Acme needs reconnecting");
+        // Two: the active one is named.
+        accounts.insert(
+            "acme".into(),
+            crate::tray::tests::accounts_of("acme", &["bob", "alice"]),
+        );
+        let mut told = begun(&mut HashSet::new(), &statuses);
+        name_accounts(&mut told, &accounts);
+        assert_eq!(told[0].summary(), "Acme (bob) needs reconnecting");
+        assert_eq!(
+            told[0].body(),
+            "The token has expired and cannot be refreshed. Click to sign in to Acme as bob again."
+        );
+    }
+
+    #[test]
+    fn a_saved_account_that_needs_a_person_is_told_once() {
+        let statuses = [st("acme", "Acme", State::Connected)];
+        let mut list = crate::tray::tests::accounts_of("acme", &["bob", "alice"]);
+        let accounts =
+            |list: &Vec<AccountInfo>| HashMap::from([("acme".to_string(), list.clone())]);
+        let mut notified = HashSet::new();
+        assert_eq!(
+            begun_saved(&mut notified, &accounts(&list), &statuses),
+            vec![]
+        );
+        list[1].state = State::NeedsReconnect;
+        list[1].detail = Some("the provider said invalid_grant".into());
+        let told = begun_saved(&mut notified, &accounts(&list), &statuses);
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].account.as_deref(), Some("alice"));
+        assert_eq!(told[0].summary(), "Acme (alice) needs reconnecting");
+        assert_eq!(
+            told[0].body(),
+            "The provider said invalid_grant. Click to sign in to Acme as alice again."
+        );
+        // The same incident: not again; over, then again: told again.
+        assert_eq!(
+            begun_saved(&mut notified, &accounts(&list), &statuses),
+            vec![]
+        );
+        list[1].state = State::Connected;
+        assert_eq!(
+            begun_saved(&mut notified, &accounts(&list), &statuses),
+            vec![]
+        );
+        assert!(notified.is_empty());
+        list[1].state = State::NeedsReconnect;
+        assert_eq!(
+            begun_saved(&mut notified, &accounts(&list), &statuses).len(),
+            1
+        );
+        // The active account's incident is `begun`'s, not this one's.
+        list[0].state = State::NeedsReconnect;
+        assert_eq!(
+            begun_saved(&mut notified, &accounts(&list), &statuses),
+            vec![]
         );
     }
 }

@@ -131,6 +131,54 @@ pub async fn disconnect<R: Runtime>(
     off_main(move || disconnect_and_publish(&app, &service, scope)).await
 }
 
+/// "Add another account": signs a new account in (the same waiting card,
+/// Cancel and paste as Connect), named after who signed in and made active.
+#[tauri::command]
+pub async fn add_account<R: Runtime>(
+    app: AppHandle<R>,
+    service: String,
+    paste: Option<bool>,
+    device: Option<bool>,
+) -> Result<()> {
+    let sign_in = match (device, paste) {
+        (Some(true), _) => Some(SignIn::Device),
+        (_, Some(true)) => Some(SignIn::Browser(RedirectMode::Paste)),
+        _ => None,
+    };
+    off_main(move || {
+        crate::actions::start_account_sign_in(app, service, sign_in, crate::actions::Who::New)
+    })
+    .await
+}
+
+/// Switch on an account of the card: it becomes the active account.
+#[tauri::command]
+pub async fn switch_account<R: Runtime>(
+    app: AppHandle<R>,
+    service: String,
+    account: String,
+) -> Result<()> {
+    off_main(move || crate::actions::switch_account_and_publish(&app, &service, &account)).await
+}
+
+/// Disconnect of one account of the card (after the window's confirmation).
+#[tauri::command]
+pub async fn disconnect_account<R: Runtime>(
+    app: AppHandle<R>,
+    service: String,
+    account: String,
+    keep_grant: Option<bool>,
+) -> Result<()> {
+    let scope = match keep_grant {
+        Some(true) => LogoutScope::KeepGrant,
+        _ => LogoutScope::Revoke,
+    };
+    off_main(move || {
+        crate::actions::disconnect_account_and_publish(&app, &service, Some(&account), scope)
+    })
+    .await
+}
+
 /// Closes the notice on a card.
 #[tauri::command]
 pub async fn dismiss<R: Runtime>(app: AppHandle<R>, service: String) -> Result<()> {

@@ -61,6 +61,45 @@ pub struct Card {
     pub sign_in: Option<SignIn>,
     /// The outcome of the last action, until the next one or until dismissed.
     pub notice: Option<Notice>,
+    /// Every saved account of the service, the active one first (empty
+    /// while it has one account at most: the card shows no switcher).
+    pub accounts: Vec<AccountItem>,
+}
+
+/// One saved account of a service, for the card's switcher and the tray.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AccountItem {
+    /// Its name here (`planopticon switch SERVICE NAME`).
+    pub account: String,
+    /// The documented token file holds it.
+    pub active: bool,
+    /// Who the provider says it is, when known.
+    pub identity: Option<String>,
+    pub state: State,
+    pub state_label: &'static str,
+    pub expires_at: Option<f64>,
+}
+
+impl AccountItem {
+    pub fn new(a: &planopticon::AccountInfo) -> Self {
+        Self {
+            account: a.account.clone(),
+            active: a.active,
+            identity: a.identity.clone(),
+            state: a.state,
+            state_label: state_label(a.state),
+            expires_at: a.expires_at,
+        }
+    }
+}
+
+/// The accounts a card lists: all of them when there are two or more,
+/// else none (one account is the card itself).
+pub fn account_items(accounts: Option<&Vec<planopticon::AccountInfo>>) -> Vec<AccountItem> {
+    match accounts {
+        Some(list) if list.len() > 1 => list.iter().map(AccountItem::new).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// How a running sign-in gets its code back, for the card.
@@ -263,6 +302,7 @@ impl Card {
             suggested: None,
             sign_in: None,
             notice: None,
+            accounts: Vec::new(),
         }
     }
 }
@@ -637,5 +677,21 @@ pub(crate) mod tests {
         let n = connect_notice(&r).unwrap();
         assert_eq!(n.kind, NoticeKind::Info);
         assert!(n.text.starts_with("The OS keyring is not available"));
+    }
+
+    #[test]
+    fn a_card_lists_accounts_only_when_there_are_several() {
+        let one = crate::tray::tests::accounts_of("acme", &["alice"]);
+        assert!(account_items(Some(&one)).is_empty());
+        assert!(account_items(None).is_empty());
+        let two = crate::tray::tests::accounts_of("acme", &["bob", "alice"]);
+        let items = account_items(Some(&two));
+        assert_eq!(items.len(), 2);
+        assert!(items[0].active && !items[1].active);
+        assert_eq!(items[1].account, "alice");
+        assert_eq!(items[1].state_label, "Connected");
+        let v = serde_json::to_value(&items[0]).unwrap();
+        assert_eq!(v["identity"], "bob@example.test");
+        assert_eq!(v["state"], "connected");
     }
 }

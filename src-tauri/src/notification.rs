@@ -61,7 +61,10 @@ fn show_and_wait<R: Runtime>(app: &AppHandle<R>, incident: &Incident) -> Result<
     // Returns when the notification is activated, dismissed or expires.
     handle.wait_for_action(|action| {
         if activates(action) {
-            crate::actions::reconnect(app, &incident.service);
+            match &incident.account {
+                Some(a) => crate::actions::reconnect_account(app, &incident.service, a),
+                None => crate::actions::reconnect(app, &incident.service),
+            }
         }
     });
     Ok(())

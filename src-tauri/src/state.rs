@@ -11,7 +11,9 @@ use std::rc::Rc;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Mutex;
 
-use planopticon::{Control, Registry, ServiceStatus, Settings, SignIn as LibSignIn};
+use planopticon::{
+    AccountInfo, Accounts, Control, Registry, ServiceStatus, Settings, SignIn as LibSignIn,
+};
 
 use crate::error::{Error, Result};
 use crate::models::{card_order, Card, Notice, SignIn, Snapshot};
@@ -97,6 +99,9 @@ pub struct Observed {
     pub error: Option<String>,
     /// Tokens are mirrored into the OS keyring.
     pub keyring: bool,
+    /// The saved accounts of each service that keeps any beside the
+    /// documented file (`~/.planopticon/accounts/{service}/`), active first.
+    pub accounts: HashMap<String, Vec<AccountInfo>>,
 }
 
 /// What observing reads besides the token files: services.toml (with the
@@ -138,7 +143,22 @@ impl Context {
                 .collect(),
             error: (!problems.is_empty()).then(|| problems.join("\n")),
             keyring: self.settings.keyring,
+            accounts: self.accounts(),
         }
+    }
+
+    /// The accounts of the services that have a folder of saved accounts
+    /// (the others have one account at most: only the folder is looked at).
+    fn accounts(&self) -> HashMap<String, Vec<AccountInfo>> {
+        self.registry
+            .configs()
+            .filter(|c| planopticon::accounts::Layout::of(c).dir.is_dir())
+            .map(|c| {
+                let list = Accounts::with_keyring(c.clone(), false).list();
+                (c.service.clone(), list)
+            })
+            .filter(|(_, list)| !list.is_empty())
+            .collect()
     }
 
     /// Runs `work` (which observes, perhaps deep inside: the watcher's
@@ -186,6 +206,12 @@ pub struct AppState {
     pub notified: Mutex<HashSet<String>>,
     /// The window has shown its first cards.
     pub ui_ready: std::sync::atomic::AtomicBool,
+    /// Every service's saved accounts as last published (see
+    /// [`Observed::accounts`]): the tray lists them.
+    pub accounts: Mutex<HashMap<String, Vec<AccountInfo>>>,
+    /// The saved (not active) accounts whose need of a new sign-in was
+    /// notified, as `service/account` (see `attention::begun_saved`).
+    pub notified_saved: Mutex<HashSet<String>>,
 }
 
 impl AppState {
@@ -208,6 +234,7 @@ impl AppState {
                 c.suggested = seen.ways.get(&s.service).copied();
                 c.sign_in = self.sessions.sign_in(&s.service);
                 c.notice = notices.get(&s.service).cloned();
+                c.accounts = crate::models::account_items(seen.accounts.get(&s.service));
                 c
             })
             .collect();

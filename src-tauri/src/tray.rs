@@ -4,7 +4,9 @@
 //! when a connection needs attention) and the tooltip are a pure function of
 //! the services' statuses ([`tray_view`]), applied whenever it changes.
 
-use planopticon::{ServiceStatus, State, Untrusted};
+use std::collections::HashMap;
+
+use planopticon::{AccountInfo, ServiceStatus, State, Untrusted};
 use tauri::menu::{IsMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Manager, Runtime};
@@ -33,6 +35,8 @@ pub const OPEN_ID: &str = "open";
 pub const QUIT_ID: &str = "quit";
 const LOGOUT_PREFIX: &str = "logout:";
 const RECONNECT_PREFIX: &str = "reconnect:";
+const SWITCH_PREFIX: &str = "switch:";
+const LOGOUT_ACCOUNT_PREFIX: &str = "logout-account:";
 
 /// One line of the tray menu.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +53,18 @@ pub enum TrayItem {
         service: String,
         label: String,
     },
+    /// "Switch {name} to {account}": makes a saved account the active one.
+    Switch {
+        service: String,
+        account: String,
+        label: String,
+    },
+    /// "Log out of {name} ({account})": signs that saved account out.
+    LogOutAccount {
+        service: String,
+        account: String,
+        label: String,
+    },
     Separator,
     Open,
     Quit,
@@ -61,6 +77,12 @@ impl TrayItem {
             Self::Label(_) | Self::Separator => String::new(),
             Self::LogOut { service, .. } => format!("{LOGOUT_PREFIX}{service}"),
             Self::Reconnect { service, .. } => format!("{RECONNECT_PREFIX}{service}"),
+            Self::Switch {
+                service, account, ..
+            } => format!("{SWITCH_PREFIX}{service}/{account}"),
+            Self::LogOutAccount {
+                service, account, ..
+            } => format!("{LOGOUT_ACCOUNT_PREFIX}{service}/{account}"),
             Self::Open => OPEN_ID.into(),
             Self::Quit => QUIT_ID.into(),
         }
@@ -72,6 +94,10 @@ impl TrayItem {
 pub enum TrayAction {
     LogOut(String),
     Reconnect(String),
+    /// Service, account.
+    Switch(String, String),
+    /// Service, account.
+    LogOutAccount(String, String),
     Open,
     Quit,
 }
@@ -82,9 +108,20 @@ pub fn action_for(id: &str) -> Option<TrayAction> {
         QUIT_ID => Some(TrayAction::Quit),
         _ => {
             let named = |prefix: &str| id.strip_prefix(prefix).filter(|s| !s.is_empty());
+            // An account's name has no '/' (it names a file): the last one splits.
+            let account = |prefix: &str| {
+                named(prefix)
+                    .and_then(|s| s.rsplit_once('/'))
+                    .filter(|(s, a)| !s.is_empty() && !a.is_empty())
+                    .map(|(s, a)| (s.to_string(), a.to_string()))
+            };
             named(LOGOUT_PREFIX)
                 .map(|s| TrayAction::LogOut(s.into()))
                 .or_else(|| named(RECONNECT_PREFIX).map(|s| TrayAction::Reconnect(s.into())))
+                .or_else(|| account(SWITCH_PREFIX).map(|(s, a)| TrayAction::Switch(s, a)))
+                .or_else(|| {
+                    account(LOGOUT_ACCOUNT_PREFIX).map(|(s, a)| TrayAction::LogOutAccount(s, a))
+                })
         }
     }
 }
@@ -130,6 +167,56 @@ pub fn tray_items(statuses: &[ServiceStatus]) -> Vec<TrayItem> {
     items
 }
 
+/// [`tray_items`] with each service's accounts (`accounts`: active first):
+/// where a service has more than one, its "Log out" names the active
+/// account, and each other account gets "Switch X to NAME" and "Log out of
+/// X (NAME)", after the services' "Log out" items.
+pub fn tray_items_with(
+    statuses: &[ServiceStatus],
+    accounts: &HashMap<String, Vec<AccountInfo>>,
+) -> Vec<TrayItem> {
+    let mut items = tray_items(statuses);
+    let tail = items.split_off(items.len() - 3); // separator, Open, Quit
+    let several = |service: &str| accounts.get(service).filter(|l| l.len() > 1);
+    for item in &mut items {
+        if let TrayItem::LogOut { service, label } = item {
+            if let Some(a) = several(service).and_then(|l| l.iter().find(|a| a.active)) {
+                label.push_str(&format!(" ({})", a.account));
+            }
+        }
+    }
+    let mut services: Vec<&ServiceStatus> = statuses
+        .iter()
+        .filter(|s| several(&s.service).is_some())
+        .collect();
+    services.sort_by(|a, b| (&a.display_name, &a.service).cmp(&(&b.display_name, &b.service)));
+    let mut extra = Vec::new();
+    for s in services {
+        for a in several(&s.service)
+            .into_iter()
+            .flatten()
+            .filter(|a| !a.active)
+        {
+            extra.push(TrayItem::Switch {
+                service: s.service.clone(),
+                account: a.account.clone(),
+                label: format!("Switch {} to {}", Untrusted(&s.display_name), a.account),
+            });
+            extra.push(TrayItem::LogOutAccount {
+                service: s.service.clone(),
+                account: a.account.clone(),
+                label: format!("Log out of {} ({})", Untrusted(&s.display_name), a.account),
+            });
+        }
+    }
+    if !extra.is_empty() {
+        items.retain(|i| !matches!(i, TrayItem::Label(_)));
+    }
+    items.extend(extra);
+    items.extend(tail);
+    items
+}
+
 /// Everything the tray shows: its menu, whether its icon asks for
 /// attention, and its tooltip (not shown by every Linux tray host: the icon
 /// is the signal there).
@@ -150,7 +237,10 @@ impl TrayItem {
     pub fn label(&self) -> &str {
         match self {
             Self::Label(t) => t,
-            Self::LogOut { label, .. } | Self::Reconnect { label, .. } => label,
+            Self::LogOut { label, .. }
+            | Self::Reconnect { label, .. }
+            | Self::Switch { label, .. }
+            | Self::LogOutAccount { label, .. } => label,
             Self::Separator => "---",
             Self::Open => "Open PlanOpticon",
             Self::Quit => "Quit",
@@ -158,9 +248,12 @@ impl TrayItem {
     }
 }
 
-pub fn tray_view(statuses: &[ServiceStatus]) -> TrayView {
+pub fn tray_view(
+    statuses: &[ServiceStatus],
+    accounts: &HashMap<String, Vec<AccountInfo>>,
+) -> TrayView {
     TrayView {
-        items: tray_items(statuses),
+        items: tray_items_with(statuses, accounts),
         attention: !attention::needing(statuses).is_empty(),
         tooltip: attention::tooltip(statuses),
     }
@@ -179,9 +272,16 @@ fn build_menu<R: Runtime>(app: &AppHandle<R>, items: &[TrayItem]) -> tauri::Resu
     for item in items {
         built.push(match item {
             TrayItem::Label(text) => Box::new(MenuItem::new(app, text, false, None::<&str>)?),
-            TrayItem::LogOut { label, .. } | TrayItem::Reconnect { label, .. } => Box::new(
-                MenuItem::with_id(app, item.id(), label, true, None::<&str>)?,
-            ),
+            TrayItem::LogOut { label, .. }
+            | TrayItem::Reconnect { label, .. }
+            | TrayItem::Switch { label, .. }
+            | TrayItem::LogOutAccount { label, .. } => Box::new(MenuItem::with_id(
+                app,
+                item.id(),
+                label,
+                true,
+                None::<&str>,
+            )?),
             TrayItem::Separator => Box::new(PredefinedMenuItem::separator(app)?),
             TrayItem::Open | TrayItem::Quit => Box::new(MenuItem::with_id(
                 app,
@@ -223,7 +323,8 @@ pub fn start<R: Runtime>(app: &AppHandle<R>) {
 fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayIcon<R>> {
     let shown = app.state::<Shown>();
     let mut shown = lock(&shown.view);
-    let view = tray_view(&lock(&app.state::<AppState>().statuses));
+    let state = app.state::<AppState>();
+    let view = tray_view(&lock(&state.statuses), &lock(&state.accounts));
     let menu = build_menu(app, &view.items)?;
     let tray = TrayIconBuilder::with_id(TRAY_ID)
         .icon(icon(view.attention)?)
@@ -244,7 +345,7 @@ fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayIcon<R>> {
 /// menu is rebuilt only when its items change, the icon and the tooltip
 /// only when attention comes or goes.
 pub fn update<R: Runtime>(app: &AppHandle<R>, statuses: &[ServiceStatus]) {
-    let view = tray_view(statuses);
+    let view = tray_view(statuses, &lock(&app.state::<AppState>().accounts));
     let shown = app.state::<Shown>();
     let mut shown = lock(&shown.view);
     let Some(old) = shown.as_ref() else {
@@ -276,6 +377,24 @@ fn on_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
         TrayAction::Open => crate::actions::show_main_window(app),
         TrayAction::Quit => app.exit(0),
         TrayAction::Reconnect(service) => crate::actions::reconnect(app, &service),
+        TrayAction::Switch(service, account) => {
+            let app = app.clone();
+            // Off the main thread: the switch takes the token file's lock.
+            std::thread::spawn(move || {
+                crate::actions::switch_account_and_publish(&app, &service, &account)
+            });
+        }
+        TrayAction::LogOutAccount(service, account) => {
+            let app = app.clone();
+            std::thread::spawn(move || {
+                crate::actions::disconnect_account_and_publish(
+                    &app,
+                    &service,
+                    Some(&account),
+                    planopticon::LogoutScope::Revoke,
+                )
+            });
+        }
         TrayAction::LogOut(service) => {
             let app = app.clone();
             // The keyring copy's deletion may take up to its timeout: off the main thread.
@@ -291,7 +410,7 @@ fn on_action<R: Runtime>(app: &AppHandle<R>, action: TrayAction) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn log_out(service: &str, label: &str) -> TrayItem {
@@ -430,7 +549,7 @@ mod tests {
             action_for(&items[0].id()),
             Some(TrayAction::Reconnect("acme".into()))
         );
-        let view = tray_view(&statuses);
+        let view = tray_view(&statuses, &HashMap::new());
         assert!(view.attention);
         assert_eq!(
             view.tooltip,
@@ -440,7 +559,10 @@ mod tests {
         let only = tray_items(&[st("acme", "Acme", State::NeedsReconnect, None)]);
         assert_eq!(only[2], TrayItem::Label("No service connected".into()));
         // All fine again: the icon and the tooltip return to normal.
-        let fine = tray_view(&[st("acme", "Acme", State::Connected, Some("oauth_pkce"))]);
+        let fine = tray_view(
+            &[st("acme", "Acme", State::Connected, Some("oauth_pkce"))],
+            &HashMap::new(),
+        );
         assert!(!fine.attention);
         assert_eq!(fine.tooltip, "PlanOpticon Auth");
         let v = serde_json::to_value(&fine).unwrap();
@@ -477,5 +599,114 @@ mod tests {
         let mut a = st("acme", "Acme", State::Connected, Some("oauth_pkce"));
         a.expires_at = Some(1.0);
         assert_eq!(after, tray_items(&[a]));
+    }
+
+    /// `names` of `service`, the first active.
+    pub(crate) fn accounts_of(service: &str, names: &[&str]) -> Vec<AccountInfo> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| AccountInfo {
+                service: service.into(),
+                account: (*n).into(),
+                active: i == 0,
+                identity: Some(format!("{n}@example.test")),
+                expires_at: None,
+                last_used: None,
+                state: State::Connected,
+                detail: None,
+                token_path: format!("/nonexistent/{service}/{n}_token.json").into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_service_with_several_accounts_lists_switch_and_log_out_for_each_other() {
+        let statuses = [
+            st("zoom", "Zoom", State::Connected, Some("oauth_pkce")),
+            st("acme", "Acme", State::Connected, Some("oauth_pkce")),
+        ];
+        let accounts = HashMap::from([
+            (
+                "acme".to_string(),
+                accounts_of("acme", &["bob", "alice", "carol"]),
+            ),
+            // One account: nothing to switch to, the item as before.
+            ("zoom".to_string(), accounts_of("zoom", &["zed"])),
+        ]);
+        let items = tray_items_with(&statuses, &accounts);
+        let labels: Vec<&str> = items.iter().map(TrayItem::label).collect();
+        assert_eq!(
+            labels,
+            [
+                "Log out of Acme (bob)",
+                "Log out of Zoom",
+                "Switch Acme to alice",
+                "Log out of Acme (alice)",
+                "Switch Acme to carol",
+                "Log out of Acme (carol)",
+                "---",
+                "Open PlanOpticon",
+                "Quit"
+            ]
+        );
+        let actions: Vec<Option<TrayAction>> =
+            items[..4].iter().map(|i| action_for(&i.id())).collect();
+        assert_eq!(
+            actions,
+            [
+                Some(TrayAction::LogOut("acme".into())),
+                Some(TrayAction::LogOut("zoom".into())),
+                Some(TrayAction::Switch("acme".into(), "alice".into())),
+                Some(TrayAction::LogOutAccount("acme".into(), "alice".into())),
+            ]
+        );
+        // Without accounts, the menu of one account per service.
+        assert_eq!(
+            tray_items_with(&statuses, &HashMap::new()),
+            tray_items(&statuses)
+        );
+    }
+
+    #[test]
+    fn saved_accounts_are_offered_when_the_active_one_needs_a_person() {
+        let statuses = [st(
+            "acme",
+            "Acme",
+            State::NeedsReconnect,
+            Some("oauth_pkce"),
+        )];
+        let accounts =
+            HashMap::from([("acme".to_string(), accounts_of("acme", &["bob", "alice"]))]);
+        let labels: Vec<String> = tray_items_with(&statuses, &accounts)
+            .iter()
+            .map(|i| i.label().to_string())
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "Reconnect Acme",
+                "---",
+                "Switch Acme to alice",
+                "Log out of Acme (alice)",
+                "---",
+                "Open PlanOpticon",
+                "Quit"
+            ]
+        );
+    }
+
+    #[test]
+    fn account_ids_need_a_service_and_an_account() {
+        assert_eq!(
+            action_for("switch:my-svc/alice@example.test"),
+            Some(TrayAction::Switch(
+                "my-svc".into(),
+                "alice@example.test".into()
+            ))
+        );
+        assert_eq!(action_for("switch:acme"), None);
+        assert_eq!(action_for("switch:acme/"), None);
+        assert_eq!(action_for("logout-account:/bob"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! Live updates: file-system events (the `notify` crate; inotify on Linux)
 //! on `~/.planopticon` and on the folder of every token file kept elsewhere
-//! (`token_path` in services.toml), instead of re-reading every file on a
+//! (`token_path` in services.toml), with the saved accounts' folders beside
+//! them (`accounts/` and `accounts/{service}/`), instead of re-reading every file on a
 //! timer. A burst of events (an atomic write is several) is one update after
 //! 100 ms of quiet. Besides events, the thread wakes when a connected token's
 //! expiry is due (its card turns expired without any file changing). Only
@@ -46,7 +47,28 @@ fn dirs_of<'a>(
             .filter(|p| !p.as_os_str().is_empty())
             .map(Path::to_path_buf),
     );
+    let accounts: Vec<PathBuf> = dirs.iter().flat_map(|d| accounts_dirs(d)).collect();
+    dirs.extend(accounts);
     dirs
+}
+
+/// The saved accounts' folders beside the token files of `dir`, those
+/// that exist: `accounts/` (a service's first saved account makes its
+/// folder there) and `accounts/{service}/` (a saved account signed in,
+/// refreshed or signed out, the index a CLI `planopticon switch` writes).
+fn accounts_dirs(dir: &Path) -> Vec<PathBuf> {
+    let root = dir.join("accounts");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        return Vec::new();
+    };
+    let mut out = vec![root];
+    out.extend(
+        entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path()),
+    );
+    out
 }
 
 /// How long until the first connected token expires (when its card changes
@@ -298,6 +320,30 @@ mod tests {
         let dirs = watched_dirs(Path::new("/h/.planopticon"), &cards);
         let dirs: Vec<&str> = dirs.iter().map(|p| p.to_str().unwrap()).collect();
         assert_eq!(dirs, ["/h/.planopticon", "/srv/tokens"]);
+    }
+
+    #[test]
+    fn the_saved_accounts_folders_are_watched_once_they_exist() {
+        let home = tempfile::tempdir().unwrap();
+        let conf = home.path().join(".planopticon");
+        std::fs::create_dir_all(&conf).unwrap();
+        let token = conf.join("acme_token.json");
+        let cards = [card(
+            "acme",
+            token.to_str().unwrap(),
+            State::NotConnected,
+            None,
+        )];
+        assert_eq!(watched_dirs(&conf, &cards), BTreeSet::from([conf.clone()]));
+        std::fs::create_dir_all(conf.join("accounts").join("acme")).unwrap();
+        assert_eq!(
+            watched_dirs(&conf, &cards),
+            BTreeSet::from([
+                conf.clone(),
+                conf.join("accounts"),
+                conf.join("accounts").join("acme")
+            ])
+        );
     }
 
     #[test]

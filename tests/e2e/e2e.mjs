@@ -465,6 +465,9 @@ async function main() {
   check(`the card clears after the CLI's logout within 2 s (${clearMs} ms)`, acme && clearMs <= 2000, JSON.stringify(acme));
   check('the token file is gone after the CLI logout', !fs.existsSync(TOKEN));
 
+  // --- several accounts: add a second, switch (window, tray, CLI), disconnect one ---
+  await accounts();
+
   // --- Settings: the keyring switch ---
   await click('#tab-settings');
   const keyring = await waitFor(() => exec(`
@@ -572,6 +575,118 @@ redirect_uri = "http://127.0.0.1/callback"
     sid = '';
     await stop(driver);
   }
+}
+
+// ---- several accounts of one service (issue 18) -----------------------------
+
+const ALICE = 'alice@example.test';
+const BOB = 'bob@example.test';
+const SLOT = (name) => path.join(HOME, '.planopticon', 'accounts', 'acme', `${name}_token.json`);
+
+/** The accounts acme's card lists: [{ account, active }], in its order. */
+function cardAccounts() {
+  return exec(`
+    return [...document.querySelectorAll(arguments[0] + ' [data-role="accounts"] li[data-account]')]
+      .map((li) => ({ account: li.dataset.account, active: li.dataset.active === 'true' }));`, CARD('acme'));
+}
+
+/** Waits until acme's card shows `who` as its account, with `count` accounts listed. */
+async function cardShows(who, count) {
+  return waitFor(async () => {
+    const c = await card('acme');
+    const list = await cardAccounts();
+    const active = list.find((a) => a.active);
+    const ok = c?.state === 'connected' && !c.signingIn && (c.account ?? "").includes(who) && list.length === count
+      && (count === 0 || active?.account === who);
+    return ok && { ...c, list };
+  }, 10000);
+}
+
+/** Picks the tray menu's item labelled `label`, by keyboard: its position
+ *  among the enabled items (not separators or plain labels) of the menu
+ *  the app reports (tray_view). */
+async function trayPickLabel(label, shot) {
+  const view = await waitFor(async () => { const t = await invoke('tray_view'); return t?.items?.includes(label) && t; }, 5000);
+  if (!view) throw new Error(`no "${label}" in the tray menu: ${JSON.stringify(await invoke('tray_view'))}`);
+  const enabled = view.items.filter((l) => l !== '---' && l !== 'No service connected');
+  const at = enabled.indexOf(label);
+  info(`tray menu: "${label}" is enabled item ${at + 1} of ${JSON.stringify(enabled)}`);
+  await trayPick(Array(at + 1).fill('Down'), shot);
+}
+
+/** The window's "Add another account", Switch and per-account Disconnect,
+ *  the tray's per-account items, and a CLI switch seen in the open window,
+ *  against the test provider signing in two people (alice, then bob). */
+async function accounts() {
+  browserDoes('normal');
+  await click(`${CARD('acme')} button[data-action="connect"]`);
+  let acme = await cardShows(ALICE, 0);
+  check('accounts: alice connects; one account, no switcher', !!acme, JSON.stringify(await card('acme')));
+  check('accounts: a connected card offers "Add another account"', acme?.actions.includes('add-account'), JSON.stringify(acme?.actions));
+
+  // Add bob from the window: the same sign-in as Connect, as another person.
+  browserDoes(`login bob`);
+  await click(`${CARD('acme')} button[data-action="add-account"]`);
+  acme = await cardShows(BOB, 2);
+  check('accounts: "Add another account" signs bob in and makes him active; the card lists both',
+    !!acme, JSON.stringify({ card: await card('acme'), list: await cardAccounts() }));
+  check('accounts: alice is kept in her own file', fs.existsSync(SLOT(ALICE)) && fileMode(SLOT(ALICE)) === '600',
+    `mode ${fileMode(SLOT(ALICE))}`);
+  check('accounts: the documented file holds bob\'s token', tokenFile()?.access_token !== tokenFile(SLOT(ALICE))?.access_token
+    && /bob/.test(JSON.stringify(tokenFile()?.account ?? '')), JSON.stringify(tokenFile()?.account));
+  browserDoes('normal');
+  await screenshot('accounts-two');
+
+  // The tray: per-account items; Switch from the tray.
+  const tray = await invoke('tray_view');
+  check('accounts: the tray names the active account and offers Switch and Log out for the other',
+    tray?.items?.includes(`Log out of Acme (${BOB})`) && tray.items.includes(`Switch Acme to ${ALICE}`)
+      && tray.items.includes(`Log out of Acme (${ALICE})`), JSON.stringify(tray?.items));
+  let aliceToken = tokenFile(SLOT(ALICE))?.access_token;
+  await trayPickLabel(`Switch Acme to ${ALICE}`, 'accounts-tray-menu');
+  acme = await cardShows(ALICE, 2);
+  check('accounts: the tray\'s "Switch Acme to alice" makes alice active on the card', !!acme,
+    JSON.stringify({ card: await card('acme'), list: await cardAccounts() }));
+  check('accounts: and the documented file holds alice\'s token (bob\'s kept beside)',
+    !!aliceToken && tokenFile()?.access_token === aliceToken && fs.existsSync(SLOT(BOB)) && !fs.existsSync(SLOT(ALICE)));
+
+  // Switch in the window.
+  const bobToken = tokenFile(SLOT(BOB))?.access_token;
+  await click(`${CARD('acme')} li[data-account="${BOB}"] button[data-action="switch-account"]`);
+  acme = await cardShows(BOB, 2);
+  check('accounts: Switch on the card makes bob active and the card shows him', !!acme,
+    JSON.stringify({ card: await card('acme'), list: await cardAccounts() }));
+  check('accounts: the documented file changed to bob\'s token',
+    !!bobToken && tokenFile()?.access_token === bobToken && tokenFile(SLOT(ALICE))?.access_token === aliceToken);
+  await screenshot('accounts-switched-in-window');
+
+  // A CLI switch shows up in the open window (the watcher follows accounts/).
+  const cli = spawnSync(CLI, ['switch', 'acme', ALICE], { encoding: 'utf8', timeout: 30000, stdio: ['ignore', 'pipe', 'pipe'] });
+  check('accounts: `planopticon switch acme alice` succeeds', cli.status === 0, `${cli.status} ${cli.stdout} ${cli.stderr}`);
+  acme = await cardShows(ALICE, 2);
+  check('accounts: the open window follows the CLI\'s switch', !!acme, JSON.stringify(await card('acme')));
+
+  // Disconnect one (bob, not active): confirmation, then only his token goes.
+  const revokedBefore = (await stats()).revocation;
+  await click(`${CARD('acme')} li[data-account="${BOB}"] button[data-action="disconnect-account"]`);
+  const title = await waitFor(() => exec('return document.querySelector("#confirm").open && document.querySelector("#confirm-title").textContent'), 3000);
+  check('accounts: disconnecting bob asks, naming him', title === `Disconnect Acme (${BOB})?`, String(title));
+  await screenshot('accounts-disconnect-one');
+  await keys('#confirm-ok', '\uE007'); // Enter
+  acme = await cardShows(ALICE, 0);
+  check('accounts: bob is signed out; alice stays active, the switcher goes', !!acme && !fs.existsSync(SLOT(BOB)),
+    JSON.stringify({ card: await card('acme'), list: await cardAccounts() }));
+  check('accounts: bob\'s token was revoked at the provider', (await stats()).revocation > revokedBefore);
+  check('accounts: alice\'s token is untouched', tokenFile()?.access_token === aliceToken);
+  await screenshot('accounts-one-left');
+
+  // Back to nothing connected for what follows.
+  await click(`${CARD('acme')} button[data-action="disconnect"]`);
+  await waitFor(() => exec('return document.querySelector("#confirm").open'), 3000);
+  await keys('#confirm-ok', '\uE007');
+  acme = await waitFor(async () => { const c = await card('acme'); return c?.state === 'not_connected' && c; }, 5000);
+  check('accounts: Disconnect of the last account clears the card and the documented file', !!acme && !fs.existsSync(TOKEN),
+    JSON.stringify(await card('acme')));
 }
 
 /** The tray menu (trayer as the tray host): seen, and acme logged out from it. */
