@@ -49,7 +49,10 @@ pub(super) fn with_token(config: &AuthConfig) -> i32 {
                     eprintln!("Saved in the OS keyring (user {service}_api_key).")
                 }
                 KeyStore::Secret(SecretStore::ServicesFile) => {
-                    eprintln!("Saved in ~/.planopticon/services.toml as [{service}] api_key.")
+                    eprintln!(
+                        "Saved in {} as [{service}] api_key.",
+                        crate::services::Registry::path().display()
+                    )
                 }
             }
             if let Some(var) = &saved.shadowed_by {
