@@ -163,7 +163,7 @@ pub enum Error {
 
     /// Another program kept a file open (Windows' sharing rules) for the
     /// whole time a replace or removal was retried.
-    #[error("{path}: {action} failed: {} has it open and does not let it be replaced. Close the program that has it open and try again", path = path.display(), holder.as_deref().unwrap_or("another program"))]
+    #[error("{path}: {action} failed: {who} has it open and does not let it be replaced. Close the program that has it open and try again", path = path.display(), who = holder.as_deref().unwrap_or("another program"))]
     FileInUse {
         path: PathBuf,
         action: &'static str,

@@ -89,7 +89,8 @@ impl SecurityDescriptor {
         Self::from_sddl(&sddl::private_sddl(&user_sid()?, folder))
     }
 
-    /// Its DACL as SDDL, as Windows reads it back.
+    /// Its DACL as SDDL, as Windows reads it back (for the tests).
+    #[cfg(test)]
     pub(crate) fn dacl_sddl(&self) -> io::Result<String> {
         sd_to_sddl(self.0)
     }

@@ -1,9 +1,10 @@
 //! The optional mirror of each token in the OS keyring.
 //!
 //! On Linux an unlocked keyring is not a given: a call can hang on a password
-//! prompt. Every call therefore runs on its own thread with a timeout, and a
-//! keyring that fails or hangs is reported once and then left alone, while
-//! the file store goes on working.
+//! prompt. Every call therefore runs on its own thread with a timeout (each
+//! keyring call its own: a token in pieces makes several), and a keyring
+//! that fails or hangs is reported once and then left alone, while the file
+//! store goes on working.
 //!
 //! A token too long for one entry (Windows' Credential Manager) is kept in
 //! several: see [`super::pieces`].
@@ -48,19 +49,21 @@ impl KeyringMirror {
     /// The mirrored token JSON, if any (for tests and diagnostics); an
     /// error when its pieces are incomplete.
     pub fn get(&self) -> Result<Option<String>, String> {
-        let user = self.user.clone();
-        run_with_timeout(move || pieces::read(&Keyring, &user))
+        pieces::read(&Keyring, &self.user).map_err(|e| e.to_string())
     }
 
     fn call<F>(&self, f: F) -> Option<String>
     where
-        F: FnOnce(&str) -> keyring::Result<()> + Send + 'static,
+        F: FnOnce(&str) -> keyring::Result<()>,
     {
         if UNAVAILABLE.load(Ordering::Relaxed) {
             return None;
         }
-        let user = self.user.clone();
-        let outcome = run_with_timeout(move || f(&user));
+        let outcome = f(&self.user).map_err(|e| match e {
+            // A timeout's own words, not keyring's wrapping of them.
+            keyring::Error::PlatformFailure(why) => why.to_string(),
+            other => other.to_string(),
+        });
         let cause = outcome.err()?;
         UNAVAILABLE.store(true, Ordering::Relaxed);
         log::warn!("OS keyring unavailable: {cause}");
@@ -70,28 +73,41 @@ impl KeyringMirror {
     }
 }
 
-/// The OS keyring, service `planopticon`, one entry per user name.
+/// The OS keyring, service `planopticon`, one entry per user name; each
+/// call bounded by [`TIMEOUT`].
 struct Keyring;
 
 impl Slots for Keyring {
     fn get(&self, user: &str) -> keyring::Result<Option<String>> {
-        match keyring::Entry::new(KEYRING_SERVICE, user)?.get_password() {
+        bounded(user, |e| match e.get_password() {
             Ok(s) => Ok(Some(s)),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(err) => Err(err),
-        }
+        })
     }
 
     fn set(&self, user: &str, value: &str) -> keyring::Result<()> {
-        keyring::Entry::new(KEYRING_SERVICE, user)?.set_password(value)
+        let value = value.to_string();
+        bounded(user, move |e| e.set_password(&value))
     }
 
     fn delete(&self, user: &str) -> keyring::Result<()> {
-        match keyring::Entry::new(KEYRING_SERVICE, user)?.delete_credential() {
+        bounded(user, |e| match e.delete_credential() {
             Err(keyring::Error::NoEntry) => Ok(()),
             other => other,
-        }
+        })
     }
+}
+
+/// One keyring call on `user`'s entry, on its own thread, within [`TIMEOUT`].
+fn bounded<T, F>(user: &str, f: F) -> keyring::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&keyring::Entry) -> keyring::Result<T> + Send + 'static,
+{
+    let user = user.to_string();
+    run_with_timeout(move || f(&keyring::Entry::new(KEYRING_SERVICE, &user)?))
+        .map_err(|why| keyring::Error::PlatformFailure(why.into()))
 }
 
 /// Whether the keyring answers at all, within the timeout (for the app's

@@ -231,10 +231,11 @@ pub(crate) mod tests {
         write(&slots, "t", &token_json(4096)).unwrap();
         // Another save's piece in place of one of ours (same length).
         let other = Limited::default();
-        let mut swapped = token_json(4096);
-        swapped.replace_range(20..21, "Z");
+        let swapped = token_json(4096).replace("abcd", "abce");
         write(&other, "t", &swapped).unwrap();
         let theirs = other.0.borrow()["t#2"].clone();
+        assert_ne!(theirs, slots.0.borrow()["t#2"]);
+        assert_eq!(theirs.len(), slots.0.borrow()["t#2"].len());
         slots.0.borrow_mut().insert("t#2".into(), theirs);
         assert!(matches!(read(&slots, "t"), Err(keyring::Error::Invalid(..))));
         slots.0.borrow_mut().remove("t#3");
