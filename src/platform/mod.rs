@@ -63,6 +63,11 @@ pub(crate) use os::own_folder_hint;
 /// the OS's words.
 pub(crate) use os::take_ownership_hint;
 
+/// Whether this Windows is Wine (which keeps no DACLs and models no
+/// reparse points): what the tests can check there.
+#[cfg(all(test, windows))]
+pub(crate) use os::under_wine;
+
 /// Why a file or folder is found wider than owner-only, and whether it
 /// was made owner-only again.
 #[derive(Debug, PartialEq, Eq)]

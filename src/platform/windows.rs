@@ -29,7 +29,7 @@ use windows_sys::Win32::Security::{
     SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    CreateDirectoryW, CreateFileW, CREATE_NEW, DELETE, FILE_ATTRIBUTE_NORMAL,
+    CreateDirectoryW, CreateFileW, CREATE_NEW, DELETE, FILE_ATTRIBUTE_NORMAL, OPEN_EXISTING,
     FILE_FLAG_OPEN_REPARSE_POINT, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
 };
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
@@ -275,18 +275,46 @@ fn with_retry<T>(mut op: impl FnMut() -> Result<T, io::Error>) -> Result<T, io::
 }
 
 /// The failure, with the program that holds `path` when it was held.
+/// Access denied is ambiguous (a rename over a file open without sharing
+/// delete, or a permission missing): opening `path` for deletion tells
+/// them apart.
 fn in_use(path: &Path, source: io::Error) -> InUse {
     let holder = is_held(&source).then(|| holders::file_holders(path)).flatten();
     let in_use = holder.is_some()
-        || matches!(
-            source.raw_os_error().map(|c| c as u32),
-            Some(ERROR_SHARING_VIOLATION | ERROR_LOCK_VIOLATION)
-        );
+        || match source.raw_os_error().map(|c| c as u32) {
+            Some(ERROR_SHARING_VIOLATION | ERROR_LOCK_VIOLATION) => true,
+            Some(ERROR_ACCESS_DENIED) => held_open(path),
+            _ => false,
+        };
     InUse {
         holder,
         in_use,
         source,
     }
+}
+
+/// Whether another program has `path` open without sharing delete: an
+/// open for deletion, sharing everything, then fails with a sharing
+/// violation (a missing permission fails otherwise).
+fn held_open(path: &Path) -> bool {
+    let w = wide(path.as_os_str());
+    // SAFETY: `w` is NUL-terminated; a valid handle is closed at once.
+    unsafe {
+        let handle = CreateFileW(
+            w.as_ptr(),
+            DELETE,
+            FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+            null(),
+            OPEN_EXISTING,
+            FILE_FLAG_OPEN_REPARSE_POINT,
+            null_mut(),
+        );
+        if handle != INVALID_HANDLE_VALUE {
+            CloseHandle(handle);
+            return false;
+        }
+    }
+    io::Error::last_os_error().raw_os_error() == Some(ERROR_SHARING_VIOLATION as i32)
 }
 
 pub(crate) fn replace(tmp: NamedTempFile, path: &Path) -> Result<(), InUse> {
@@ -392,6 +420,18 @@ pub(crate) fn take_ownership_hint(dir: &Path) -> String {
         "in the Properties of {}, Security tab, Advanced, make your account its owner, for what is in it too",
         dir.display()
     )
+}
+
+/// Wine exports `wine_get_version` from its ntdll; Windows does not.
+#[cfg(test)]
+pub(crate) fn under_wine() -> bool {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+    let ntdll = wide(OsStr::new("ntdll.dll"));
+    // SAFETY: both names are NUL-terminated; ntdll is always loaded.
+    unsafe {
+        let module = GetModuleHandleW(ntdll.as_ptr());
+        !module.is_null() && GetProcAddress(module, c"wine_get_version".as_ptr().cast()).is_some()
+    }
 }
 
 #[cfg(test)]

@@ -386,10 +386,22 @@ fn wait_for_connection(listeners: &[TcpListener]) {
     unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
 }
 
-/// Without poll(2) the non-blocking accepts are simply retried this often.
-#[cfg(not(unix))]
-fn wait_for_connection(_listeners: &[TcpListener]) {
-    std::thread::sleep(ACCEPT_POLL);
+/// Windows' poll(2): WSAPoll, on listening sockets (where it is reliable).
+#[cfg(windows)]
+fn wait_for_connection(listeners: &[TcpListener]) {
+    use std::os::windows::io::AsRawSocket;
+    use windows_sys::Win32::Networking::WinSock::{WSAPoll, POLLRDNORM, WSAPOLLFD};
+    let mut fds: Vec<WSAPOLLFD> = listeners
+        .iter()
+        .map(|l| WSAPOLLFD {
+            fd: l.as_raw_socket() as usize,
+            events: POLLRDNORM,
+            revents: 0,
+        })
+        .collect();
+    let ms = ACCEPT_POLL.as_millis() as i32;
+    // SAFETY: `fds` holds `fds.len()` valid entries for the duration of the call.
+    unsafe { WSAPoll(fds.as_mut_ptr(), fds.len() as u32, ms) };
 }
 
 /// Reads one request head (16 KiB, 10 s at most) and parses it; a malformed

@@ -522,7 +522,7 @@ mod tests {
 
     #[test]
     fn browser_variable_commands() {
-        let c = browser_var_commands("firefox --new-tab:echo %s here", "http://u");
+        let c = browser_list("firefox --new-tab:echo %s here", "http://u", ':');
         assert_eq!(c[0].program, "firefox");
         assert_eq!(c[0].args, vec!["--new-tab".to_string(), "http://u".into()]);
         assert_eq!(c[1].program, "echo");

@@ -354,8 +354,6 @@ fn remove_stale_temp_files(dir: &Path) {
 mod tests {
     use super::*;
     use oauth2::AccessToken;
-    #[cfg(unix)]
-    use std::os::unix::fs::PermissionsExt;
 
     fn store() -> (tempfile::TempDir, FileStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -363,18 +361,32 @@ mod tests {
         (dir, s)
     }
 
+    /// 0600/0700 on Unix; on Windows the protected DACL read back (Wine
+    /// does not keep DACLs, so there only the round trip is checked).
     #[cfg(unix)]
+    fn assert_owner_only(p: &Path, folder: bool) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, if folder { 0o700 } else { 0o600 }, "{}", p.display());
+    }
+
+    #[cfg(windows)]
+    fn assert_owner_only(p: &Path, folder: bool) {
+        if !platform::under_wine() {
+            assert_eq!(platform::make_private(p, folder), Protection::Private);
+        }
+    }
+
     #[test]
-    fn save_creates_0700_folder_and_0600_file_and_round_trips() {
+    fn save_creates_an_owner_only_folder_and_file_and_round_trips() {
         let (_d, s) = store();
         let mut t = StoredToken::new(AccessToken::new("a".into()));
         t.expires_at = Some(5.0);
         t.extra
             .insert("future_field".into(), serde_json::json!([1]));
         s.save(&t).unwrap();
-        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(s.path()), 0o600);
-        assert_eq!(mode(s.path().parent().unwrap()), 0o700);
+        assert_owner_only(s.path(), false);
+        assert_owner_only(s.path().parent().unwrap(), true);
         let Loaded::Token(back) = s.load().unwrap() else {
             panic!()
         };

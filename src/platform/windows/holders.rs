@@ -69,8 +69,12 @@ pub(crate) fn file_holders(path: &Path) -> Option<String> {
 }
 
 /// Which program listens on `port` (IPv4 or IPv6), as `name (pid N)`.
+/// Pid 0 (the idle process, never a listener's owner) is what a table
+/// without owners gives (Wine's): not an answer.
 pub(crate) fn port_holder(port: u16) -> Option<String> {
-    let pid = listening_pid(port, AF_INET).or_else(|| listening_pid(port, AF_INET6))?;
+    let pid = listening_pid(port, AF_INET)
+        .or_else(|| listening_pid(port, AF_INET6))
+        .filter(|&pid| pid != 0)?;
     let name = process_name(pid).unwrap_or_else(|| "a program".into());
     Some(format!("{name} (pid {pid})"))
 }

@@ -51,9 +51,16 @@ fn a_private_folder_and_file_are_created_and_replaced_whole() {
         assert_eq!(fs::read_to_string(&path).unwrap(), text);
     }
     assert_eq!(temp_names(&dir), Vec::<String>::new());
-    // Made private again when found open to others (what Windows reads back).
-    assert!(!matches!(make_private(&path, false), Protection::Wider(..)));
-    assert_eq!(make_private(&path, false), Protection::Private);
+    // What Windows reads back is private; Wine keeps no DACL, so there the
+    // file reads as inheriting and is tightened (which must not fail).
+    for p in [&path, &dir] {
+        let found = make_private(p, p == &dir);
+        if under_wine() {
+            assert!(!matches!(found, Protection::Wider(..)), "{found:?}");
+        } else {
+            assert_eq!(found, Protection::Private, "{}", p.display());
+        }
+    }
 }
 
 /// A reader that opened the file without sharing delete (as Python's
@@ -111,6 +118,10 @@ fn a_replace_held_off_for_good_says_so_and_leaves_no_temp_file() {
 
 #[test]
 fn a_symbolic_link_is_opened_as_itself_and_refused() {
+    if under_wine() {
+        eprintln!("Wine 8 makes no symbolic links (CreateSymbolicLinkW): checked on Windows only");
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("target");
     fs::write(&target, "keep").unwrap();
@@ -126,10 +137,14 @@ fn a_symbolic_link_is_opened_as_itself_and_refused() {
 fn the_program_on_a_port_is_named() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let holder = port_holder(port).expect("the TCP table names our own listener");
-    assert!(
-        holder.ends_with(&format!("(pid {})", std::process::id())),
-        "{holder}"
-    );
+    let holder = port_holder(port);
+    if under_wine() {
+        // Wine's TCP table has the port but no owner (pid 0): cannot tell.
+        assert_eq!(holder, None);
+    } else {
+        let holder = holder.expect("the TCP table names our own listener");
+        let ours = format!("(pid {})", std::process::id());
+        assert!(holder.ends_with(&ours), "{holder}");
+    }
     drop(listener);
 }
