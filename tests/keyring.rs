@@ -88,7 +88,8 @@ fn without_a_keyring_the_file_store_works_and_says_so_once() {
 #[test]
 fn a_4kb_token_is_mirrored_in_pieces_and_logout_removes_them_all() {
     let long = "t".repeat(4096);
-    let fake = json_server(json!({"access_token": long, "token_type": "bearer", "expires_in": 3600}));
+    let fake =
+        json_server(json!({"access_token": long, "token_type": "bearer", "expires_in": 3600}));
     let home = home_with_s2s_service(&fake);
     let cli = env!("CARGO_BIN_EXE_planopticon");
     let script = format!(
@@ -116,15 +117,24 @@ for user in acme_token "acme_token#1" "acme_token#4"; do echo "after logout $use
             .unwrap_or_else(|| panic!("{prefix}: {stdout}"))
             .to_string()
     };
-    assert!(field("header: ").starts_with("planopticon-pieces:v1:4:"), "{stdout}");
+    assert!(
+        field("header: ").starts_with("planopticon-pieces:v1:4:"),
+        "{stdout}"
+    );
     let joined: String = (1..=6).map(|n| field(&format!("piece {n}: "))).collect();
-    assert!(!field("piece 4: ").is_empty() && field("piece 5: ").is_empty(), "{stdout}");
+    assert!(
+        !field("piece 4: ").is_empty() && field("piece 5: ").is_empty(),
+        "{stdout}"
+    );
     let saved = std::fs::read_to_string(home.path().join(".planopticon/acme_token.json")).ok();
     assert_eq!(saved, None, "logout removed the file");
     let mirrored: serde_json::Value = serde_json::from_str(&joined).unwrap();
     assert_eq!(mirrored["access_token"], long);
     for user in ["acme_token", "acme_token#1", "acme_token#4"] {
-        assert!(stdout.contains(&format!("after logout {user}: []")), "{stdout}");
+        assert!(
+            stdout.contains(&format!("after logout {user}: []")),
+            "{stdout}"
+        );
     }
     assert!(!stderr.contains("keyring is not available"), "{stderr}");
 }

@@ -220,7 +220,10 @@ mod tests {
         } else {
             // WSL is Linux: Windows and macOS are desktops whatever they are told.
             assert_eq!(wsl.place, Place::Desktop);
-            assert_eq!(at(&[("WSL_DISTRO_NAME", "Ubuntu")], true).place, Place::Desktop);
+            assert_eq!(
+                at(&[("WSL_DISTRO_NAME", "Ubuntu")], true).place,
+                Place::Desktop
+            );
         }
         assert_eq!(
             at(&[("SSH_TTY", "/dev/pts/1")], true).place,

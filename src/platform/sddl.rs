@@ -43,7 +43,9 @@ pub fn check_private(sddl: &str, user_sid: &str) -> Result<(), String> {
     for ace in aces.split('(').map(|a| a.trim_end_matches(')')) {
         let fields: Vec<&str> = ace.split(';').collect();
         let (Some(kind), Some(sid)) = (fields.first(), fields.get(5)) else {
-            return Err(format!("it has an access entry that cannot be read ({ace})"));
+            return Err(format!(
+                "it has an access entry that cannot be read ({ace})"
+            ));
         };
         let allowed = *sid == user_sid || ALSO_ALLOWED.contains(sid);
         if kind.starts_with('A') && !allowed {
@@ -104,7 +106,10 @@ mod tests {
             "it inherits access from its parent folder"
         );
         let users = format!("D:P(A;;FA;;;{ME})(A;;0x1200a9;;;BU)");
-        assert_eq!(check_private(&users, ME).unwrap_err(), "it grants access to Users");
+        assert_eq!(
+            check_private(&users, ME).unwrap_err(),
+            "it grants access to Users"
+        );
         let other = "D:P(A;;FA;;;S-1-5-21-1-2-3-1002)";
         assert_eq!(
             check_private(other, ME).unwrap_err(),

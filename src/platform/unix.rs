@@ -12,7 +12,10 @@ use super::{InUse, Protection};
 pub(crate) const LINK_WORDS: &str = "a symbolic link";
 
 pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 pub(crate) fn private_temp_file(dir: &Path) -> io::Result<NamedTempFile> {
@@ -162,8 +165,8 @@ mod linux {
         let mut inodes = Vec::new();
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
             let mut text = String::new();
-            let read =
-                std::fs::File::open(table).and_then(|f| f.take(TABLE_LIMIT).read_to_string(&mut text));
+            let read = std::fs::File::open(table)
+                .and_then(|f| f.take(TABLE_LIMIT).read_to_string(&mut text));
             if read.is_err() {
                 continue;
             }

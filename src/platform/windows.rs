@@ -24,13 +24,14 @@ use windows_sys::Win32::Security::Authorization::{
     SetNamedSecurityInfoW, SDDL_REVISION_1, SE_FILE_OBJECT,
 };
 use windows_sys::Win32::Security::{
-    GetSecurityDescriptorDacl, GetTokenInformation, TokenUser, ACL,
-    DACL_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR,
-    SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER,
+    GetSecurityDescriptorDacl, GetTokenInformation, TokenUser, ACL, DACL_SECURITY_INFORMATION,
+    PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES, TOKEN_QUERY,
+    TOKEN_USER,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    CreateDirectoryW, CreateFileW, CREATE_NEW, DELETE, FILE_ATTRIBUTE_NORMAL, OPEN_EXISTING,
+    CreateDirectoryW, CreateFileW, CREATE_NEW, DELETE, FILE_ATTRIBUTE_NORMAL,
     FILE_FLAG_OPEN_REPARSE_POINT, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
+    OPEN_EXISTING,
 };
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
@@ -98,7 +99,8 @@ impl SecurityDescriptor {
     fn dacl(&self) -> io::Result<*mut ACL> {
         let (mut present, mut defaulted, mut acl) = (0, 0, null_mut());
         // SAFETY: self.0 is a valid descriptor for our lifetime.
-        let ok = unsafe { GetSecurityDescriptorDacl(self.0, &mut present, &mut acl, &mut defaulted) };
+        let ok =
+            unsafe { GetSecurityDescriptorDacl(self.0, &mut present, &mut acl, &mut defaulted) };
         if ok == 0 || present == 0 {
             return Err(io::Error::other("the security descriptor has no DACL"));
         }
@@ -279,7 +281,9 @@ fn with_retry<T>(mut op: impl FnMut() -> Result<T, io::Error>) -> Result<T, io::
 /// delete, or a permission missing): opening `path` for deletion tells
 /// them apart.
 fn in_use(path: &Path, source: io::Error) -> InUse {
-    let holder = is_held(&source).then(|| holders::file_holders(path)).flatten();
+    let holder = is_held(&source)
+        .then(|| holders::file_holders(path))
+        .flatten();
     let in_use = holder.is_some()
         || match source.raw_os_error().map(|c| c as u32) {
             Some(ERROR_SHARING_VIOLATION | ERROR_LOCK_VIOLATION) => true,
@@ -320,7 +324,9 @@ fn held_open(path: &Path) -> bool {
 pub(crate) fn replace(tmp: NamedTempFile, path: &Path) -> Result<(), InUse> {
     let mut tmp = Some(tmp);
     let outcome = with_retry(|| {
-        let file = tmp.take().expect("the temp file is put back on each failure");
+        let file = tmp
+            .take()
+            .expect("the temp file is put back on each failure");
         file.persist(path).map(drop).map_err(|e| {
             tmp = Some(e.file);
             e.error
@@ -392,9 +398,8 @@ fn set_private(path: &Path, folder: bool) -> io::Result<()> {
 }
 
 pub(crate) fn make_private(path: &Path, folder: bool) -> Protection {
-    let unreadable = |e: io::Error| {
-        Protection::Wider("its access list cannot be read".into(), e.to_string())
-    };
+    let unreadable =
+        |e: io::Error| Protection::Wider("its access list cannot be read".into(), e.to_string());
     let (sid, dacl) = match user_sid().and_then(|sid| Ok((sid, dacl_of(path)?))) {
         Ok(v) => v,
         Err(e) => return unreadable(e),

@@ -533,7 +533,10 @@ mod tests {
     fn a_windows_browser_list_keeps_drive_letters_and_quoted_paths() {
         let list = r#""C:\Program Files\Mozilla Firefox\firefox.exe" -new-tab %s; chrome"#;
         let c = browser_list(list, "http://u", ';');
-        assert_eq!(c[0].program, r"C:\Program Files\Mozilla Firefox\firefox.exe");
+        assert_eq!(
+            c[0].program,
+            r"C:\Program Files\Mozilla Firefox\firefox.exe"
+        );
         assert_eq!(c[0].args, vec!["-new-tab".to_string(), "http://u".into()]);
         assert_eq!(c[1].program, "chrome");
         assert_eq!(c[1].args, vec!["http://u".to_string()]);

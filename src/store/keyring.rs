@@ -259,7 +259,10 @@ mod tests {
             "Credential Manager (keyring's check) refuses 4 KB in one entry"
         );
         pieces::write(&Keyring, &user, &big).unwrap();
-        assert_eq!(pieces::read(&Keyring, &user).unwrap().as_deref(), Some(&*big));
+        assert_eq!(
+            pieces::read(&Keyring, &user).unwrap().as_deref(),
+            Some(&*big)
+        );
         assert!(Keyring.get(&format!("{user}#4")).unwrap().is_some());
         pieces::remove(&Keyring, &user).unwrap();
         assert_eq!(pieces::read(&Keyring, &user).unwrap(), None);

@@ -48,7 +48,10 @@ pub fn split(value: &str) -> Vec<&str> {
 
 fn digest(value: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, value.as_bytes());
-    d.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    d.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn header(count: usize, value: &str) -> String {
@@ -157,7 +160,10 @@ pub(crate) mod tests {
         }
         fn set(&self, user: &str, value: &str) -> keyring::Result<()> {
             if value.encode_utf16().count() * 2 > 2560 {
-                return Err(keyring::Error::TooLong("password encoded as UTF-16".into(), 2560));
+                return Err(keyring::Error::TooLong(
+                    "password encoded as UTF-16".into(),
+                    2560,
+                ));
             }
             self.0.borrow_mut().insert(user.into(), value.into());
             Ok(())
@@ -184,7 +190,9 @@ pub(crate) mod tests {
         let parts = split(&value);
         assert_eq!(parts.concat(), value);
         assert!(parts.len() >= 4, "{}", parts.len());
-        assert!(parts.iter().all(|p| p.encode_utf16().count() <= PIECE_UNITS));
+        assert!(parts
+            .iter()
+            .all(|p| p.encode_utf16().count() <= PIECE_UNITS));
         assert_eq!(split("small"), ["small"]);
         assert_eq!(split(""), [""]);
         let exact = "x".repeat(PIECE_UNITS);
@@ -196,11 +204,17 @@ pub(crate) mod tests {
     fn a_4kb_token_is_refused_whole_and_round_trips_in_pieces() {
         let slots = Limited::default();
         let big = token_json(4096);
-        assert!(slots.set("acme_token", &big).is_err(), "the double enforces the limit");
+        assert!(
+            slots.set("acme_token", &big).is_err(),
+            "the double enforces the limit"
+        );
         write(&slots, "acme_token", &big).unwrap();
         assert_eq!(read(&slots, "acme_token").unwrap().as_deref(), Some(&*big));
         let stored = names(&slots);
-        assert!(stored.len() >= 5 && stored.contains(&"acme_token#1".into()), "{stored:?}");
+        assert!(
+            stored.len() >= 5 && stored.contains(&"acme_token#1".into()),
+            "{stored:?}"
+        );
         remove(&slots, "acme_token").unwrap();
         assert_eq!(names(&slots), Vec::<String>::new());
         assert_eq!(read(&slots, "acme_token").unwrap(), None);
@@ -237,7 +251,10 @@ pub(crate) mod tests {
         assert_ne!(theirs, slots.0.borrow()["t#2"]);
         assert_eq!(theirs.len(), slots.0.borrow()["t#2"].len());
         slots.0.borrow_mut().insert("t#2".into(), theirs);
-        assert!(matches!(read(&slots, "t"), Err(keyring::Error::Invalid(..))));
+        assert!(matches!(
+            read(&slots, "t"),
+            Err(keyring::Error::Invalid(..))
+        ));
         slots.0.borrow_mut().remove("t#3");
         let err = read(&slots, "t").unwrap_err().to_string();
         assert!(err.contains("piece 3 of"), "{err}");

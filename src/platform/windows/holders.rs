@@ -12,8 +12,7 @@ use windows_sys::Win32::NetworkManagement::IpHelper::{
 };
 use windows_sys::Win32::Networking::WinSock::{AF_INET, AF_INET6};
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
-    CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W,
-    TH32CS_SNAPPROCESS,
+    CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W, TH32CS_SNAPPROCESS,
 };
 use windows_sys::Win32::System::RestartManager::{
     RmEndSession, RmGetList, RmRegisterResources, RmStartSession, CCH_RM_SESSION_KEY,
@@ -63,7 +62,13 @@ pub(crate) fn file_holders(path: &Path) -> Option<String> {
     let names: Vec<String> = info
         .iter()
         .take(if listed { count as usize } else { 0 })
-        .map(|p| format!("{} (pid {})", printable(&p.strAppName), p.Process.dwProcessId))
+        .map(|p| {
+            format!(
+                "{} (pid {})",
+                printable(&p.strAppName),
+                p.Process.dwProcessId
+            )
+        })
         .collect();
     (!names.is_empty()).then(|| names.join(", "))
 }
@@ -157,4 +162,3 @@ fn process_name(pid: u32) -> Option<String> {
         found
     }
 }
-

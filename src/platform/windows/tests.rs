@@ -30,7 +30,10 @@ fn windows_accepts_our_sddl_and_reads_it_back_as_private() {
         let back = sd.dacl_sddl().unwrap();
         assert_eq!(sddl::check_private(&back, &sid), Ok(()), "{back}");
         assert!(back.starts_with("D:P"), "{back}");
-        assert!(back.contains(&sid) && back.contains("SY") && back.contains("BA"), "{back}");
+        assert!(
+            back.contains(&sid) && back.contains("SY") && back.contains("BA"),
+            "{back}"
+        );
         sd.dacl().unwrap();
     }
     assert!(SecurityDescriptor::from_sddl("D:P(A;;FA;;;not-a-sid)").is_err());
