@@ -365,7 +365,7 @@ mod tests {
         let dirs = dirs.to_str().unwrap();
         let s = setup(&[
             ("SSL_CERT_FILE", pem.to_str().unwrap()),
-            ("SSL_CERT_DIR", &dirs),
+            ("SSL_CERT_DIR", dirs),
         ]);
         assert!(!s.system_store);
         assert_eq!(

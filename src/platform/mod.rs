@@ -8,6 +8,8 @@
 //! [`sddl`]) set at creation, reparse points (symlinks, junctions) not
 //! followed, and a replace retried while another program holds the file.
 
+// Used by windows.rs; compiled for the tests on every OS.
+#[cfg(any(windows, test))]
 pub mod sddl;
 
 #[cfg(unix)]
