@@ -61,6 +61,9 @@ pub(crate) use os::LINK_WORDS;
 /// words.
 pub(crate) use os::own_folder_hint;
 
+/// The same for a file of the user's own, that the user can read and write.
+pub(crate) use os::own_file_hint;
+
 /// What to do so that a folder and what is in it become the user's, in
 /// the OS's words.
 pub(crate) use os::take_ownership_hint;

@@ -80,6 +80,10 @@ pub(crate) fn own_folder_hint(dir: &Path) -> String {
     format!("chmod 700 {}", dir.display())
 }
 
+pub(crate) fn own_file_hint(file: &Path) -> String {
+    format!("chmod 600 {}", file.display())
+}
+
 pub(crate) fn take_ownership_hint(dir: &Path) -> String {
     format!("chown -R $USER {}", dir.display())
 }

@@ -420,6 +420,10 @@ pub(crate) fn own_folder_hint(dir: &Path) -> String {
     )
 }
 
+pub(crate) fn own_file_hint(file: &Path) -> String {
+    own_folder_hint(file)
+}
+
 pub(crate) fn take_ownership_hint(dir: &Path) -> String {
     format!(
         "in the Properties of {}, Security tab, Advanced, make your account its owner, for what is in it too",

@@ -191,7 +191,7 @@ fn read_regular_file(path: &Path) -> Result<Option<Vec<u8>>> {
     let file = platform::open_no_follow(path, OpenOptions::new().read(true)).map_err(|e| {
         refuse(format!(
             "cannot be read: {e}. Check that it is yours and readable ({})",
-            platform::own_folder_hint(path)
+            platform::own_file_hint(path)
         ))
     })?;
     let meta = file
