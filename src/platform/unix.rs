@@ -62,7 +62,9 @@ pub(crate) fn is_special(ft: &fs::FileType) -> bool {
 
 pub(crate) fn make_private(path: &Path, folder: bool) -> Protection {
     let want = if folder { 0o700 } else { 0o600 };
-    let mode = match fs::symlink_metadata(path) {
+    // Followed, as chmod follows: a ~/.planopticon that is a link (a
+    // dotfiles setup) is judged by the folder it leads to.
+    let mode = match fs::metadata(path) {
         Ok(m) => m.permissions().mode() & 0o777,
         Err(e) => return Protection::Wider("its mode cannot be read".into(), e.to_string()),
     };
@@ -193,5 +195,31 @@ mod linux {
             }
         }
         inodes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_or_file_open_to_others_is_made_owner_only() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("po");
+        create_private_dir(&dir).unwrap();
+        let file = dir.join("svc_token.json");
+        fs::write(&file, "{}").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for (path, folder, wide, want) in [(&dir, true, 0o755, 0o700), (&file, false, 0o644, 0o600)]
+        {
+            fs::set_permissions(path, fs::Permissions::from_mode(wide)).unwrap();
+            let found = make_private(path, folder);
+            assert_eq!(
+                found,
+                Protection::Tightened(format!("its mode is {wide:o}: others can use it"))
+            );
+            assert_eq!(mode(path), want);
+            assert_eq!(make_private(path, folder), Protection::Private);
+        }
     }
 }
