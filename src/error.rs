@@ -164,12 +164,22 @@ pub enum Error {
     )]
     Listener { addr: String, cause: String },
 
-    #[error("{path}: {action} failed: {source}. Check that you own the folder and it is writable (chmod 700 ~/.planopticon).", path = path.display())]
+    #[error("{path}: {action} failed: {source}. Check that you own the folder and it is writable ({hint}).", path = path.display(), hint = crate::platform::own_folder_hint(&crate::config::config_dir()))]
     Io {
         path: PathBuf,
         action: &'static str,
         #[source]
         source: std::io::Error,
+    },
+
+    /// Another program kept a file open (Windows' sharing rules) for the
+    /// whole time a replace or removal was retried.
+    #[error("{path}: {action} failed: {who} has it open and does not let it be replaced. Close the program that has it open and try again", path = path.display(), who = holder.as_deref().unwrap_or("another program"))]
+    FileInUse {
+        path: PathBuf,
+        action: &'static str,
+        /// The program, when the OS can tell (`name (pid N)`).
+        holder: Option<String>,
     },
 
     #[error("{path}: another planopticon process held the lock for {secs} s; try again when it has finished", path = path.display())]
@@ -321,9 +331,10 @@ impl Error {
     /// retries on its own (the keeper).
     pub fn retry(&self) -> Retry {
         match self {
-            Self::Network { .. } | Self::NetworkTimeout { .. } | Self::LockTimeout { .. } => {
-                Retry::Later
-            }
+            Self::Network { .. }
+            | Self::NetworkTimeout { .. }
+            | Self::LockTimeout { .. }
+            | Self::FileInUse { .. } => Retry::Later,
             Self::Provider {
                 retry_after: Some(secs),
                 ..

@@ -38,6 +38,7 @@ pub mod guide;
 pub mod keeper;
 pub mod method;
 pub mod network;
+pub(crate) mod platform;
 pub mod redirect;
 pub mod services;
 pub mod setup;

@@ -112,12 +112,11 @@ impl NetworkSetup {
             set.push(format!("SSL_CERT_FILE={}", f.path.display()));
         }
         if !self.ca_dirs.is_empty() {
-            let dirs: Vec<String> = self
-                .ca_dirs
-                .iter()
-                .map(|d| d.path.display().to_string())
-                .collect();
-            set.push(format!("SSL_CERT_DIR={}", dirs.join(":")));
+            // Joined as the OS writes the list (`;` on Windows), as it was set.
+            let dirs = std::env::join_paths(self.ca_dirs.iter().map(|d| &d.path))
+                .map(|d| d.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            set.push(format!("SSL_CERT_DIR={dirs}"));
         }
         (!set.is_empty()).then(|| set.join(" and "))
     }
@@ -361,10 +360,12 @@ mod tests {
         let pem = dir.path().join("ca.pem");
         std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
         let missing = dir.path().join("gone");
-        let dirs = format!("{}:{}", dir.path().display(), missing.display());
+        // The OS's own list separator (`;` on Windows), as split_paths reads it.
+        let dirs = std::env::join_paths([dir.path(), &missing]).unwrap();
+        let dirs = dirs.to_str().unwrap();
         let s = setup(&[
             ("SSL_CERT_FILE", pem.to_str().unwrap()),
-            ("SSL_CERT_DIR", &dirs),
+            ("SSL_CERT_DIR", dirs),
         ]);
         assert!(!s.system_store);
         assert_eq!(

@@ -221,7 +221,8 @@ impl Registry {
             Ok(text) => reg.merge(&text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => reg.problems.push(format!(
-                "cannot be read: {e}. Check that you own it and its folder (chown -R $USER ~/.planopticon)"
+                "cannot be read: {e}. Check that you own it and its folder ({})",
+                crate::platform::take_ownership_hint(path.parent().unwrap_or(path))
             )),
         }
         reg

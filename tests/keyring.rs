@@ -81,6 +81,64 @@ fn without_a_keyring_the_file_store_works_and_says_so_once() {
     assert!(home.path().join(".planopticon/acme_token.json").exists());
 }
 
+/// A token too long for one Credential Manager entry (4 KB, as Microsoft's
+/// are) is kept in pieces on every OS: here in a real Secret Service, the
+/// entry `acme_token` holding the header and `acme_token#1..` the pieces,
+/// which together are the token file's JSON; logout removes every piece.
+#[test]
+fn a_4kb_token_is_mirrored_in_pieces_and_logout_removes_them_all() {
+    let long = "t".repeat(4096);
+    let fake =
+        json_server(json!({"access_token": long, "token_type": "bearer", "expires_in": 3600}));
+    let home = home_with_s2s_service(&fake);
+    let cli = env!("CARGO_BIN_EXE_planopticon");
+    let script = format!(
+        r#"set -e
+echo -n test-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+"{cli}" auth acme
+echo "header: $(secret-tool lookup service planopticon username acme_token)"
+for n in 1 2 3 4 5 6; do echo "piece $n: $(secret-tool lookup service planopticon username "acme_token#$n" || true)"; done
+"{cli}" auth acme --logout
+for user in acme_token "acme_token#1" "acme_token#4"; do echo "after logout $user: [$(secret-tool lookup service planopticon username "$user" || true)]"; done
+"#
+    );
+    let out = home
+        .program("dbus-run-session", &[("PLANOPTICON_KEYRING", "1")])
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .expect("dbus-run-session and gnome-keyring (scripts/install-deps.sh installs them)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let field = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("{prefix}: {stdout}"))
+            .to_string()
+    };
+    assert!(
+        field("header: ").starts_with("planopticon-pieces:v1:4:"),
+        "{stdout}"
+    );
+    let joined: String = (1..=6).map(|n| field(&format!("piece {n}: "))).collect();
+    assert!(
+        !field("piece 4: ").is_empty() && field("piece 5: ").is_empty(),
+        "{stdout}"
+    );
+    let saved = std::fs::read_to_string(home.path().join(".planopticon/acme_token.json")).ok();
+    assert_eq!(saved, None, "logout removed the file");
+    let mirrored: serde_json::Value = serde_json::from_str(&joined).unwrap();
+    assert_eq!(mirrored["access_token"], long);
+    for user in ["acme_token", "acme_token#1", "acme_token#4"] {
+        assert!(
+            stdout.contains(&format!("after logout {user}: []")),
+            "{stdout}"
+        );
+    }
+    assert!(!stderr.contains("keyring is not available"), "{stderr}");
+}
+
 // ---- the keyring switch: Setup::move_secrets ------------------------------
 
 /// services.toml as a person wrote it: comments, an unrelated table, a

@@ -67,10 +67,13 @@ impl Whereabouts {
                 );
             }
         }
-        if set("WSL_DISTRO_NAME") {
+        // WSL is Linux: a Windows or macOS process never is in it, whatever
+        // its environment says (WSLENV can pass WSL_DISTRO_NAME across).
+        let linux = cfg!(target_os = "linux");
+        if linux && set("WSL_DISTRO_NAME") {
             return at(Place::Wsl, "in WSL (WSL_DISTRO_NAME is set)".into());
         }
-        if wsl_interop {
+        if linux && wsl_interop {
             return at(
                 Place::Wsl,
                 format!("in WSL ({} exists)", crate::redirect::WSL_INTEROP),
@@ -210,9 +213,18 @@ mod tests {
             "over SSH without a display (SSH_CONNECTION is set)"
         );
         let wsl = at(&[("WSL_DISTRO_NAME", "Ubuntu"), ("DISPLAY", ":0")], false);
-        assert_eq!(wsl.place, Place::Wsl);
-        assert_eq!(wsl.reason, "in WSL (WSL_DISTRO_NAME is set)");
-        assert_eq!(at(&[], true).place, Place::Wsl);
+        if cfg!(target_os = "linux") {
+            assert_eq!(wsl.place, Place::Wsl);
+            assert_eq!(wsl.reason, "in WSL (WSL_DISTRO_NAME is set)");
+            assert_eq!(at(&[], true).place, Place::Wsl);
+        } else {
+            // WSL is Linux: Windows and macOS are desktops whatever they are told.
+            assert_eq!(wsl.place, Place::Desktop);
+            assert_eq!(
+                at(&[("WSL_DISTRO_NAME", "Ubuntu")], true).place,
+                Place::Desktop
+            );
+        }
         assert_eq!(
             at(&[("SSH_TTY", "/dev/pts/1")], true).place,
             Place::RemoteShell
@@ -249,7 +261,9 @@ mod tests {
             at(&[("DISPLAY", ":0")], false).choose(&c).way,
             Way::BrowserHere
         );
-        assert_eq!(at(&[], true).choose(&c).way, Way::BrowserHere);
+        if cfg!(target_os = "linux") {
+            assert_eq!(at(&[], true).choose(&c).way, Way::BrowserHere);
+        }
         // No client id: no device sign-in to offer.
         c.client_id = None;
         assert_eq!(ssh.choose(&c).way, Way::Remote);

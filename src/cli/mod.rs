@@ -358,20 +358,28 @@ pub(crate) fn hint_words(service: &str, hint: &Hint) -> String {
             "run it from a terminal to paste the code, or use `planopticon auth {service} --redirect loopback`."
         ),
         Hint::Configure { step, vars } => format!(
-            "for the {} step set {} (or the same keys in [{service}] of ~/.planopticon/services.toml).",
+            "for the {} step set {} (or the same keys in [{service}] of {}).",
             step.name(),
-            vars.join(" and ")
+            vars.join(" and "),
+            services_toml()
         ),
         Hint::CheckClient => {
             "check the client id and secret against the app registered at the provider.".into()
         }
         Hint::RegisterRedirect { uri } if uri.is_empty() => format!(
-            "register a redirect URI at the provider, and set it as redirect_uri in [{service}] of ~/.planopticon/services.toml."
+            "register a redirect URI at the provider, and set it as redirect_uri in [{service}] of {}.",
+            services_toml()
         ),
         Hint::RegisterRedirect { uri } => format!(
-            "register {uri} as a redirect URI of the app at the provider (or set redirect_uri in [{service}] of ~/.planopticon/services.toml to one registered there)."
+            "register {uri} as a redirect URI of the app at the provider (or set redirect_uri in [{service}] of {} to one registered there).",
+            services_toml()
         ),
     }
+}
+
+/// services.toml's path as this OS writes it.
+fn services_toml() -> String {
+    crate::services::Registry::path().display().to_string()
 }
 
 /// Notices, and on success the steps that failed before one worked (a

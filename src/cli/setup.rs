@@ -49,7 +49,10 @@ pub(super) fn with_token(config: &AuthConfig) -> i32 {
                     tell!("Saved in the OS keyring (user {service}_api_key).")
                 }
                 KeyStore::Secret(SecretStore::ServicesFile) => {
-                    tell!("Saved in ~/.planopticon/services.toml as [{service}] api_key.")
+                    tell!(
+                        "Saved in {} as [{service}] api_key.",
+                        crate::services::Registry::path().display()
+                    )
                 }
             }
             if let Some(var) = &saved.shadowed_by {

@@ -241,9 +241,10 @@ impl<'a> Ctx<'a> {
             .filter(|u| !u.is_empty())
             .ok_or_else(|| Error::NotConfigured {
                 service: self.config.service.clone(),
-                message:
-                    "no oauth_token_url is configured (set it in ~/.planopticon/services.toml)"
-                        .into(),
+                message: format!(
+                    "no oauth_token_url is configured (set it in {})",
+                    crate::services::Registry::path().display()
+                ),
             })
     }
 

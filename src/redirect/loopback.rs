@@ -308,7 +308,7 @@ fn nonblocking(listener: TcpListener) -> std::io::Result<TcpListener> {
 fn listener_error(addr: SocketAddr, e: &std::io::Error) -> crate::Error {
     let cause = if e.kind() == std::io::ErrorKind::AddrInUse {
         let port = addr.port();
-        match port_holder(port) {
+        match crate::platform::port_holder(port) {
             Some(holder) => format!("port {port} is in use by {holder}"),
             None => format!("port {port} is in use"),
         }
@@ -386,10 +386,22 @@ fn wait_for_connection(listeners: &[TcpListener]) {
     unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
 }
 
-/// Without poll(2) the non-blocking accepts are simply retried this often.
-#[cfg(not(unix))]
-fn wait_for_connection(_listeners: &[TcpListener]) {
-    std::thread::sleep(ACCEPT_POLL);
+/// Windows' poll(2): WSAPoll, on listening sockets (where it is reliable).
+#[cfg(windows)]
+fn wait_for_connection(listeners: &[TcpListener]) {
+    use std::os::windows::io::AsRawSocket;
+    use windows_sys::Win32::Networking::WinSock::{WSAPoll, POLLRDNORM, WSAPOLLFD};
+    let mut fds: Vec<WSAPOLLFD> = listeners
+        .iter()
+        .map(|l| WSAPOLLFD {
+            fd: l.as_raw_socket() as usize,
+            events: POLLRDNORM,
+            revents: 0,
+        })
+        .collect();
+    let ms = ACCEPT_POLL.as_millis() as i32;
+    // SAFETY: `fds` holds `fds.len()` valid entries for the duration of the call.
+    unsafe { WSAPoll(fds.as_mut_ptr(), fds.len() as u32, ms) };
 }
 
 /// Reads one request head (16 KiB, 10 s at most) and parses it; a malformed
@@ -489,105 +501,6 @@ fn parse_head(bytes: &[u8]) -> Head {
         target: target.to_string(),
         hosts,
     }
-}
-
-/// Which program listens on `port`, as `name (pid N)`: best effort, for
-/// the error message only. Linux: the listening socket's inode from
-/// /proc/net/tcp{,6}, then the process with that socket among its file
-/// descriptors.
-#[cfg(target_os = "linux")]
-fn port_holder(port: u16) -> Option<String> {
-    /// The search gives up after this long, or this many descriptors: a
-    /// name in a message is not worth a slow failure.
-    const SEARCH_TIME: Duration = Duration::from_millis(500);
-    const SEARCH_FDS: usize = 200_000;
-
-    let sockets: Vec<String> = listening_inodes(port)
-        .into_iter()
-        .map(|inode| format!("socket:[{inode}]"))
-        .collect();
-    if sockets.is_empty() {
-        return None;
-    }
-    let started = Instant::now();
-    let mut seen = 0usize;
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if started.elapsed() > SEARCH_TIME {
-            return None;
-        }
-        // Another user's descriptors are not readable: skipped.
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            seen += 1;
-            if seen > SEARCH_FDS {
-                return None;
-            }
-            let Ok(link) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            if sockets.iter().any(|s| link.as_os_str() == s.as_str()) {
-                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-                // A process names itself: only printable characters go into
-                // a message a person reads.
-                let name: String = comm
-                    .trim_end_matches('\n')
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(64)
-                    .collect();
-                return Some(format!("{name} (pid {pid})"));
-            }
-        }
-    }
-    None
-}
-
-/// The inodes of sockets in state LISTEN (0A) on local `port`, any address.
-#[cfg(target_os = "linux")]
-fn listening_inodes(port: u16) -> Vec<u64> {
-    /// A table this large is read no further (a busy server's, not a desktop's).
-    const TABLE_LIMIT: u64 = 16 << 20;
-    let mut inodes = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let mut text = String::new();
-        let read =
-            std::fs::File::open(table).and_then(|f| f.take(TABLE_LIMIT).read_to_string(&mut text));
-        if read.is_err() {
-            continue;
-        }
-        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(state), Some(inode)) =
-                (fields.get(1), fields.get(3), fields.get(9))
-            else {
-                continue;
-            };
-            let on_port = local
-                .rsplit_once(':')
-                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
-                == Some(port);
-            match inode.parse::<u64>() {
-                Ok(inode) if on_port && *state == "0A" && inode != 0 => inodes.push(inode),
-                _ => {}
-            }
-        }
-    }
-    inodes
-}
-
-#[cfg(not(target_os = "linux"))]
-fn port_holder(_port: u16) -> Option<String> {
-    None
 }
 
 fn respond(request: Request, status: u16, body: &str) {

@@ -158,23 +158,49 @@ impl BrowserCommand {
     }
 }
 
-/// The programs that open `url` per a `BROWSER` value: the Unix convention
-/// of a ':'-separated list, each a command where `%s` is the URL (or the URL
-/// is appended), tried in order.
+/// What separates the commands of a `BROWSER` list: the OS's path-list
+/// separator, as Python's webbrowser reads it (`;` on Windows, where `:`
+/// is in every path).
+pub const BROWSER_LIST_SEPARATOR: char = if cfg!(windows) { ';' } else { ':' };
+
+/// The programs that open `url` per a `BROWSER` value: a list (see
+/// [`BROWSER_LIST_SEPARATOR`]) of commands where `%s` is the URL (or the
+/// URL is appended), tried in order.
 pub fn browser_var_commands(browser: &str, url: &str) -> Vec<BrowserCommand> {
+    browser_list(browser, url, BROWSER_LIST_SEPARATOR)
+}
+
+fn browser_list(browser: &str, url: &str, separator: char) -> Vec<BrowserCommand> {
     browser
-        .split(':')
-        .filter(|c| !c.trim().is_empty())
+        .split(separator)
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
         .filter_map(|cmd| {
-            let mut words = cmd.split_whitespace().map(|w| w.replace("%s", url));
-            let program = words.next()?;
-            let mut args: Vec<String> = words.collect();
+            let (program, rest) = program_and_rest(cmd)?;
+            let mut args: Vec<String> = rest
+                .split_whitespace()
+                .map(|w| w.replace("%s", url))
+                .collect();
             if !cmd.contains("%s") {
                 args.push(url.to_string());
             }
-            Some(BrowserCommand::new(&program, args))
+            Some(BrowserCommand::new(program, args))
         })
         .collect()
+}
+
+/// A command's program and the rest: a program in double quotes (a path
+/// with spaces, as Windows writes it), a whole command that is a file's
+/// path, or the first word.
+fn program_and_rest(cmd: &str) -> Option<(&str, &str)> {
+    if let Some(quoted) = cmd.strip_prefix('"') {
+        return quoted.split_once('"');
+    }
+    if std::path::Path::new(cmd).is_file() {
+        return Some((cmd, ""));
+    }
+    let program = cmd.split_whitespace().next()?;
+    Some((program, &cmd[program.len()..]))
 }
 
 /// Escapes what cmd.exe reads as its own syntax outside quotes (`&` would
@@ -280,17 +306,21 @@ impl BrowserLaunch {
 
 /// Opens `url` in the user's browser in the background: `BROWSER` when set,
 /// else on WSL the Windows browser ([`wsl_commands`]), else the desktop's
-/// default (xdg-open and its kin). A program that cannot start, or exits
+/// default (xdg-open and its kin on Linux, `open` on macOS, the default
+/// browser through ShellExecute on Windows). A program that cannot start, or exits
 /// with an error within [`BROWSER_CHECK`], counts as a failure, and the next
 /// one is tried.
 pub fn launch_browser(url: &str) -> BrowserLaunch {
     let (tx, rx) = std::sync::mpsc::channel();
     let url = url.to_string();
     let browser = crate::config::env_value("BROWSER");
-    let wsl = is_wsl(
-        crate::config::env_value,
-        std::path::Path::new(WSL_INTEROP).exists(),
-    );
+    // WSL is Linux; on Windows and macOS the desktop's opener is the OS's
+    // own (ShellExecute's default browser, `open`).
+    let wsl = cfg!(target_os = "linux")
+        && is_wsl(
+            crate::config::env_value,
+            std::path::Path::new(WSL_INTEROP).exists(),
+        );
     std::thread::spawn(move || {
         let outcome = match browser {
             Some(b) => run_first(&browser_var_commands(&b, &url)),
@@ -492,13 +522,29 @@ mod tests {
 
     #[test]
     fn browser_variable_commands() {
-        let c = browser_var_commands("firefox --new-tab:echo %s here", "http://u");
+        let c = browser_list("firefox --new-tab:echo %s here", "http://u", ':');
         assert_eq!(c[0].program, "firefox");
         assert_eq!(c[0].args, vec!["--new-tab".to_string(), "http://u".into()]);
         assert_eq!(c[1].program, "echo");
         assert_eq!(c[1].args, vec!["http://u".to_string(), "here".into()]);
     }
 
+    #[test]
+    fn a_windows_browser_list_keeps_drive_letters_and_quoted_paths() {
+        let list = r#""C:\Program Files\Mozilla Firefox\firefox.exe" -new-tab %s; chrome"#;
+        let c = browser_list(list, "http://u", ';');
+        assert_eq!(
+            c[0].program,
+            r"C:\Program Files\Mozilla Firefox\firefox.exe"
+        );
+        assert_eq!(c[0].args, vec!["-new-tab".to_string(), "http://u".into()]);
+        assert_eq!(c[1].program, "chrome");
+        assert_eq!(c[1].args, vec!["http://u".to_string()]);
+        let plain = browser_list(r"C:\Tools\browser.exe", "http://u", ';');
+        assert_eq!(plain[0].program, r"C:\Tools\browser.exe");
+    }
+
+    #[cfg(unix)]
     #[test]
     fn a_browser_program_that_fails_is_noticed() {
         let fail = BrowserCommand::new("false", vec![]);

@@ -1,27 +1,15 @@
-//! The token file: written temp -> fsync -> rename with mode 0600 in a 0700
-//! folder; a symlink, FIFO or oversized file refused; a corrupt file moved
-//! aside, never deleted.
-
-// The guarantees above are Unix file-system calls (no-follow, non-blocking
-// opens, 0600/0700 modes); a Windows store needs its own (ACLs, reparse
-// points), so such a build stops here with that said, not with missing
-// imports.
-#[cfg(not(unix))]
-compile_error!(
-    "planopticon's token store (src/store/file.rs) needs a Unix file system: \
-     it opens token and lock files without following links and non-blocking, \
-     and creates them 0600 in a 0700 folder. A Windows token store is not \
-     written yet."
-);
+//! The token file: written temp -> fsync -> rename, owner-only (0600 in a
+//! 0700 folder; on Windows a protected DACL for the user, SYSTEM and
+//! Administrators); a link, FIFO or oversized file refused; a corrupt file
+//! moved aside, never deleted. What differs per OS is in `crate::platform`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-#[cfg(unix)]
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::StoredToken;
+use crate::platform::{self, InUse, Protection};
 use crate::{Error, Result};
 
 /// Token files are a few hundred bytes; anything far larger is not one.
@@ -61,11 +49,16 @@ impl FileStore {
         Ok(read_regular_file(&self.path)?.map(|bytes| parse(&bytes)))
     }
 
-    /// Reads the token; a file that is not one is moved aside (never deleted).
+    /// Reads the token; a file that is not one is moved aside (never
+    /// deleted); one others can read (written by another tool) is made
+    /// owner-only.
     pub fn load(&self) -> Result<Loaded> {
         match self.peek()? {
             None => Ok(Loaded::Missing),
-            Some(Ok(t)) => Ok(Loaded::Token(Box::new(t))),
+            Some(Ok(t)) => {
+                tighten(&self.path, false);
+                Ok(Loaded::Token(Box::new(t)))
+            }
             Some(Err(reason)) => {
                 let moved_to = self.move_aside()?;
                 log::warn!(
@@ -90,14 +83,10 @@ impl FileStore {
         if let Some(dir) = self.path.parent() {
             remove_stale_temp_files(dir);
         }
-        match fs::remove_file(&self.path) {
+        match platform::remove_file(&self.path) {
             Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(source) => Err(Error::Io {
-                path: self.path.clone(),
-                action: "deleting the token file",
-                source,
-            }),
+            Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(failed(&self.path, "deleting the token file", e)),
         }
     }
 
@@ -105,15 +94,13 @@ impl FileStore {
     pub fn lock(&self) -> Result<RefreshLock> {
         let path = lock_path(&self.path);
         ensure_parent(&path)?;
-        let mut options = OpenOptions::new();
-        options.create(true).truncate(false).write(true);
-        // O_NONBLOCK: a FIFO in the lock's place fails at once (ENXIO)
+        // Not following links; a FIFO in the lock's place fails at once
         // instead of blocking the refresh until something reads it.
-        #[cfg(unix)]
-        options
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-        let file = options.open(&path).map_err(|source| Error::Io {
+        let file = platform::open_no_follow(
+            &path,
+            OpenOptions::new().create(true).truncate(false).write(true),
+        )
+        .map_err(|source| Error::Io {
             path: path.clone(),
             action: "opening the lock file",
             source,
@@ -153,11 +140,8 @@ impl FileStore {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let to = self.path.with_file_name(format!("{name}.corrupt-{stamp}"));
-        fs::rename(&self.path, &to).map_err(|source| Error::Io {
-            path: self.path.clone(),
-            action: "moving the corrupt token file aside",
-            source,
-        })?;
+        platform::rename(&self.path, &to)
+            .map_err(|e| failed(&self.path, "moving the corrupt token file aside", e))?;
         Ok(to)
     }
 }
@@ -202,15 +186,12 @@ pub(crate) fn read_regular_file(path: &Path) -> Result<Option<Vec<u8>>> {
         Err(e) => return Err(refuse(format!("cannot be read: {e}"))),
     };
     check_regular(path, &meta)?;
-    // O_NOFOLLOW | O_NONBLOCK: a file swapped for a symlink or FIFO after the
-    // check above is still refused, and never blocks.
-    let mut options = OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    let file = options.open(path).map_err(|e| {
+    // A file swapped for a link or FIFO after the check above is still
+    // refused, and never blocks.
+    let file = platform::open_no_follow(path, OpenOptions::new().read(true)).map_err(|e| {
         refuse(format!(
-            "cannot be read: {e}. Check its owner and permissions (chmod 600)"
+            "cannot be read: {e}. Check that it is yours and readable ({})",
+            platform::own_file_hint(path)
         ))
     })?;
     let meta = file
@@ -231,9 +212,14 @@ pub(crate) fn read_regular_file(path: &Path) -> Result<Option<Vec<u8>>> {
 
 fn check_regular(path: &Path, meta: &fs::Metadata) -> Result<()> {
     let ft = meta.file_type();
+    let link;
     let what = if ft.is_symlink() {
-        "is a symbolic link; planopticon does not follow links for token files. Replace it with the file itself"
-    } else if is_special(&ft) {
+        link = format!(
+            "is {}; planopticon does not follow links for token files. Replace it with the file itself",
+            platform::LINK_WORDS
+        );
+        &link
+    } else if platform::is_special(&ft) {
         "is not a regular file; move it away"
     } else if ft.is_dir() {
         "is a folder, not a token file; move it away"
@@ -248,17 +234,6 @@ fn check_regular(path: &Path, meta: &fs::Metadata) -> Result<()> {
     })
 }
 
-/// A FIFO, socket or device: reading one blocks or never ends.
-#[cfg(unix)]
-fn is_special(ft: &fs::FileType) -> bool {
-    ft.is_fifo() || ft.is_socket() || ft.is_block_device() || ft.is_char_device()
-}
-
-#[cfg(not(unix))]
-fn is_special(ft: &fs::FileType) -> bool {
-    !ft.is_file() && !ft.is_dir() && !ft.is_symlink()
-}
-
 fn refuse_symlink(path: &Path) -> Result<()> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => check_regular(path, &m),
@@ -266,36 +241,60 @@ fn refuse_symlink(path: &Path) -> Result<()> {
     }
 }
 
-/// Creates the token folder 0700; tightens `~/.planopticon` if an older tool made it 0755.
+/// Creates the token folder owner-only; makes `~/.planopticon` owner-only
+/// if an older tool made it open to others (0755, or on Windows the access
+/// inherited from the user's folder).
 fn ensure_parent(path: &Path) -> Result<()> {
     let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
         return Ok(());
     };
-    let io = |source| Error::Io {
-        path: dir.into(),
-        action: "creating the token folder",
-        source,
-    };
     if !dir.exists() {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        builder.mode(0o700);
-        builder.create(dir).map_err(io)?;
+        platform::create_private_dir(dir).map_err(|source| Error::Io {
+            path: dir.into(),
+            action: "creating the token folder",
+            source,
+        })?;
     }
-    #[cfg(unix)]
     if dir == crate::config::config_dir() {
-        let meta = fs::metadata(dir).map_err(io)?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
-        }
+        tighten(dir, true);
     }
     Ok(())
 }
 
+/// Makes `path` owner-only when it is not; a warning when that cannot be
+/// done (another user's folder): each token file is owner-only by itself.
+fn tighten(path: &Path, folder: bool) {
+    match platform::make_private(path, folder) {
+        Protection::Private => {}
+        Protection::Tightened(why) => {
+            log::info!("{}: {why}; made it yours only", path.display())
+        }
+        Protection::Wider(why, cause) => {
+            log::warn!("{}: {why}, and {cause}", path.display())
+        }
+    }
+}
+
+/// An error of a replace, removal or rename: a file held open by another
+/// program is named as such, with what holds it when the OS can tell.
+fn failed(path: &Path, action: &'static str, e: InUse) -> Error {
+    if e.in_use {
+        return Error::FileInUse {
+            path: path.into(),
+            action,
+            holder: e.holder,
+        };
+    }
+    Error::Io {
+        path: path.into(),
+        action,
+        source: e.source,
+    }
+}
+
 /// Writes `bytes` to `path` so that a reader or a crash sees either the old
-/// or the new file, never a part: temp file (0600) in the same folder, fsync,
-/// rename, fsync of the folder.
+/// or the new file, never a part: temp file (owner-only) in the same folder,
+/// fsync, rename, fsync of the folder.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     ensure_parent(path)?;
     refuse_symlink(path)?;
@@ -308,18 +307,14 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         action,
         source,
     };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".planopticon-").suffix(".tmp");
-    #[cfg(unix)]
-    builder.permissions(fs::Permissions::from_mode(0o600));
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .map_err(|e| io("creating a temporary file", e))?;
+    let mut tmp =
+        platform::private_temp_file(dir).map_err(|e| io("creating a temporary file", e))?;
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| io("writing the token", e))?;
-    tmp.persist(path)
-        .map_err(|e| io("replacing the token file", e.error))?;
+    platform::replace(tmp, path).map_err(|e| failed(path, "replacing the file", e))?;
+    // A folder's own fsync (Unix); Windows cannot open a folder as a file.
+    #[cfg(unix)]
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
@@ -355,7 +350,7 @@ fn remove_stale_temp_files(dir: &Path) {
     }
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use oauth2::AccessToken;
@@ -366,17 +361,32 @@ mod tests {
         (dir, s)
     }
 
+    /// 0600/0700 on Unix; on Windows the protected DACL read back (Wine
+    /// does not keep DACLs, so there only the round trip is checked).
+    #[cfg(unix)]
+    fn assert_owner_only(p: &Path, folder: bool) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, if folder { 0o700 } else { 0o600 }, "{}", p.display());
+    }
+
+    #[cfg(windows)]
+    fn assert_owner_only(p: &Path, folder: bool) {
+        if !platform::under_wine() {
+            assert_eq!(platform::make_private(p, folder), Protection::Private);
+        }
+    }
+
     #[test]
-    fn save_creates_0700_folder_and_0600_file_and_round_trips() {
+    fn save_creates_an_owner_only_folder_and_file_and_round_trips() {
         let (_d, s) = store();
         let mut t = StoredToken::new(AccessToken::new("a".into()));
         t.expires_at = Some(5.0);
         t.extra
             .insert("future_field".into(), serde_json::json!([1]));
         s.save(&t).unwrap();
-        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(s.path()), 0o600);
-        assert_eq!(mode(s.path().parent().unwrap()), 0o700);
+        assert_owner_only(s.path(), false);
+        assert_owner_only(s.path().parent().unwrap(), true);
         let Loaded::Token(back) = s.load().unwrap() else {
             panic!()
         };
@@ -420,6 +430,7 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
     #[test]
     fn symlink_is_refused_for_read_write_and_delete() {
         let (d, s) = store();

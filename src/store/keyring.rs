@@ -1,14 +1,19 @@
 //! The optional mirror of each token in the OS keyring.
 //!
 //! On Linux an unlocked keyring is not a given: a call can hang on a password
-//! prompt. Every call therefore runs on its own thread with a timeout, and a
-//! keyring that fails or hangs is reported once and then left alone, while
-//! the file store goes on working.
+//! prompt. Every call therefore runs on its own thread with a timeout (each
+//! keyring call its own: a token in pieces makes several), and a keyring
+//! that fails or hangs is reported once and then left alone, while the file
+//! store goes on working.
+//!
+//! A token too long for one entry (Windows' Credential Manager) is kept in
+//! several: see [`super::pieces`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use super::pieces::{self, Slots};
 use super::StoredToken;
 
 const KEYRING_SERVICE: &str = "planopticon";
@@ -37,42 +42,36 @@ impl KeyringMirror {
         }
     }
 
-    /// Mirrors the token; `Some(notice)` the first time the keyring fails.
+    /// Mirrors the token (in pieces when it is too long for one entry);
+    /// `Some(notice)` the first time the keyring fails.
     pub fn set(&self, token: &StoredToken) -> Option<String> {
         let json = serde_json::to_string(token).ok()?;
-        self.call(move |e| e.set_password(&json))
+        self.call(move |user| pieces::write(&Keyring, user, &json))
     }
 
-    /// Removes the mirror; a missing entry is fine.
+    /// Removes the mirror, every piece of it; a missing entry is fine.
     pub fn delete(&self) -> Option<String> {
-        self.call(|e| match e.delete_credential() {
-            Err(keyring::Error::NoEntry) => Ok(()),
-            other => other,
-        })
+        self.call(|user| pieces::remove(&Keyring, user))
     }
 
-    /// The mirrored token JSON, if any (for tests and diagnostics).
+    /// The mirrored token JSON, if any (for tests and diagnostics); an
+    /// error when its pieces are incomplete.
     pub fn get(&self) -> Result<Option<String>, String> {
-        let user = self.user.clone();
-        run_with_timeout(move || {
-            let e = keyring::Entry::new(KEYRING_SERVICE, &user)?;
-            match e.get_password() {
-                Ok(s) => Ok(Some(s)),
-                Err(keyring::Error::NoEntry) => Ok(None),
-                Err(err) => Err(err),
-            }
-        })
+        pieces::read(&Keyring, &self.user).map_err(|e| e.to_string())
     }
 
     fn call<F>(&self, f: F) -> Option<String>
     where
-        F: FnOnce(&keyring::Entry) -> keyring::Result<()> + Send + 'static,
+        F: FnOnce(&str) -> keyring::Result<()>,
     {
         if UNAVAILABLE.load(Ordering::Relaxed) {
             return None;
         }
-        let user = self.user.clone();
-        let outcome = run_with_timeout(move || f(&keyring::Entry::new(KEYRING_SERVICE, &user)?));
+        let outcome = f(&self.user).map_err(|e| match e {
+            // A timeout's own words, not keyring's wrapping of them.
+            keyring::Error::PlatformFailure(why) => why.to_string(),
+            other => other.to_string(),
+        });
         let cause = outcome.err()?;
         UNAVAILABLE.store(true, Ordering::Relaxed);
         log::warn!("OS keyring unavailable: {cause}");
@@ -80,6 +79,43 @@ impl KeyringMirror {
             format!("the OS keyring is not available ({cause}); tokens are kept in the token files only")
         })
     }
+}
+
+/// The OS keyring, service `planopticon`, one entry per user name; each
+/// call bounded by [`TIMEOUT`].
+struct Keyring;
+
+impl Slots for Keyring {
+    fn get(&self, user: &str) -> keyring::Result<Option<String>> {
+        bounded(user, |e| match e.get_password() {
+            Ok(s) => Ok(Some(s)),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(err) => Err(err),
+        })
+    }
+
+    fn set(&self, user: &str, value: &str) -> keyring::Result<()> {
+        let value = value.to_string();
+        bounded(user, move |e| e.set_password(&value))
+    }
+
+    fn delete(&self, user: &str) -> keyring::Result<()> {
+        bounded(user, |e| match e.delete_credential() {
+            Err(keyring::Error::NoEntry) => Ok(()),
+            other => other,
+        })
+    }
+}
+
+/// One keyring call on `user`'s entry, on its own thread, within [`TIMEOUT`].
+fn bounded<T, F>(user: &str, f: F) -> keyring::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&keyring::Entry) -> keyring::Result<T> + Send + 'static,
+{
+    let user = user.to_string();
+    run_with_timeout(move || f(&keyring::Entry::new(KEYRING_SERVICE, &user)?))
+        .map_err(|why| keyring::Error::PlatformFailure(why.into()))
 }
 
 /// Whether the keyring answers at all, within the timeout (for the app's
@@ -212,5 +248,32 @@ impl SecretEntry {
         if let Ok(mut c) = SECRETS.lock() {
             c.insert(self.user.clone(), (std::time::Instant::now(), v));
         }
+    }
+}
+
+/// The real Credential Manager (Wine's too): a 4 KB token is refused in one
+/// entry and round-trips in pieces; removing it leaves no piece.
+#[cfg(all(test, windows))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_4kb_token_round_trips_through_credential_manager() {
+        let user = format!("planopticon-test-{}_token", std::process::id());
+        let big = pieces::tests::token_json(4096);
+        let whole = keyring::Entry::new(KEYRING_SERVICE, &user).unwrap();
+        assert!(
+            matches!(whole.set_password(&big), Err(keyring::Error::TooLong(..))),
+            "Credential Manager (keyring's check) refuses 4 KB in one entry"
+        );
+        pieces::write(&Keyring, &user, &big).unwrap();
+        assert_eq!(
+            pieces::read(&Keyring, &user).unwrap().as_deref(),
+            Some(&*big)
+        );
+        assert!(Keyring.get(&format!("{user}#4")).unwrap().is_some());
+        pieces::remove(&Keyring, &user).unwrap();
+        assert_eq!(pieces::read(&Keyring, &user).unwrap(), None);
+        assert_eq!(Keyring.get(&format!("{user}#1")).unwrap(), None);
     }
 }

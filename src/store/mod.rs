@@ -3,6 +3,7 @@
 
 pub(crate) mod file;
 pub mod keyring;
+pub mod pieces;
 
 use serde::{Deserialize, Serialize};
 
