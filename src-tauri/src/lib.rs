@@ -12,6 +12,7 @@
 //! - [`state`]: running sign-ins, card notices, the last snapshot
 //! - [`models`]: the plain data the UI receives
 //! - [`forms`]: the Set up, API key and Add a service forms over the library's setup
+//! - [`platform`]: what differs per OS (the tray icon's template image, the macOS Dock)
 //! - [`error`]: the crate's one error type
 //!
 //! Threads: the main thread runs GTK and nothing slow. Sign-ins run on their
@@ -29,6 +30,7 @@ pub mod forms;
 pub mod keeper;
 pub mod models;
 pub mod notification;
+pub mod platform;
 pub mod state;
 pub mod timing;
 pub mod tray;
@@ -59,6 +61,7 @@ pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
         let _ = w.unminimize();
         let _ = w.show();
         let _ = w.set_focus();
+        platform::window_shown(app);
     }
 }
 
@@ -95,6 +98,7 @@ fn start(app: &mut tauri::App) -> std::result::Result<(), Box<dyn std::error::Er
     // work made the page's load about 20 ms slower), or TRAY_AT_LATEST.
     // Started at login with --hidden: only the tray.
     if started_hidden(std::env::args()) {
+        platform::window_hidden(&handle);
         tray::start(&handle);
     } else {
         show_main_window(&handle);
@@ -140,6 +144,7 @@ fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &WindowEvent) {
         if window.label() == MAIN_WINDOW {
             api.prevent_close();
             let _ = window.hide();
+            platform::window_hidden(window.app_handle());
         }
     }
 }
