@@ -33,17 +33,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 say() { printf '[package-deb] %s\n' "$*"; }
 
 # The Tauri CLI matching the tauri crate (same major.minor).
-TAURI_VERSION="$(awk '/^name = "tauri"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)"
-[ -n "$TAURI_VERSION" ] || { echo "[package-deb] no tauri crate in Cargo.lock" >&2; exit 1; }
-CLI_DIR="$CARGO_TARGET_DIR/tauri-cli"
-TAURI="$CLI_DIR/node_modules/.bin/tauri"
-WANT="~${TAURI_VERSION%.*}.0"
-if [ ! -x "$TAURI" ] || [ "$("$TAURI" --version 2>/dev/null | awk '{print $2}' | cut -d. -f1,2)" != "${TAURI_VERSION%.*}" ]; then
-  say "installing @tauri-apps/cli@$WANT (npm) into $CLI_DIR"
-  mkdir -p "$CLI_DIR"
-  [ -f "$CLI_DIR/package.json" ] || printf '{"private":true}\n' >"$CLI_DIR/package.json"
-  npm install --prefix "$CLI_DIR" --no-audit --no-fund --loglevel=error "@tauri-apps/cli@$WANT"
-fi
+# shellcheck source=scripts/tauri-cli.sh
+source scripts/tauri-cli.sh
+TAURI="$(tauri_cli)"
 say "$("$TAURI" --version)"
 
 t0=$SECONDS
