@@ -9,9 +9,7 @@ use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// How long to wait for text the CLI is expected to show. A bound for a
-/// hang, not a timing assertion: the text normally comes within milliseconds.
-pub const WAIT: Duration = Duration::from_secs(60);
+pub use super::WAIT;
 
 /// A child process whose stdin, stdout and stderr are the slave side of a
 /// pseudo-terminal; the test holds the master side.
