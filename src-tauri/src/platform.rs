@@ -76,6 +76,9 @@ mod tests {
         let image = Image::from_bytes(include_bytes!("../../icons/tray-template.png")).unwrap();
         let rgba = image.rgba();
         assert!(rgba.chunks(4).all(|p| p[0] == 0 && p[1] == 0 && p[2] == 0));
-        assert!(rgba.chunks(4).any(|p| p[3] == 255), "the template shows a shape");
+        assert!(
+            rgba.chunks(4).any(|p| p[3] == 255),
+            "the template shows a shape"
+        );
     }
 }
