@@ -3,6 +3,7 @@
 # its sidecar) with the configuration kept at the repository root:
 #
 #   bash scripts/package-deb.sh          -> target/release/bundle/deb/*.deb
+#                                           and target/release/bundle/rpm/*.rpm
 #
 # How: cargo builds (the CLI first, so src-tauri/build.rs copies it in as
 # the sidecar binaries/planopticon-cli-<triple>), then the Tauri CLI's
@@ -44,13 +45,18 @@ cargo build --release -p planopticon
 say "cargo build --release -p planopticon-app --features custom-protocol"
 cargo build --release -p planopticon-app --features custom-protocol
 
-say "tauri bundle --bundles deb"
-rm -rf "$CARGO_TARGET_DIR/release/bundle/deb"
-"$TAURI" bundle --bundles deb --ci \
-  --config '{"productName": "planopticon-auth", "bundle": {"externalBin": ["binaries/planopticon-cli"],
-    "linux": {"deb": {"desktopTemplate": "src-tauri/planopticon-auth.desktop",
+# The .rpm beside the .deb, with the same desktop entry and units (the
+# bundler writes RPMs itself, without rpmbuild).
+say "tauri bundle --bundles deb,rpm"
+rm -rf "$CARGO_TARGET_DIR/release/bundle/deb" "$CARGO_TARGET_DIR/release/bundle/rpm"
+LINUX_FILES='"desktopTemplate": "src-tauri/planopticon-auth.desktop",
       "files": {"/usr/lib/systemd/user/planopticon-refresh.service": "packaging/systemd/planopticon-refresh.service",
-                "/usr/lib/systemd/user/planopticon-refresh.timer": "packaging/systemd/planopticon-refresh.timer"}}}}}'
+                "/usr/lib/systemd/user/planopticon-refresh.timer": "packaging/systemd/planopticon-refresh.timer"}'
+"$TAURI" bundle --bundles deb,rpm --ci \
+  --config '{"productName": "planopticon-auth", "bundle": {"externalBin": ["binaries/planopticon-cli"],
+    "linux": {"deb": {'"$LINUX_FILES"'}, "rpm": {'"$LINUX_FILES"'}}}}'
+RPM="$(ls "$CARGO_TARGET_DIR"/release/bundle/rpm/*.rpm)" || { echo "[package-deb] no .rpm was made" >&2; exit 1; }
+say "rpm: $RPM ($(du -h "$RPM" | cut -f1))"
 
 DEB="$(ls "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb)"
 # Check what went in: the app, and the sidecar identical to the CLI just built.
