@@ -150,8 +150,11 @@ try_nsis() {
   source scripts/tauri-cli.sh
   local tauri log="$CARGO_TARGET_DIR/nsis-attempt.log"
   tauri="$(tauri_cli)" || { say "NSIS: no Tauri CLI (npm @tauri-apps/cli): not attempted"; return 0; }
-  if "$tauri" bundle --ci --bundles nsis --target "$WIN" --no-sign \
-    --config '{"bundle": {"externalBin": ["binaries/planopticon-cli"]}}' >"$log" 2>&1; then
+  # No --bundles: on a Linux host the CLI offers only deb, rpm and appimage
+  # there; without it the bundle targets of tauri.conf.json for the Windows
+  # target are made (nsis; msi needs WiX, which runs on Windows only).
+  if "$tauri" bundle --ci --debug --target "$WIN" --no-sign \
+    --config '{"bundle": {"targets": ["nsis"], "externalBin": ["binaries/planopticon-cli"]}}' >"$log" 2>&1; then
     say "NSIS: setup made: $(find "$CARGO_TARGET_DIR/$WIN/debug/bundle/nsis" -name '*.exe' 2>/dev/null | head -n1)"
   else
     say "NSIS: not made; the bundler said (full log $log):"

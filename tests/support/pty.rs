@@ -33,14 +33,16 @@ impl Pty {
     pub fn spawn(mut cmd: Command) -> Pty {
         let (mut master, mut slave): (libc::c_int, libc::c_int) = (-1, -1);
         // SAFETY: openpty writes the two descriptors it opens; the name,
-        // termios and winsize pointers may be null (defaults).
+        // termios and winsize pointers may be null (defaults). Null `*mut`
+        // for all three: Apple's openpty takes `*mut` termios and winsize,
+        // glibc's `*const` (a `*mut` coerces to it).
         let rc = unsafe {
             libc::openpty(
                 &mut master,
                 &mut slave,
                 std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
             )
         };
         assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());

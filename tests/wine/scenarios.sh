@@ -120,6 +120,8 @@ if ! cli --version >"$TMP/version.out" 2>&1; then
   exit 1
 fi
 say "$(tr -d '\r' <"$TMP/version.out")"
+# One wineserver for the whole run (stopped on exit), not one per command.
+wineserver_cmd -p
 
 WIN_USER="$("$WINE" cmd /c 'echo %USERNAME%' 2>/dev/null | tr -d '\r')"
 PROFILE="$WINEPREFIX/drive_c/users/${WIN_USER:-$(id -un)}"
@@ -242,14 +244,17 @@ scenario_api_key() {
 }
 
 # ---- 5. a corrupt token file set aside ------------------------------------
+# The saved-token step reads it, moves it aside, and the chain goes on to
+# the API key.
 scenario_corrupt() {
   local name="a corrupt token file set aside" out aside
-  local file="$PO/zoom_token.json"
+  local file="$PO/github_token.json"
   printf '{"access_token": "half a file' >"$file"
-  out="$(cli status 2>&1 | tr -d '\r')"
-  aside="$(find "$PO" -maxdepth 1 -name 'zoom_token.json.corrupt-*' | head -n1)"
-  if [ ! -e "$file" ] && [ -n "$aside" ] && [ "$(cat "$aside")" = '{"access_token": "half a file' ]; then
-    pass "$name (kept as $(basename "$aside"))"
+  out="$(GITHUB_TOKEN=ghp_wine_scenario cli token github 2>&1 | tr -d '\r')"
+  aside="$(find "$PO" -maxdepth 1 -name 'github_token.json.corrupt-*' | head -n1)"
+  if [ ! -e "$file" ] && [ -n "$aside" ] && [ "$(cat "$aside")" = '{"access_token": "half a file' ] &&
+    grep -qx ghp_wine_scenario <<<"$out"; then
+    pass "$name (kept as $(basename "$aside"); the API key used)"
   else
     fail "$name" "file still there: $([ -e "$file" ] && echo yes || echo no); set aside: ${aside:-none}" \
       "$(tail -n 4 <<<"$out")"
