@@ -1,7 +1,11 @@
 /* credlist.exe: lists the Windows Credential Manager entries whose target
- * name matches a pattern, for the Wine scenarios (tests/wine/scenarios.sh).
+ * or user name contains a word, for the Wine scenarios (tests/wine/scenarios.sh).
  *
- *   credlist.exe [FILTER]     FILTER as CredEnumerateW takes it, e.g. "*planopticon*"
+ *   credlist.exe [WORD]     e.g. "planopticon"; every entry without it
+ *
+ * (CredEnumerateW's own filter takes only a prefix followed by "*", and
+ * where keyring puts the service name in an entry's name is its business,
+ * so all entries are read and matched here, case-insensitively.)
  *
  * Prints one line per entry: "<target name>\t<user name>\t<blob bytes>", and
  * exits 0 (also when there is none: the scenarios check the lines). Exit 1
@@ -26,13 +30,25 @@ static void print_utf8(const wchar_t *text)
     fputs(n > 0 ? buffer : "?", stdout);
 }
 
+/* Whether `text` contains `word` (ASCII case-insensitive); NULL never does. */
+static int contains(const wchar_t *text, const wchar_t *word)
+{
+    size_t n = wcslen(word);
+    if (text == NULL)
+        return 0;
+    for (; *text; text++)
+        if (_wcsnicmp(text, word, n) == 0)
+            return 1;
+    return 0;
+}
+
 int wmain(int argc, wchar_t **argv)
 {
-    const wchar_t *filter = argc > 1 ? argv[1] : NULL;
+    const wchar_t *word = argc > 1 ? argv[1] : L"";
     DWORD count = 0, i;
     PCREDENTIALW *creds = NULL;
 
-    if (!CredEnumerateW(filter, 0, &count, &creds)) {
+    if (!CredEnumerateW(NULL, 0, &count, &creds)) {
         DWORD err = GetLastError();
         if (err == ERROR_NOT_FOUND)
             return 0; /* no entry matches: nothing to list */
@@ -40,6 +56,8 @@ int wmain(int argc, wchar_t **argv)
         return 1;
     }
     for (i = 0; i < count; i++) {
+        if (!contains(creds[i]->TargetName, word) && !contains(creds[i]->UserName, word))
+            continue;
         print_utf8(creds[i]->TargetName);
         fputs("\t", stdout);
         print_utf8(creds[i]->UserName);
