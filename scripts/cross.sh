@@ -67,7 +67,7 @@ DEB_PACKAGES=(
   wine64                           # runs the Windows CLI
   clang-22 llvm-22                 # C parts of dependencies, for the macOS check
   nsis                             # makensis, for the Windows setup attempt
-  imagemagick icnsutils            # the icons (icons/README: how they were made)
+  imagemagick icnsutils            # remaking icons/icon.ico and icon.icns (README: Windows and macOS)
 )
 install_packages() {
   local missing=() pkg status
