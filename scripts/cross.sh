@@ -137,8 +137,9 @@ build_win_cli() {
 # planopticon.exe to binaries/planopticon-cli-<triple>.exe, the sidecar.
 build_win_app() {
   "$CARGO" build "${BUILD_STD[@]}" --target "$WIN" -p planopticon-app --features custom-protocol &&
-    ls -l "$CARGO_TARGET_DIR/$WIN/debug/planopticon-app.exe" "binaries/planopticon-cli-$WIN.exe" &&
-    cmp -s "$CARGO_TARGET_DIR/$WIN/debug/planopticon.exe" "binaries/planopticon-cli-$WIN.exe" ||
+    ls -l "$CARGO_TARGET_DIR/$WIN/debug/planopticon-app.exe" "binaries/planopticon-cli-$WIN.exe" ||
+    return 1
+  cmp -s "$CARGO_TARGET_DIR/$WIN/debug/planopticon.exe" "binaries/planopticon-cli-$WIN.exe" ||
     { say "the sidecar binaries/planopticon-cli-$WIN.exe is not the CLI just built"; return 1; }
 }
 
