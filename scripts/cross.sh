@@ -8,10 +8,11 @@
 #    one function Wine 8 lacks for Rust's std; credlist.exe, which lists
 #    Credential Manager entries for the scenarios);
 # 3. checks for x86_64-pc-windows-gnu and aarch64-apple-darwin: the library,
-#    the CLI and every test (`-p planopticon --all-targets`) and the app
-#    (`-p planopticon-app`);
+#    the CLI and every test (`-p planopticon --all-targets`) and, for macOS,
+#    the app (`-p planopticon-app --all-targets`);
 # 4. builds the Windows CLI and the Windows app (.exe, with the CLI copied
-#    in as its sidecar by src-tauri/build.rs);
+#    in as its sidecar by src-tauri/build.rs) and the app's tests (its
+#    Windows check);
 # 5. tries the Windows NSIS setup with Tauri's bundler (says what stops it);
 # 6. runs the CLI's scenarios under Wine (tests/wine/scenarios.sh).
 #
@@ -135,8 +136,11 @@ build_win_cli() {
 
 # The app after the CLI: src-tauri/build.rs copies target/<triple>/debug/
 # planopticon.exe to binaries/planopticon-cli-<triple>.exe, the sidecar.
+# Built with --all-targets, its tests too: that is the app's Windows check
+# as well (a separate `cargo check` would compile every dependency twice,
+# about 14 minutes more on a cold target folder here).
 build_win_app() {
-  "$CARGO" build "${BUILD_STD[@]}" --target "$WIN" -p planopticon-app --features custom-protocol &&
+  "$CARGO" build "${BUILD_STD[@]}" --target "$WIN" -p planopticon-app --features custom-protocol --all-targets &&
     ls -l "$CARGO_TARGET_DIR/$WIN/debug/planopticon-app.exe" "binaries/planopticon-cli-$WIN.exe" ||
     return 1
   cmp -s "$CARGO_TARGET_DIR/$WIN/debug/planopticon.exe" "binaries/planopticon-cli-$WIN.exe" ||
@@ -154,7 +158,8 @@ try_nsis() {
   # No --bundles: on a Linux host the CLI offers only deb, rpm and appimage
   # there; without it the bundle targets of tauri.conf.json for the Windows
   # target are made (nsis; msi needs WiX, which runs on Windows only).
-  if "$tauri" bundle --ci --debug --target "$WIN" --no-sign \
+  # --no-binary-patching: cargo's .exe is left as built.
+  if "$tauri" bundle --ci --debug --target "$WIN" --no-sign --no-binary-patching \
     --config '{"bundle": {"targets": ["nsis"], "externalBin": ["binaries/planopticon-cli"]}}' >"$log" 2>&1; then
     say "NSIS: setup made: $(find "$CARGO_TARGET_DIR/$WIN/debug/bundle/nsis" -name '*.exe' 2>/dev/null | head -n1)"
   else
@@ -172,11 +177,10 @@ run_wine() {
 stage "packages" install_packages
 stage "Wine helpers (scripts/wine/*.c)" build_helpers
 stage "Windows check: library, CLI, tests (-p planopticon --all-targets)" check_win -p planopticon --all-targets
-stage "Windows check: app (-p planopticon-app)" check_win -p planopticon-app --all-targets
 stage "macOS check: library, CLI, tests (-p planopticon --all-targets)" check_mac -p planopticon --all-targets
 stage "macOS check: app (-p planopticon-app)" check_mac -p planopticon-app --all-targets
 stage "Windows build: planopticon.exe" build_win_cli
-stage "Windows build: planopticon-app.exe with its sidecar" build_win_app
+stage "Windows build and check: planopticon-app.exe with its sidecar, and its tests" build_win_app
 printf '\n==== [cross %s] Windows NSIS setup (attempt) ====\n' "$(date +%H:%M:%S)"
 try_nsis
 if [ "${CROSS_SKIP_WINE:-}" != 1 ]; then
