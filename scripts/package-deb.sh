@@ -3,6 +3,7 @@
 # its sidecar) with the configuration kept at the repository root:
 #
 #   bash scripts/package-deb.sh          -> target/release/bundle/deb/*.deb
+#                                           and target/release/bundle/rpm/*.rpm
 #
 # How: cargo builds (the CLI first, so src-tauri/build.rs copies it in as
 # the sidecar binaries/planopticon-cli-<triple>), then the Tauri CLI's
@@ -33,17 +34,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 say() { printf '[package-deb] %s\n' "$*"; }
 
 # The Tauri CLI matching the tauri crate (same major.minor).
-TAURI_VERSION="$(awk '/^name = "tauri"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)"
-[ -n "$TAURI_VERSION" ] || { echo "[package-deb] no tauri crate in Cargo.lock" >&2; exit 1; }
-CLI_DIR="$CARGO_TARGET_DIR/tauri-cli"
-TAURI="$CLI_DIR/node_modules/.bin/tauri"
-WANT="~${TAURI_VERSION%.*}.0"
-if [ ! -x "$TAURI" ] || [ "$("$TAURI" --version 2>/dev/null | awk '{print $2}' | cut -d. -f1,2)" != "${TAURI_VERSION%.*}" ]; then
-  say "installing @tauri-apps/cli@$WANT (npm) into $CLI_DIR"
-  mkdir -p "$CLI_DIR"
-  [ -f "$CLI_DIR/package.json" ] || printf '{"private":true}\n' >"$CLI_DIR/package.json"
-  npm install --prefix "$CLI_DIR" --no-audit --no-fund --loglevel=error "@tauri-apps/cli@$WANT"
-fi
+# shellcheck source=scripts/tauri-cli.sh
+source scripts/tauri-cli.sh
+TAURI="$(tauri_cli)"
 say "$("$TAURI" --version)"
 
 t0=$SECONDS
@@ -52,13 +45,18 @@ cargo build --release -p planopticon
 say "cargo build --release -p planopticon-app --features custom-protocol"
 cargo build --release -p planopticon-app --features custom-protocol
 
-say "tauri bundle --bundles deb"
-rm -rf "$CARGO_TARGET_DIR/release/bundle/deb"
-"$TAURI" bundle --bundles deb --ci \
-  --config '{"productName": "planopticon-auth", "bundle": {"externalBin": ["binaries/planopticon-cli"],
-    "linux": {"deb": {"desktopTemplate": "src-tauri/planopticon-auth.desktop",
+# The .rpm beside the .deb, with the same desktop entry and units (the
+# bundler writes RPMs itself, without rpmbuild).
+say "tauri bundle --bundles deb,rpm"
+rm -rf "$CARGO_TARGET_DIR/release/bundle/deb" "$CARGO_TARGET_DIR/release/bundle/rpm"
+LINUX_FILES='"desktopTemplate": "src-tauri/planopticon-auth.desktop",
       "files": {"/usr/lib/systemd/user/planopticon-refresh.service": "packaging/systemd/planopticon-refresh.service",
-                "/usr/lib/systemd/user/planopticon-refresh.timer": "packaging/systemd/planopticon-refresh.timer"}}}}}'
+                "/usr/lib/systemd/user/planopticon-refresh.timer": "packaging/systemd/planopticon-refresh.timer"}'
+"$TAURI" bundle --bundles deb,rpm --ci \
+  --config '{"productName": "planopticon-auth", "bundle": {"externalBin": ["binaries/planopticon-cli"],
+    "linux": {"deb": {'"$LINUX_FILES"'}, "rpm": {'"$LINUX_FILES"'}}}}'
+RPM="$(ls "$CARGO_TARGET_DIR"/release/bundle/rpm/*.rpm)" || { echo "[package-deb] no .rpm was made" >&2; exit 1; }
+say "rpm: $RPM ($(du -h "$RPM" | cut -f1))"
 
 DEB="$(ls "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb)"
 # Check what went in: the app, and the sidecar identical to the CLI just built.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README.md, .ci/run): dependencies, formatting,
-# lints, the workspace's tests, then the desktop app's end-to-end test.
+# lints, the workspace's tests, the desktop app's end-to-end test, the fuzz
+# smoke, then the cross-platform stage (Windows and macOS, Wine).
 # Stops at the first failing stage and names it.
 set -euo pipefail
 
@@ -66,3 +67,6 @@ bash tests/e2e/run.sh
 
 stage "fuzz smoke (scripts/fuzz.sh 60: each target a minute)"
 bash scripts/fuzz.sh 60
+
+stage "cross-platform: Windows and macOS checks, Windows builds, Wine scenarios (scripts/cross.sh)"
+bash scripts/cross.sh

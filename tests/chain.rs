@@ -4,6 +4,7 @@
 
 mod support;
 
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -93,6 +94,7 @@ fn loopback_pkce_connect_then_saved_then_refresh_with_rotation() {
     assert!(callback.contains("iss="), "the server sends iss (RFC 9207)");
 
     let path = dir.path().join("acme_token.json");
+    #[cfg(unix)]
     assert_eq!(
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600

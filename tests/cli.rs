@@ -5,8 +5,11 @@
 mod spec_support;
 mod support;
 
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
+#[cfg(unix)]
+use std::process::Command;
+use std::process::Stdio;
 
 use serde_json::json;
 use spec_support::Run;
@@ -237,33 +240,38 @@ fn corrupt_token_files_are_moved_aside_and_the_chain_goes_on() {
 fn hostile_token_files_are_refused_with_their_name() {
     let h = Home::new();
     let po = h.po();
-    // A symlink: refused, its target untouched.
-    let target = h.path().join("elsewhere.txt");
-    std::fs::write(&target, "precious").unwrap();
-    std::os::unix::fs::symlink(&target, po.join("github_token.json")).unwrap();
-    let r = h.run(&["auth", "github"], &[("GITHUB_TOKEN", "ghp_x")]);
-    assert_eq!(r.code(), 0, "{r:?}");
-    assert!(
-        r.err().contains("github_token.json") && r.err().contains("symbolic link"),
-        "{r:?}"
-    );
-    let r = h.run(&["auth", "github"], &[]);
-    assert_eq!(r.code(), 1);
-    assert!(r.err().contains("symbolic link"), "{r:?}");
-    let r = h.run(&["auth", "github", "--logout"], &[]);
-    assert_eq!(r.code(), 1, "{r:?}");
-    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+    // A symlink and a FIFO are Unix's (reparse points are tested with the
+    // Windows store); a folder and a huge file are everyone's.
+    #[cfg(unix)]
+    {
+        // A symlink: refused, its target untouched.
+        let target = h.path().join("elsewhere.txt");
+        std::fs::write(&target, "precious").unwrap();
+        std::os::unix::fs::symlink(&target, po.join("github_token.json")).unwrap();
+        let r = h.run(&["auth", "github"], &[("GITHUB_TOKEN", "ghp_x")]);
+        assert_eq!(r.code(), 0, "{r:?}");
+        assert!(
+            r.err().contains("github_token.json") && r.err().contains("symbolic link"),
+            "{r:?}"
+        );
+        let r = h.run(&["auth", "github"], &[]);
+        assert_eq!(r.code(), 1);
+        assert!(r.err().contains("symbolic link"), "{r:?}");
+        let r = h.run(&["auth", "github", "--logout"], &[]);
+        assert_eq!(r.code(), 1, "{r:?}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
 
-    // A FIFO: refused at once, never waited on.
-    let fifo = po.join("notion_token.json");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
-    let r = h.run(&["auth", "notion"], &[("NOTION_API_KEY", "ntn_x")]);
-    assert_eq!(r.code(), 0, "{r:?}");
-    assert!(r.err().contains("not a regular file"), "{r:?}");
+        // A FIFO: refused at once, never waited on.
+        let fifo = po.join("notion_token.json");
+        assert!(Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let r = h.run(&["auth", "notion"], &[("NOTION_API_KEY", "ntn_x")]);
+        assert_eq!(r.code(), 0, "{r:?}");
+        assert!(r.err().contains("not a regular file"), "{r:?}");
+    }
 
     // A folder, and a huge file.
     std::fs::create_dir(po.join("dropbox_token.json")).unwrap();
@@ -290,6 +298,9 @@ fn hostile_token_files_are_refused_with_their_name() {
     assert_eq!(r.code(), 0, "{r:?}");
 }
 
+/// Unix modes and users; a DACL that shuts the user out is the Windows
+/// store's to test.
+#[cfg(unix)]
 #[test]
 fn an_unreadable_token_file_is_named() {
     let h = Home::new();
@@ -493,14 +504,17 @@ fn a_browser_sign_in_through_the_cli_then_two_processes_refresh_once() {
     );
 
     let path = h.po().join("acme_token.json");
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    assert_eq!(
-        std::fs::metadata(h.po()).unwrap().permissions().mode() & 0o777,
-        0o700
-    );
+    #[cfg(unix)]
+    {
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(h.po()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+    }
     let mut saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_python_fields(&saved);

@@ -5,6 +5,10 @@
 //! plays the user there (`play_user`) and types into the terminal what a
 //! person would copy from the browser. BROWSER only records the URL: the
 //! sign-in is never completed by a browser.
+//!
+//! Unix only: a pseudo-terminal is a Unix device. The prompt in a Windows
+//! console is tested with the Windows console code.
+#![cfg(unix)]
 
 mod spec_support;
 mod support;

@@ -14,6 +14,7 @@
 
 mod support;
 
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -165,8 +166,11 @@ fn sigkill_while_saving_leaves_the_old_or_the_new_file() {
             name.starts_with(".planopticon-") && name.ends_with(".tmp"),
             "unexpected leftover {name}"
         );
-        let mode = std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "{name} holds a token and is {mode:o}");
+        #[cfg(unix)]
+        {
+            let mode = std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{name} holds a token and is {mode:o}");
+        }
     }
     let Loaded::Token(t) = store.load().unwrap() else {
         panic!("the token file is not read back")

@@ -9,8 +9,9 @@
 mod support;
 
 use std::io::Write;
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -90,7 +91,8 @@ fn out(o: &Output) -> (String, String, i32) {
     )
 }
 
-fn mode(p: &Path) -> u32 {
+#[cfg(unix)]
+fn mode(p: &std::path::Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
@@ -181,6 +183,8 @@ fn edits_keep_comments_order_and_other_tables_byte_for_byte() {
     ));
 }
 
+/// Unix mode bits; the Windows DACL is tested with the Windows store.
+#[cfg(unix)]
 #[test]
 fn a_new_file_is_created_0600_and_an_open_file_is_tightened() {
     let home = Home::with_services("");
@@ -414,6 +418,7 @@ fn concurrent_edits_from_threads_and_processes_lose_nothing() {
     for (k, v) in cli_keys {
         assert_eq!(acme[k].as_str(), Some(v), "{k} lost:\n{text}");
     }
+    #[cfg(unix)]
     assert_eq!(mode(&path), 0o600);
 }
 
@@ -601,6 +606,7 @@ fn with_token_checks_a_personal_token_and_saves_it_as_a_token_file() {
     assert_eq!(saved["expires_at"], planopticon::setup::NO_EXPIRY);
     assert_eq!(saved["account"]["login"], "alice");
     assert_python_fields(&saved);
+    #[cfg(unix)]
     assert_eq!(mode(&token_file), 0o600);
     let sent = fake.requests();
     assert!(sent.iter().all(|r| r.method == "GET" && r.path == "/user"));
@@ -676,6 +682,7 @@ fn with_token_keeps_a_header_key_out_of_the_token_file() {
         "{}",
         home.text()
     );
+    #[cfg(unix)]
     assert_eq!(mode(&home.services()), 0o600);
     // The chain's API-key step finds it.
     let (stdout, stderr, code) = out(&home.cli(&["auth", "plane"], &[], None));
@@ -891,6 +898,8 @@ fn config_adds_and_removes_a_service() {
     assert_eq!(home.text(), HAND_WRITTEN);
 }
 
+/// Unix symlinks; reparse points are tested with the Windows store.
+#[cfg(unix)]
 #[test]
 fn a_symlinked_or_special_services_file_is_left_alone() {
     let home = Home::with_services("");

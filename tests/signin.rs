@@ -14,9 +14,11 @@ use std::time::{Duration, Instant};
 
 use planopticon::chain::Outcome;
 use planopticon::{Control, Error, Hint, OAuthManager};
+#[cfg(unix)]
 use support::pty::*;
 use support::*;
 
+#[cfg(unix)]
 const PROMPT: &str = "Enter the authorization code: ";
 /// What the CLI says when it waited out the whole timeout.
 const TIMED_OUT: &str = "no answer came back from the browser within";
@@ -61,6 +63,7 @@ fn param(u: &url::Url, key: &str) -> String {
 }
 
 /// The URL on the line after `heading`.
+#[cfg(unix)]
 fn url_under(shown: &str, heading: &str) -> String {
     shown
         .lines()
@@ -72,6 +75,7 @@ fn url_under(shown: &str, heading: &str) -> String {
 
 /// `planopticon auth acme` under a pseudo-terminal with `env` (and
 /// `TERM=dumb`), up to the paste prompt: the terminal and what it showed.
+#[cfg(unix)]
 fn auth_acme_in_pty(home: &Home, env: &[(&str, &str)]) -> (Pty, String) {
     let env: Vec<(&str, &str)> = env.iter().copied().chain([("TERM", "dumb")]).collect();
     let mut pty = Pty::spawn(home.cmd(&["auth", "acme"], &env));
@@ -81,6 +85,7 @@ fn auth_acme_in_pty(home: &Home, env: &[(&str, &str)]) -> (Pty, String) {
 
 /// The person pastes `landed` (where the browser ended) and the sign-in
 /// succeeds; all the terminal showed.
+#[cfg(unix)]
 fn paste_and_succeed(mut pty: Pty, landed: &str) -> String {
     let all = pty.answer(landed, 0);
     assert!(
@@ -130,6 +135,7 @@ fn over_ssh_without_a_display_a_service_with_device_sign_in_uses_it() {
     );
 }
 
+#[cfg(unix)] // under a pseudo-terminal
 #[test]
 fn over_ssh_without_device_sign_in_the_address_is_pasted_back() {
     let server = OidcServer::shared();
@@ -156,6 +162,7 @@ fn over_ssh_without_device_sign_in_the_address_is_pasted_back() {
     paste_and_succeed(pty, &landed);
 }
 
+#[cfg(unix)] // under a pseudo-terminal
 #[test]
 fn a_device_sign_in_that_fails_goes_on_the_remote_way() {
     let server = OidcServer::shared();
@@ -189,6 +196,7 @@ fn a_device_sign_in_that_fails_goes_on_the_remote_way() {
     assert!(all.contains("invalid_client"), "{all}");
 }
 
+#[cfg(unix)] // under a pseudo-terminal
 #[test]
 fn a_browser_that_fails_goes_on_to_the_paste_prompt_at_once() {
     let server = OidcServer::shared();
@@ -275,6 +283,7 @@ fn microsoft_signs_in_on_localhost_with_a_port_the_os_picks() {
     assert!(err.contains("access_denied"), "{err}");
 }
 
+#[cfg(unix)] // under a pseudo-terminal
 #[test]
 fn a_fixed_port_that_is_taken_is_named_and_the_paste_prompt_follows() {
     let server = OidcServer::shared();

@@ -1,13 +1,13 @@
-/*
- * bcryptprimitives.dll for Wine 8, which lacks it: Rust's std (1.78+)
- * imports ProcessPrng from it on Windows, so every Rust program exits at
- * load under Wine 8 with "Library bcryptprimitives.dll ... not found".
- * This one function fills the buffer from RtlGenRandom (advapi32's
- * SystemFunction036), which Wine has. Put the DLL beside the .exe.
+/* bcryptprimitives.dll for Wine 8: the one function it lacks.
  *
- * Build: x86_64-w64-mingw32-gcc -shared -O2 -o bcryptprimitives.dll \
- *            bcryptprimitives.c -ladvapi32
- * Only for running tests under Wine; never shipped.
+ * Rust's std (1.78+) draws its random numbers (HashMap keys, and so on) from
+ * ProcessPrng in bcryptprimitives.dll, which Windows 10+ has and Wine 8 does
+ * not, so a Rust program stops at load with "bcryptprimitives.dll not found".
+ * Placed beside the .exe (scripts/cross.sh does), this DLL answers with
+ * RtlGenRandom (SystemFunction036 in advapi32), which Wine implements.
+ * Only for running the Windows build under Wine; never shipped.
+ *
+ *   x86_64-w64-mingw32-gcc -shared -O2 -o bcryptprimitives.dll bcryptprimitives.c -ladvapi32
  */
 #include <windows.h>
 
@@ -15,7 +15,7 @@ BOOLEAN WINAPI SystemFunction036(PVOID buffer, ULONG length);
 
 __declspec(dllexport) BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T length)
 {
-    /* RtlGenRandom takes a ULONG: fill large buffers in chunks. */
+    /* RtlGenRandom takes a ULONG: fill in chunks so any SIZE_T works. */
     while (length > 0) {
         ULONG chunk = length > 0x40000000 ? 0x40000000 : (ULONG)length;
         if (!SystemFunction036(data, chunk))

@@ -11,7 +11,8 @@
 //! lib ─┬─ commands ── forms, settings (no Tauri in them)
 //!      │      └─ tray
 //!      ├─ tray, notification, watch ── keeper
-//!      └─ (all of the above) ── actions ── state ── models, attention, error, timing
+//!      └─ (all of the above) ── actions ─┬─ state ── models, attention, error, timing
+//!                                        └─ platform (what differs per OS)
 //! ```
 //!
 //! The tray and the notifications are reached through [`Outlets`], which
@@ -116,6 +117,7 @@ pub fn show_main_window<R: Runtime>(app: &AppHandle<R>) {
         let _ = w.unminimize();
         let _ = w.show();
         let _ = w.set_focus();
+        crate::platform::window_shown(app);
     }
 }
 

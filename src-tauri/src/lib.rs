@@ -16,6 +16,7 @@
 //! - [`models`]: the plain data the UI receives
 //! - [`forms`]: the Set up, API key and Add a service forms over the library's setup
 //! - [`settings`]: the Settings view's facts and changes over settings.toml
+//! - [`platform`]: what differs per OS (the tray icon's template image, the macOS Dock)
 //! - [`error`]: the crate's one error type
 //!
 //! Threads: the main thread runs GTK and nothing slow. Sign-ins run on their
@@ -38,13 +39,14 @@ pub mod forms;
 pub mod keeper;
 pub mod models;
 pub mod notification;
+pub mod platform;
 pub mod settings;
 pub mod state;
 pub mod timing;
 pub mod tray;
 pub mod watch;
 
-use tauri::{Runtime, WindowEvent};
+use tauri::{Manager, Runtime, WindowEvent};
 use tauri_plugin_autostart::MacosLauncher;
 
 pub use actions::{show_main_window, MAIN_WINDOW};
@@ -98,6 +100,7 @@ fn start(app: &mut tauri::App) -> std::result::Result<(), Box<dyn std::error::Er
     // work made the page's load about 20 ms slower), or TRAY_AT_LATEST.
     // Started at login with --hidden: only the tray.
     if started_hidden(std::env::args()) {
+        platform::window_hidden(&handle);
         tray::start(&handle);
     } else {
         show_main_window(&handle);
@@ -143,6 +146,7 @@ fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &WindowEvent) {
         if window.label() == MAIN_WINDOW {
             api.prevent_close();
             let _ = window.hide();
+            platform::window_hidden(window.app_handle());
         }
     }
 }

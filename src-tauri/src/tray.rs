@@ -259,14 +259,6 @@ pub fn tray_view(
     }
 }
 
-fn icon(attention: bool) -> tauri::Result<tauri::image::Image<'static>> {
-    tauri::image::Image::from_bytes(if attention {
-        include_bytes!("../../icons/tray-attention.png").as_slice()
-    } else {
-        include_bytes!("../../icons/tray.png").as_slice()
-    })
-}
-
 fn build_menu<R: Runtime>(app: &AppHandle<R>, items: &[TrayItem]) -> tauri::Result<Menu<R>> {
     let mut built: Vec<Box<dyn IsMenuItem<R>>> = Vec::with_capacity(items.len());
     for item in items {
@@ -326,8 +318,10 @@ fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<TrayIcon<R>> {
     let state = app.state::<AppState>();
     let view = tray_view(&lock(&state.statuses), &lock(&state.accounts));
     let menu = build_menu(app, &view.items)?;
+    let (icon, template) = crate::platform::tray_icon(view.attention)?;
     let tray = TrayIconBuilder::with_id(TRAY_ID)
-        .icon(icon(view.attention)?)
+        .icon(icon)
+        .icon_as_template(template)
         .tooltip(&view.tooltip)
         .menu(&menu)
         .show_menu_on_left_click(true)
@@ -363,7 +357,12 @@ pub fn update<R: Runtime>(app: &AppHandle<R>, statuses: &[ServiceStatus]) {
     }
     if old.attention != view.attention || old.tooltip != view.tooltip {
         applied = applied
-            .and_then(|()| tray.set_icon(Some(icon(view.attention)?)))
+            .and_then(|()| {
+                // Setting an icon clears macOS's template flag: set it again.
+                let (icon, template) = crate::platform::tray_icon(view.attention)?;
+                tray.set_icon(Some(icon))?;
+                tray.set_icon_as_template(template)
+            })
             .and_then(|()| tray.set_tooltip(Some(&view.tooltip)));
     }
     match applied {

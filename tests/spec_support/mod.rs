@@ -76,7 +76,7 @@ pub fn run_within(mut cmd: Command) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn the planopticon CLI");
-    let pid = child.id() as libc::pid_t;
+    let pid = child.id();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
@@ -84,13 +84,28 @@ pub fn run_within(mut cmd: Command) -> Run {
     match rx.recv_timeout(RUN_LIMIT) {
         Ok(out) => Run(out.expect("wait for the CLI")),
         Err(_) => {
-            // SAFETY: kill(2) takes no pointers. The pid is our own child's,
-            // which the waiting thread has not reported reaped.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            kill_by_pid(pid);
             let run = Run(rx.recv().unwrap().expect("wait for the CLI"));
             panic!("the CLI was still running after {RUN_LIMIT:?}: {run:?}");
         }
     }
+}
+
+/// Ends our own child `pid`, whose `Child` the waiting thread holds.
+#[cfg(unix)]
+fn kill_by_pid(pid: u32) {
+    // SAFETY: kill(2) takes no pointers. The pid is our own child's, which
+    // the waiting thread has not reported reaped.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+}
+
+/// Ends our own child `pid`, whose `Child` the waiting thread holds (the
+/// process handle it keeps open means the pid is not reused meanwhile).
+#[cfg(windows)]
+fn kill_by_pid(pid: u32) {
+    let _ = Command::new("taskkill")
+        .args(["/F", "/PID", &pid.to_string()])
+        .status();
 }
 
 /// `Basic base64(id:secret)`, as an Authorization header value.

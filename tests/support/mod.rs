@@ -14,6 +14,8 @@
 //! Everything listens on 127.0.0.1; nothing here reaches the network.
 #![allow(dead_code)]
 
+// A pseudo-terminal is a Unix device; the Windows console prompt has tests of its own.
+#[cfg(unix)]
 pub mod pty;
 
 use std::fs::File;
@@ -27,6 +29,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::Value;
+
+/// How long to wait for text the CLI is expected to show, or a URL a
+/// sign-in is expected to give. A bound for a hang, not a timing assertion:
+/// it normally comes within milliseconds.
+pub const WAIT: Duration = Duration::from_secs(60);
 
 /// `public-native`: no secret (`token_endpoint_auth_method: none`), PKCE;
 /// grants authorization_code, refresh_token, device_code.
@@ -919,8 +926,11 @@ pub fn browser_script(home: &Home, then: &str) -> (String, PathBuf) {
         ),
     )
     .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     (script.to_str().unwrap().to_string(), log)
 }
 

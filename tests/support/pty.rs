@@ -9,9 +9,7 @@ use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// How long to wait for text the CLI is expected to show. A bound for a
-/// hang, not a timing assertion: the text normally comes within milliseconds.
-pub const WAIT: Duration = Duration::from_secs(60);
+pub use super::WAIT;
 
 /// A child process whose stdin, stdout and stderr are the slave side of a
 /// pseudo-terminal; the test holds the master side.
@@ -35,14 +33,16 @@ impl Pty {
     pub fn spawn(mut cmd: Command) -> Pty {
         let (mut master, mut slave): (libc::c_int, libc::c_int) = (-1, -1);
         // SAFETY: openpty writes the two descriptors it opens; the name,
-        // termios and winsize pointers may be null (defaults).
+        // termios and winsize pointers may be null (defaults). Null `*mut`
+        // for all three: Apple's openpty takes `*mut` termios and winsize,
+        // glibc's `*const` (a `*mut` coerces to it).
         let rc = unsafe {
             libc::openpty(
                 &mut master,
                 &mut slave,
                 std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
             )
         };
         assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
