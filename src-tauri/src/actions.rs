@@ -170,30 +170,46 @@ pub fn start_connect<R: Runtime>(
     sign_in: Option<SignIn>,
 ) -> Result<()> {
     let config = Registry::load().get(&service)?;
+    spawn_sign_in(app, service, "connect", move |control, on_prompt| {
+        let manager = OAuthManager::new(config.clone());
+        let result = run_connect(&manager, control, sign_in, true, None, on_prompt);
+        record_use(config, &result);
+        connect_notice(&result)
+    })
+}
+
+/// Runs a sign-in of `service` on a thread of its own: the card waits
+/// (Cancel and a pasted code reach `run` through its control channel), each
+/// prompt is published, and the card's notice is what `run` returns.
+fn spawn_sign_in<R: Runtime>(
+    app: AppHandle<R>,
+    service: String,
+    thread: &str,
+    run: impl FnOnce(Receiver<Control>, Box<dyn Fn(&Prompt) + Send>) -> Option<Notice> + Send + 'static,
+) -> Result<()> {
     let state = app.state::<AppState>();
     let control = state.sessions.start(&service)?;
     state.set_notice(&service, None);
     publish(&app);
-
     let worker = app.clone();
     let name = service.clone();
     let spawned = std::thread::Builder::new()
-        .name(format!("connect-{service}"))
+        .name(format!("{thread}-{service}"))
         .spawn(move || {
             let prompt_app = worker.clone();
             let prompt_service = name.clone();
             let on_prompt = Box::new(move |p: &Prompt| {
-                let state = prompt_app.state::<AppState>();
-                state
-                    .sessions
-                    .prompted(&prompt_service, p.url, p.sign_in, p.user_code);
+                prompt_app.state::<AppState>().sessions.prompted(
+                    &prompt_service,
+                    p.url,
+                    p.sign_in,
+                    p.user_code,
+                );
                 publish(&prompt_app);
             });
-            let manager = OAuthManager::new(config.clone());
-            let result = run_connect(&manager, control, sign_in, true, None, on_prompt);
-            record_use(config, &result);
+            let notice = run(control, on_prompt);
             let state = worker.state::<AppState>();
-            state.set_notice(&name, connect_notice(&result));
+            state.set_notice(&name, notice);
             state.sessions.finish(&name);
             publish(&worker);
         });
@@ -210,11 +226,9 @@ pub fn start_connect<R: Runtime>(
 /// use is recorded (the accounts index; an API key from the environment is
 /// no account).
 fn record_use(config: AuthConfig, result: &AuthResult) {
-    if result.success() && result.method() != Some(planopticon::Method::ApiKey) {
-        let service = config.service.clone();
-        if let Err(e) = Accounts::new(config).record_use() {
-            log::warn!("{service}: the accounts index: {e}");
-        }
+    let service = config.service.clone();
+    if let Err(e) = Accounts::new(config).record_sign_in(result) {
+        log::warn!("{service}: the accounts index: {e}");
     }
 }
 
@@ -345,46 +359,17 @@ pub fn start_account_sign_in<R: Runtime>(
     who: Who,
 ) -> Result<()> {
     let accounts = Accounts::new(Registry::load().get(&service)?);
-    let state = app.state::<AppState>();
-    let control = state.sessions.start(&service)?;
-    state.set_notice(&service, None);
-    publish(&app);
-    let worker = app.clone();
-    let name = service.clone();
-    let spawned = std::thread::Builder::new()
-        .name(format!("account-{service}"))
-        .spawn(move || {
-            let prompt_app = worker.clone();
-            let prompt_service = name.clone();
-            let on_prompt = Box::new(move |p: &Prompt| {
-                prompt_app.state::<AppState>().sessions.prompted(
-                    &prompt_service,
-                    p.url,
-                    p.sign_in,
-                    p.user_code,
-                );
-                publish(&prompt_app);
-            });
-            let opts = connect_options(control, sign_in, true, None, on_prompt);
-            let outcome = match &who {
-                Who::New => accounts.add(opts).map(|(result, _)| result),
-                Who::Named(n) => accounts.sign_in(n, opts).map(|(result, _)| result),
-            };
-            let notice = match outcome {
-                Ok(result) => connect_notice(&result),
-                Err(e) => Some(Notice::error(crate::models::card_message(&e))),
-            };
-            let state = worker.state::<AppState>();
-            state.set_notice(&name, notice);
-            state.sessions.finish(&name);
-            publish(&worker);
-        });
-    if let Err(e) = spawned {
-        state.sessions.finish(&service);
-        publish(&app);
-        return Err(Error::Internal(format!("could not start the sign-in: {e}")));
-    }
-    Ok(())
+    spawn_sign_in(app, service, "account", move |control, on_prompt| {
+        let opts = connect_options(control, sign_in, true, None, on_prompt);
+        let outcome = match &who {
+            Who::New => accounts.add(opts).map(|(result, _)| result),
+            Who::Named(n) => accounts.sign_in(n, opts).map(|(result, _)| result),
+        };
+        match outcome {
+            Ok(result) => connect_notice(&result),
+            Err(e) => Some(Notice::error(crate::models::card_message(&e))),
+        }
+    })
 }
 
 /// "Reconnect" of one account of `service` (a notification of a saved

@@ -93,7 +93,10 @@ pub fn begun_saved(
             display_name: statuses
                 .iter()
                 .find(|s| s.service == a.service)
-                .map_or_else(|| capitalize(&a.service), |s| displayable(&s.display_name).into_owned()),
+                .map_or_else(
+                    || capitalize(&a.service),
+                    |s| displayable(&s.display_name).into_owned(),
+                ),
             reason: reason_of(a.detail.as_deref()),
             account: Some(a.account.clone()),
         })

@@ -425,6 +425,16 @@ impl Accounts {
         Ok(last.expect("tried at least once"))
     }
 
+    /// After a sign-in on the documented file (`planopticon auth SERVICE`,
+    /// the app's Connect): [`Self::record_use`] when it succeeded with a
+    /// token (an API key from the environment is no account).
+    pub fn record_sign_in(&self, result: &AuthResult) -> Result<()> {
+        if result.success() && result.method() != Some(crate::Method::ApiKey) {
+            self.record_use()?;
+        }
+        Ok(())
+    }
+
     /// After a sign-in or use of the documented file without a name: names
     /// a token not named yet (after its identity, else `default`) and
     /// records the use. Returns the active account's name.

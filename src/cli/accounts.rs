@@ -33,7 +33,11 @@ pub(super) fn list(registry: &Registry, service: Option<String>, json: bool) -> 
     let now = crate::system_clock()();
     say!(
         "{:<12} {:<24} {:<6} {:<20} {:<14} IDENTITY",
-        "SERVICE", "ACCOUNT", "ACTIVE", "STATE", "EXPIRES"
+        "SERVICE",
+        "ACCOUNT",
+        "ACTIVE",
+        "STATE",
+        "EXPIRES"
     );
     for a in &all {
         let state = serde_json::to_value(a.state).expect("plain data");

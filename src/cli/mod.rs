@@ -306,11 +306,9 @@ fn config_or_exit(registry: &Registry, service: &str) -> Option<AuthConfig> {
 fn auth(config: &AuthConfig, opts: AuthOptions) -> i32 {
     let result = OAuthManager::new(config.clone()).authenticate(opts);
     print_notices(&result);
-    if result.success() && result.method() != Some(crate::Method::ApiKey) {
-        // A first sign-in is named after who the provider says it is.
-        if let Err(e) = crate::Accounts::new(config.clone()).record_use() {
-            log::warn!("{}: the accounts index: {e}", config.service);
-        }
+    // A first sign-in is named after who the provider says it is.
+    if let Err(e) = crate::Accounts::new(config.clone()).record_sign_in(&result) {
+        log::warn!("{}: the accounts index: {e}", config.service);
     }
     match result.method() {
         Some(method) => {
