@@ -35,12 +35,20 @@ impl Account {
     /// "Alice <alice@example.com> (Acme workspace)" for display: each of
     /// the provider's words made displayable (the fields keep them as given).
     pub fn label(&self) -> String {
-        let shown = |s: &String| Untrusted(s).to_string();
+        self.label_by(|s| Untrusted(s).to_string())
+    }
+
+    /// [`Self::label`] with the provider's words as they came, for JSON.
+    pub fn raw_label(&self) -> String {
+        self.label_by(str::to_string)
+    }
+
+    fn label_by(&self, shown: impl Fn(&str) -> String) -> String {
         let mut s = match (&self.name, &self.login) {
             (Some(n), Some(l)) if n != l => format!("{} <{}>", shown(n), shown(l)),
             (Some(n), _) => shown(n),
             (None, Some(l)) => shown(l),
-            (None, None) => self.id.as_ref().map(shown).unwrap_or_default(),
+            (None, None) => self.id.as_deref().map(&shown).unwrap_or_default(),
         };
         if let Some(w) = &self.workspace {
             s.push_str(&format!(" ({})", shown(w)));
@@ -53,11 +61,22 @@ impl Account {
 /// another tool wrote), or None when it names nobody; displayable (see
 /// [`crate::untrusted`]).
 pub fn describe(account: &Value) -> Option<String> {
+    describe_by(account, |s| Untrusted(s).to_string(), Account::label)
+}
+
+/// [`describe`] with the provider's words as they came, for JSON.
+pub fn describe_raw(account: &Value) -> Option<String> {
+    describe_by(account, str::to_string, Account::raw_label)
+}
+
+fn describe_by(
+    account: &Value,
+    shown: impl Fn(&str) -> String,
+    label: impl Fn(&Account) -> String,
+) -> Option<String> {
     let label = match account {
-        Value::String(s) => Untrusted(s).to_string(),
-        Value::Object(_) => serde_json::from_value::<Account>(account.clone())
-            .ok()?
-            .label(),
+        Value::String(s) => shown(s),
+        Value::Object(_) => label(&serde_json::from_value::<Account>(account.clone()).ok()?),
         _ => return None,
     };
     (!label.is_empty()).then_some(label)

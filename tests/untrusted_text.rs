@@ -1,7 +1,8 @@
 //! A provider whose every text carries terminal escapes (`ESC ] 0 ; title
 //! BEL`, `ESC [ 2 J`), a C1 CSI (U+009B) and a right-to-left override
 //! (U+202E), against the `planopticon` binary: a refusal on the callback, a
-//! refusal at the token endpoint, `status` with who-am-I, `refresh` lines.
+//! refusal at the token endpoint, `status` and `accounts` with who-am-I,
+//! `refresh` lines.
 //! Nothing of it may reach stdout or stderr as it is; `--json` keeps the
 //! words exactly. The provider is a [`FakeServer`]: a real server does not
 //! say such things on demand.
@@ -146,6 +147,15 @@ fn status_shows_the_account_escaped_and_json_keeps_it() {
     assert_eq!(account["name"], HOSTILE);
     assert_eq!(account["login"], format!("{HOSTILE}@x"));
     assert_eq!(account["workspace"], HOSTILE);
+
+    // The accounts table shows who the account is escaped; its JSON keeps it.
+    let (_, table, _) = run(&home, &["accounts"], &[]);
+    let row = table.lines().find(|l| l.starts_with("acme")).unwrap();
+    assert!(row.contains(SHOWN), "{row}");
+    let (_, text, _) = run(&home, &["accounts", "acme", "--json"], &[]);
+    let all: Value = serde_json::from_str(&text).unwrap();
+    let identity = all[0]["identity"].as_str().unwrap();
+    assert!(identity.contains(HOSTILE), "{identity:?}");
 }
 
 #[test]

@@ -85,7 +85,10 @@ impl AccountItem {
         Self {
             account: a.account.clone(),
             active: a.active,
-            identity: a.identity.clone(),
+            identity: a
+                .identity
+                .as_deref()
+                .map(|i| planopticon::displayable(i).into_owned()),
             state: a.state,
             state_label: state_label(a.state),
             expires_at: a.expires_at,

@@ -41,7 +41,8 @@ pub struct AccountInfo {
     pub account: String,
     /// Whether the documented file holds it.
     pub active: bool,
-    /// Who the provider says it is, when known ("Alice <alice@example.com>").
+    /// Who the provider says it is, when known ("Alice <alice@example.com>"),
+    /// in its own words: a front end shows it through [`crate::displayable`].
     pub identity: Option<String>,
     pub expires_at: Option<f64>,
     /// Unix seconds when it was last made or left active.
@@ -187,7 +188,7 @@ impl Accounts {
             service: self.config.service.clone(),
             account: name.to_string(),
             active,
-            identity: s.account.as_ref().and_then(crate::account::describe),
+            identity: s.account.as_ref().and_then(crate::account::describe_raw),
             expires_at: s.expires_at,
             last_used: index.last_used(name),
             state: s.state,
