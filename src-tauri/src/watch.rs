@@ -101,21 +101,6 @@ fn changes(kind: &EventKind) -> bool {
     !matches!(kind, EventKind::Access(_))
 }
 
-/// Creates `~/.planopticon` (0700, as the library's store does) if missing,
-/// so it can be watched before the first sign-in.
-fn ensure_dir(dir: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        let _ = std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir);
-    }
-    #[cfg(not(unix))]
-    let _ = std::fs::create_dir_all(dir);
-}
-
 /// The watches, made before the first read of the files (so that nothing
 /// that changes between the two is missed), and the thread that follows
 /// them once started with that read's snapshot.
@@ -133,7 +118,8 @@ impl Watch {
     /// read for it.
     pub fn start() -> Self {
         let config_dir = planopticon::config::config_dir();
-        ensure_dir(&config_dir);
+        // Made owner-only by the library, so it can be watched before the first sign-in.
+        let _ = planopticon::store::ensure_folder(&config_dir);
         let (tx, rx) = channel::<()>();
         let mut folders = Folders::new(watcher(tx.clone()));
         let token_files: Vec<PathBuf> = Registry::load()

@@ -50,6 +50,14 @@ pub(crate) use os::{remove_file, rename};
 /// tell (for a message only).
 pub(crate) use os::port_holder;
 
+/// Sleeps until a connection comes on any of the listeners, or the
+/// timeout (poll(2), or WSAPoll on Windows).
+pub(crate) use os::wait_for_connection;
+
+/// Makes a folder's entries durable (an fsync of the folder on Unix;
+/// Windows cannot open a folder as a file, and its renames are durable).
+pub(crate) use os::sync_dir;
+
 /// A FIFO, socket or device (Unix): reading one blocks or never ends.
 pub(crate) use os::is_special;
 

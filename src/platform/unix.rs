@@ -198,6 +198,31 @@ mod linux {
     }
 }
 
+/// Sleeps until a connection comes on any of `listeners`, or `timeout`.
+pub(crate) fn wait_for_connection(
+    listeners: &[std::net::TcpListener],
+    timeout: std::time::Duration,
+) {
+    use std::os::fd::AsRawFd;
+    let mut fds: Vec<libc::pollfd> = listeners
+        .iter()
+        .map(|l| libc::pollfd {
+            fd: l.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = timeout.as_millis() as libc::c_int;
+    // SAFETY: `fds` holds `fds.len()` valid pollfds for the duration of the call.
+    unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+}
+
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

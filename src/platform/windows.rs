@@ -443,5 +443,25 @@ pub(crate) fn under_wine() -> bool {
     }
 }
 
+/// Sleeps until a connection comes on any of `listeners`, or `timeout`:
+/// WSAPoll, on listening sockets (where it is reliable).
+pub(crate) fn wait_for_connection(listeners: &[std::net::TcpListener], timeout: Duration) {
+    use std::os::windows::io::AsRawSocket;
+    use windows_sys::Win32::Networking::WinSock::{WSAPoll, POLLRDNORM, WSAPOLLFD};
+    let mut fds: Vec<WSAPOLLFD> = listeners
+        .iter()
+        .map(|l| WSAPOLLFD {
+            fd: l.as_raw_socket() as usize,
+            events: POLLRDNORM,
+            revents: 0,
+        })
+        .collect();
+    let ms = timeout.as_millis() as i32;
+    // SAFETY: `fds` holds `fds.len()` valid entries for the duration of the call.
+    unsafe { WSAPoll(fds.as_mut_ptr(), fds.len() as u32, ms) };
+}
+
+pub(crate) fn sync_dir(_dir: &Path) {}
+
 #[cfg(test)]
 mod tests;

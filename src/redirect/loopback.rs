@@ -347,7 +347,7 @@ fn accept_loop(listeners: Vec<TcpListener>, tx: mpsc::Sender<Request>, stop: &At
             // would return at once: pause instead.
             std::thread::sleep(POLL);
         } else if !accepted {
-            wait_for_connection(&listeners);
+            crate::platform::wait_for_connection(&listeners, ACCEPT_POLL);
         }
     }
 }
@@ -367,41 +367,6 @@ fn serve(stream: TcpStream, tx: &mpsc::Sender<Request>, reading: &Arc<AtomicUsiz
     if spawned.is_err() {
         reading.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-/// Sleeps until a connection comes on any socket, or the next look at `stop`.
-#[cfg(unix)]
-fn wait_for_connection(listeners: &[TcpListener]) {
-    use std::os::fd::AsRawFd;
-    let mut fds: Vec<libc::pollfd> = listeners
-        .iter()
-        .map(|l| libc::pollfd {
-            fd: l.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let ms = ACCEPT_POLL.as_millis() as libc::c_int;
-    // SAFETY: `fds` holds `fds.len()` valid pollfds for the duration of the call.
-    unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-}
-
-/// Windows' poll(2): WSAPoll, on listening sockets (where it is reliable).
-#[cfg(windows)]
-fn wait_for_connection(listeners: &[TcpListener]) {
-    use std::os::windows::io::AsRawSocket;
-    use windows_sys::Win32::Networking::WinSock::{WSAPoll, POLLRDNORM, WSAPOLLFD};
-    let mut fds: Vec<WSAPOLLFD> = listeners
-        .iter()
-        .map(|l| WSAPOLLFD {
-            fd: l.as_raw_socket() as usize,
-            events: POLLRDNORM,
-            revents: 0,
-        })
-        .collect();
-    let ms = ACCEPT_POLL.as_millis() as i32;
-    // SAFETY: `fds` holds `fds.len()` valid entries for the duration of the call.
-    unsafe { WSAPoll(fds.as_mut_ptr(), fds.len() as u32, ms) };
 }
 
 /// Reads one request head (16 KiB, 10 s at most) and parses it; a malformed

@@ -241,13 +241,19 @@ fn refuse_symlink(path: &Path) -> Result<()> {
     }
 }
 
-/// Creates the token folder owner-only; makes `~/.planopticon` owner-only
-/// if an older tool made it open to others (0755, or on Windows the access
-/// inherited from the user's folder).
+/// [`ensure_folder`] of the token file's folder.
 fn ensure_parent(path: &Path) -> Result<()> {
-    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
-        return Ok(());
-    };
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => ensure_folder(dir),
+        None => Ok(()),
+    }
+}
+
+/// Creates the token folder `dir` owner-only (0700, or the protected DACL)
+/// if missing; makes `~/.planopticon` owner-only if an older tool made it
+/// open to others (0755, or on Windows the access inherited from the
+/// user's folder).
+pub fn ensure_folder(dir: &Path) -> Result<()> {
     if !dir.exists() {
         platform::create_private_dir(dir).map_err(|source| Error::Io {
             path: dir.into(),
@@ -313,11 +319,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| io("writing the token", e))?;
     platform::replace(tmp, path).map_err(|e| failed(path, "replacing the file", e))?;
-    // A folder's own fsync (Unix); Windows cannot open a folder as a file.
-    #[cfg(unix)]
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+    platform::sync_dir(dir);
     remove_stale_temp_files(dir);
     Ok(())
 }

@@ -7,7 +7,7 @@ pub mod pieces;
 
 use serde::{Deserialize, Serialize};
 
-pub use file::{parse as parse_token_file, FileStore, Loaded, RefreshLock};
+pub use file::{ensure_folder, parse as parse_token_file, FileStore, Loaded, RefreshLock};
 
 use oauth2::{AccessToken, ClientSecret, RefreshToken};
 
