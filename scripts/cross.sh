@@ -169,9 +169,18 @@ try_nsis() {
   return 0
 }
 
+# The library's unit tests for Windows, for the Wine run (their path is
+# cargo's to choose: read from its JSON messages).
+build_win_unit_tests() {
+  "$CARGO" test "${BUILD_STD[@]}" --target "$WIN" -p planopticon --lib --no-run --message-format=json |
+    jq -r 'select(.reason == "compiler-artifact" and .profile.test and .executable != null) | .executable' |
+    tail -n 1 >"$CARGO_TARGET_DIR/lib-tests-exe" &&
+    [ -s "$CARGO_TARGET_DIR/lib-tests-exe" ]
+}
+
 run_wine() {
   CLI_EXE="$CARGO_TARGET_DIR/$WIN/debug/planopticon.exe" WINE_HELPERS="$HELPERS" \
-    bash tests/wine/scenarios.sh
+    LIB_TESTS_EXE="$(cat "$CARGO_TARGET_DIR/lib-tests-exe")" bash tests/wine/scenarios.sh
 }
 
 stage "packages" install_packages
@@ -180,6 +189,7 @@ stage "Windows check: library, CLI, tests (-p planopticon --all-targets)" check_
 stage "macOS check: library, CLI, tests (-p planopticon --all-targets)" check_mac -p planopticon --all-targets
 stage "macOS check: app (-p planopticon-app)" check_mac -p planopticon-app --all-targets
 stage "Windows build: planopticon.exe" build_win_cli
+stage "Windows build: the library's unit tests (run under Wine)" build_win_unit_tests
 stage "Windows build and check: planopticon-app.exe with its sidecar, and its tests" build_win_app
 printf '\n==== [cross %s] Windows NSIS setup (attempt) ====\n' "$(date +%H:%M:%S)"
 try_nsis

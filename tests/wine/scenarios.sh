@@ -308,6 +308,23 @@ scenario_logout() {
   fi
 }
 
+# ---- 8. the library's unit tests under Wine -------------------------------
+# LIB_TESTS_EXE (set by scripts/cross.sh): the library's unit tests built
+# for Windows, among them the platform layer's (the protected DACL accepted
+# and read back, a replace under a reader that lets go, one held off for
+# good named and leaving no temp file) and a 4 KB token through Credential
+# Manager in pieces. They run in this prefix, beside the shim DLL.
+scenario_unit_tests() {
+  local name="the library's unit tests (platform layer, Credential Manager pieces)" out="$TMP/unit.out"
+  cp "$LIB_TESTS_EXE" "$BIN/lib-tests.exe"
+  if (cd "$BIN" && "$WINE" lib-tests.exe --test-threads=2) >"$out" 2>&1; then
+    pass "$name: $(tr -d '\r' <"$out" | grep -m1 -o '[0-9]* passed; [0-9]* failed')"
+  else
+    fail "$name" "$(tr -d '\r' <"$out" | grep -E 'FAILED|panicked|test result' | tail -n 5)"
+  fi
+}
+
+[ -z "${LIB_TESTS_EXE:-}" ] || scenario_unit_tests
 scenario_sign_in
 if [ -f "$TOKEN" ]; then
   scenario_refresh
