@@ -9,6 +9,21 @@ use std::process::{Command, Stdio};
 use serde_json::json;
 use support::*;
 
+/// Runs `script` with `sh` in a D-Bus session of its own whose keyring
+/// (gnome-keyring, unlocked) the CLI mirrors into; its stdout, after
+/// asserting that it succeeded, and its stderr.
+fn in_keyring_session(home: &Home, script: &str) -> (String, String) {
+    let out = home
+        .program("dbus-run-session", &[("PLANOPTICON_KEYRING", "1")])
+        .args(["--", "sh", "-c", script])
+        .output()
+        .expect("dbus-run-session and gnome-keyring (scripts/install-deps.sh installs them)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
 fn home_with_s2s_service(fake: &FakeServer) -> Home {
     Home::with_services(&format!(
         "[acme]\noauth_authorize_url = \"{0}\"\noauth_token_url = \"{1}\"\nclient_id = \"cid\"\nclient_secret = \"csecret\"\nserver_grant = \"client_credentials\"\n",
@@ -38,14 +53,7 @@ echo "mirror: $(secret-tool lookup service planopticon username acme_token)"
 echo "after logout: [$(secret-tool lookup service planopticon username acme_token || true)]"
 "#
     );
-    let out = home
-        .program("dbus-run-session", &[("PLANOPTICON_KEYRING", "1")])
-        .args(["--", "sh", "-c", &script])
-        .output()
-        .expect("dbus-run-session and gnome-keyring (scripts/install-deps.sh installs them)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = in_keyring_session(&home, &script);
     assert!(
         stdout.contains("Acme authentication successful (client_credentials)."),
         "{stdout}\n{stderr}"
@@ -102,14 +110,7 @@ for n in 1 2 3 4 5 6; do echo "piece $n: $(secret-tool lookup service planoptico
 for user in acme_token "acme_token#1" "acme_token#4"; do echo "after logout $user: [$(secret-tool lookup service planopticon username "$user" || true)]"; done
 "#
     );
-    let out = home
-        .program("dbus-run-session", &[("PLANOPTICON_KEYRING", "1")])
-        .args(["--", "sh", "-c", &script])
-        .output()
-        .expect("dbus-run-session and gnome-keyring (scripts/install-deps.sh installs them)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = in_keyring_session(&home, &script);
     let field = |prefix: &str| {
         stdout
             .lines()
@@ -384,14 +385,7 @@ echo -n test-password | gnome-keyring-daemon --unlock --components=secrets >/dev
         look("after switch two", "acme_token:two"),
         look("after logout two", "acme_token:two"),
     );
-    let out = home
-        .program("dbus-run-session", &[("PLANOPTICON_KEYRING", "1")])
-        .args(["--", "sh", "-c", &script])
-        .output()
-        .expect("dbus-run-session and gnome-keyring (scripts/install-deps.sh installs them)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = in_keyring_session(&home, &script);
     let token_of = |label: &str| -> String {
         let line = stdout
             .lines()

@@ -317,6 +317,16 @@ pub fn disconnect_account_and_publish<R: Runtime>(
         .get(service)
         .map_err(Error::from)
         .and_then(|config| sign_out_account(Accounts::new(config), account, scope));
+    publish_outcome(app, service, outcome)
+}
+
+/// The card of `service` with the notice of what was done (or the error),
+/// published; the error is returned too.
+fn publish_outcome<R: Runtime>(
+    app: &AppHandle<R>,
+    service: &str,
+    outcome: Result<Option<Notice>>,
+) -> Result<()> {
     let state = app.state::<AppState>();
     let result = match outcome {
         Ok(notice) => {
@@ -403,19 +413,7 @@ pub fn switch_account_and_publish<R: Runtime>(
         .get(service)
         .map_err(Error::from)
         .and_then(|config| Ok(Accounts::new(config).switch(account)?));
-    let state = app.state::<AppState>();
-    let result = match outcome {
-        Ok(_) => {
-            state.set_notice(service, None);
-            Ok(())
-        }
-        Err(e) => {
-            state.set_notice(service, Some(Notice::error(e.to_string())));
-            Err(e)
-        }
-    };
-    publish(app);
-    result
+    publish_outcome(app, service, outcome.map(|_| None))
 }
 
 #[cfg(test)]
