@@ -9,13 +9,18 @@ use std::process::{Command, Stdio};
 use serde_json::json;
 use support::*;
 
+/// The session's keyring, unlocked; `set -e` for what follows.
+const UNLOCK: &str = "set -e
+echo -n test-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+";
+
 /// Runs `script` with `sh` in a D-Bus session of its own whose keyring
 /// (gnome-keyring, unlocked) the CLI mirrors into; its stdout, after
 /// asserting that it succeeded, and its stderr.
 fn in_keyring_session(home: &Home, script: &str) -> (String, String) {
     let out = home
         .program("dbus-run-session", &[("PLANOPTICON_KEYRING", "1")])
-        .args(["--", "sh", "-c", script])
+        .args(["--", "sh", "-c", &format!("{UNLOCK}{script}")])
         .output()
         .expect("dbus-run-session and gnome-keyring (scripts/install-deps.sh installs them)");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -45,9 +50,7 @@ fn tokens_are_mirrored_into_a_real_secret_service_and_removed_on_logout() {
     let cli = env!("CARGO_BIN_EXE_planopticon");
     // One private session bus with an unlocked keyring for the whole script.
     let script = format!(
-        r#"set -e
-echo -n test-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-"{cli}" auth acme
+        r#""{cli}" auth acme
 echo "mirror: $(secret-tool lookup service planopticon username acme_token)"
 "{cli}" auth acme --logout
 echo "after logout: [$(secret-tool lookup service planopticon username acme_token || true)]"
@@ -101,9 +104,7 @@ fn a_4kb_token_is_mirrored_in_pieces_and_logout_removes_them_all() {
     let home = home_with_s2s_service(&fake);
     let cli = env!("CARGO_BIN_EXE_planopticon");
     let script = format!(
-        r#"set -e
-echo -n test-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-"{cli}" auth acme
+        r#""{cli}" auth acme
 echo "header: $(secret-tool lookup service planopticon username acme_token)"
 for n in 1 2 3 4 5 6; do echo "piece $n: $(secret-tool lookup service planopticon username "acme_token#$n" || true)"; done
 "{cli}" auth acme --logout
@@ -367,9 +368,7 @@ fn each_account_has_its_own_mirror_and_a_switch_moves_them() {
         )
     };
     let script = format!(
-        r#"set -e
-echo -n test-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-"{cli}" auth acme --account one
+        r#""{cli}" auth acme --account one
 "{cli}" auth acme --account two
 {}
 {}
